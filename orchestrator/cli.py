@@ -1,0 +1,174 @@
+"""The ``sweep`` command line.
+
+``sweep --help``, ``sweep validate`` and ``sweep show`` import neither Ray nor TensorFlow; only
+``sweep run`` starts Ray. Bad input is one line on stderr naming the file and key, exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import SpecError
+
+__all__ = ["app", "main"]
+
+DEFAULT_SPEC = "search_spaces/quickstart.yaml"
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Hyperparameter sweeps of Keras models on Ray Tune, from a YAML search space.",
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"sweep: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _default_spec() -> Path:
+    here = Path(DEFAULT_SPEC)
+    if here.exists():
+        return here
+    packaged = Path(__file__).resolve().parent.parent / DEFAULT_SPEC
+    return packaged
+
+
+def _load(file: Optional[Path], num_samples: Optional[int] = None, max_concurrent: Optional[int] = None,
+          seed: Optional[int] = None):
+    from .spec import load_spec
+
+    path = file or _default_spec()
+    spec = load_spec(path)
+    changes = {}
+    if num_samples is not None:
+        if num_samples < 1:
+            raise SpecError("--num-samples", f"must be >= 1, got {num_samples}")
+        changes["search"] = spec.search.model_copy(update={"num_samples": num_samples})
+    if seed is not None:
+        changes["search"] = changes.get("search", spec.search).model_copy(update={"seed": seed})
+        changes["seed"] = seed
+    if max_concurrent is not None:
+        if max_concurrent < 1:
+            raise SpecError("--max-concurrent", f"must be >= 1, got {max_concurrent}")
+        changes["resources"] = spec.resources.model_copy(update={"max_concurrent": max_concurrent})
+    return spec.with_overrides(**changes) if changes else spec
+
+
+@app.command()
+def run(
+    file: Optional[Path] = typer.Argument(None, help=f"Spec file (default: {DEFAULT_SPEC})."),
+    out: Path = typer.Option(Path("results"), "--out", help="Parent directory of run directories."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: RAY_ADDRESS, "
+                                          "else an embedded Ray on this machine)."),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Override search.num_samples."),
+    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", help="Override resources.max_concurrent."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
+) -> None:
+    """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
+    try:
+        spec = _load(file, num_samples, max_concurrent, seed)
+    except SpecError as e:
+        _fail(str(e))
+    from .runner import run_sweep
+
+    try:
+        result = run_sweep(spec, out, address=address)
+    except SpecError as e:
+        _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
+    except KeyboardInterrupt:
+        _fail("interrupted; the run directory is marked incomplete", 130)
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
+    typer.echo(f"run {result.run_id}: {counts}")
+    if result.selected is None:
+        _fail("no trial produced a usable result (every trial diverged or failed); "
+              f"see {result.run_dir}/trials.parquet", 1)
+    tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+    typer.echo(f"selected {result.selected}: {spec.metric_name}={result.best_value:.4f}; test (once): {tests}")
+    typer.echo(f"results: {result.run_dir}")
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
+    """Check a spec without running it; print how many trials it would run."""
+    from .space import count_trials
+
+    try:
+        spec = _load(file)
+    except SpecError as e:
+        _fail(str(e))
+    n = count_trials(spec)
+    searched = ", ".join(f"{k} ({p.type})" for k, p in spec.searched.items()) or "nothing"
+    typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
+               f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}")
+
+
+@app.command()
+def show(run_dir: Path = typer.Argument(..., help="A run directory."),
+         top: int = typer.Option(10, "--top", help="How many trials to list.")) -> None:
+    """Print a run's top trials as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .results import read_run
+
+    if not (run_dir / "run.json").is_file():
+        _fail(f"{run_dir}: not a run directory (no run.json)")
+    try:
+        run = read_run(run_dir)
+    except Exception as e:  # unreadable table: say which
+        _fail(f"{run_dir}: cannot read: {e}".splitlines()[0])
+    df = run.trials
+    metric = run.info.get("budget", {}).get("metric", "val_loss")
+    mode = run.info.get("budget", {}).get("mode", "min")
+    col = f"best_{metric}"
+    console = Console()
+    console.print(f"run {run.info.get('run_id')} · status {run.info.get('status')} · {len(df)} trials")
+    if df.empty or col not in df:
+        return
+    df = df.sort_values(col, ascending=mode == "min", na_position="last").head(top)
+    hp_cols = [c for c in df.columns if c.startswith("hp_") and df[c].nunique(dropna=True) > 1]
+    test_cols = [c for c in df.columns if c.startswith("test_")]
+    table = Table()
+    for c in ["trial_id", "status", "stop_reason", "epochs", col, "diagnosis", *test_cols, *hp_cols]:
+        table.add_column(c.removeprefix("hp_"))
+    for _, r in df.iterrows():
+        cells = []
+        for c in ["trial_id", "status", "stop_reason", "epochs", col, "diagnosis", *test_cols, *hp_cols]:
+            v = r.get(c)
+            cells.append("" if v is None or (isinstance(v, float) and v != v) else
+                         (f"{v:.4g}" if isinstance(v, float) else str(v)))
+        if r.get("is_selected"):
+            cells[0] = f"* {cells[0]}"
+        table.add_row(*cells)
+    console.print(table)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point; returns the exit code (used by tests)."""
+    try:
+        app(args=argv, prog_name="sweep", standalone_mode=False)
+    except typer.Exit as e:
+        return e.exit_code
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:  # click usage errors and the like
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""What the user's terminal shows while a sweep runs (rich), instead of Ray's logs.
+
+Interactive terminals get a live status line (trials running / done / stopped / diverged, best so
+far with its configuration, elapsed and estimated remaining time); logs and pipes get one line per
+finished trial. Imports neither Ray nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+__all__ = ["ProgressView", "format_config"]
+
+_SHORT = {"learning_rate": "lr", "batch_size": "bs", "hidden_layers": "layers", "optimizer": "opt"}
+
+
+def format_config(config: dict[str, Any], keys: list[str] | None = None) -> str:
+    """A compact ``k=v`` rendering of the searched hyperparameters."""
+    parts = []
+    for k in keys if keys is not None else list(config):
+        v = config.get(k)
+        if v is None:
+            continue
+        if isinstance(v, float):
+            v = f"{v:.3g}"
+        parts.append(f"{_SHORT.get(k, k)}={v}")
+    return " ".join(parts)
+
+
+class ProgressView:
+    """Progress of one run.
+
+    Args:
+        name: the sweep's name.
+        total: trials the sweep will start (None when unknown).
+        metric, mode: the validation metric and its direction.
+        searched: names of the searched hyperparameters (shown with the best trial).
+        console: where to print (a new stdout console by default).
+        interactive: live display (default: when the console is a terminal).
+    """
+
+    def __init__(self, name: str, total: int | None, metric: str, mode: str, searched: list[str],
+                 console: Console | None = None, interactive: bool | None = None) -> None:
+        self.console = console or Console()
+        self.interactive = self.console.is_terminal if interactive is None else interactive
+        self.name, self.total, self.metric, self.mode = name, total, metric, mode
+        self.searched = searched
+        self.started = time.time()
+        self.counts = {"running": 0, "completed": 0, "stopped": 0, "diverged": 0, "error": 0}
+        self.best: tuple[float, str, dict[str, Any]] | None = None
+        self.epochs = 0
+        self._live: Live | None = None
+
+    def start(self) -> None:
+        if self.interactive:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.start()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+            self._live = None
+
+    def print(self, message: str) -> None:
+        (self._live.console if self._live else self.console).print(message, highlight=False, soft_wrap=True)
+
+    def set_running(self, n: int) -> None:
+        self.counts["running"] = n
+        self._refresh()
+
+    def epoch(self, trial_id: str, value: float, config: dict[str, Any]) -> None:
+        """An epoch was reported: update best-so-far."""
+        self.epochs += 1
+        if math.isfinite(value) and (self.best is None or (value < self.best[0] if self.mode == "min"
+                                                           else value > self.best[0])):
+            self.best = (value, trial_id, config)
+        self._refresh()
+
+    def trial_finished(self, trial_id: str, status: str, reason: str, epochs: int, best: float,
+                       config: dict[str, Any]) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if not self.interactive:
+            done = sum(v for k, v in self.counts.items() if k != "running")
+            total = f"/{self.total}" if self.total else ""
+            best_all = f"{self.best[0]:.4g}" if self.best else "-"
+            self.print(f"[{done}{total}] {trial_id} {status} ({reason}) after {epochs} epochs: "
+                       f"{self.metric}={best:.4g} best={best_all} {format_config(config, self.searched)}")
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> Text:
+        c = self.counts
+        done = c["completed"] + c["stopped"] + c["diverged"] + c["error"]
+        elapsed = time.time() - self.started
+        eta = ""
+        if self.total and done:
+            eta = f" · ~{max(0.0, elapsed / done * (self.total - done)):.0f}s left"
+        line = Text()
+        line.append(f"{self.name} ", style="bold")
+        line.append(f"{done}/{self.total or '?'} done · {c['running']} running · {c['stopped']} stopped · "
+                    f"{c['diverged']} diverged · {c['error']} errors · {self.epochs} epochs · "
+                    f"{elapsed:.0f}s{eta}")
+        if self.best:
+            line.append(f"\nbest {self.metric}={self.best[0]:.4g} ({self.best[1]}: "
+                        f"{format_config(self.best[2], self.searched)})", style="green")
+        return line

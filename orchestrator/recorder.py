@@ -1,0 +1,101 @@
+"""Driver-side Ray Tune callback: every report becomes an epoch row, every ending a trial row.
+
+Imports Ray (the runner imports this module only when a sweep starts).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from .progress import ProgressView
+from .results import RunTables, end_status
+from .space import max_epochs, resolve_config
+from .spec import SweepSpec
+
+__all__ = ["Recorder", "error_text"]
+
+FLUSH_EVERY_S = 10.0
+
+
+def error_text(trial: Any) -> str:
+    """The one-line cause of a trial's failure."""
+    try:
+        err = trial.get_pickled_error()
+        if err is not None:
+            cause = getattr(err, "cause", None) or err
+            return f"{type(cause).__name__}: {cause}".splitlines()[0][:1000]
+    except Exception:
+        pass
+    try:
+        lines = [ln for ln in str(trial.get_error() or "").splitlines() if ln.strip()]
+        return lines[-1][:1000] if lines else "error"
+    except Exception:
+        return "error"
+
+
+class Recorder(Callback):
+    """Feeds :class:`RunTables` and the progress view from Tune's events.
+
+    Tune pickles its callbacks with the experiment state; the tables and the terminal stay out
+    of that pickle (a restored recorder is given new ones by the runner).
+    """
+
+    def __init__(self, tables: RunTables, spec: SweepSpec, view: ProgressView, run_dir: Path) -> None:
+        self.tables, self.spec, self.view, self.run_dir = tables, spec, view, Path(run_dir)
+        self.max_epochs = max_epochs(spec)
+        self.last_flush = time.time()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec, "run_dir": str(self.run_dir)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.spec, self.run_dir = state["spec"], Path(state["run_dir"])
+        self.tables = None  # type: ignore[assignment]
+        self.view = None  # type: ignore[assignment]
+        self.max_epochs = max_epochs(self.spec)
+        self.last_flush = time.time()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.tables is None:
+            return
+        self.tables.trial_started(trial.trial_id, resolve_config(self.spec, trial.config))
+        self.view.set_running(sum(t.status == "RUNNING" for t in trials))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self.tables is None or "epoch" not in result:
+            return
+        self.tables.epoch(trial.trial_id, result)
+        value = float(result.get(self.spec.metric_name, math.nan))
+        self.view.epoch(trial.trial_id, math.nan if result.get("diverged") else value,
+                        self.tables.trials[trial.trial_id].config)
+        if time.time() - self.last_flush > FLUSH_EVERY_S:
+            self.tables.flush(self.run_dir)
+            self.last_flush = time.time()
+
+    def _ended(self, trial: Any, trials: list, errored: bool) -> None:
+        if self.tables is None:
+            return
+        tables, spec = self.tables, self.spec
+        if trial.trial_id not in tables.trials:
+            tables.trial_started(trial.trial_id, resolve_config(spec, trial.config))
+        t = tables.trials[trial.trial_id]
+        limit = int(t.config.get("epochs") or self.max_epochs)
+        status, reason = end_status(errored=errored, last=t.last, max_epochs=limit, scheduler=spec.scheduler.type,
+                                    grace_period=spec.scheduler.grace_period,
+                                    reduction_factor=spec.scheduler.reduction_factor)
+        tables.trial_ended(trial.trial_id, status, reason, error_text(trial) if errored else "")
+        best, _ = tables.best(trial.trial_id)
+        self.view.trial_finished(trial.trial_id, status, reason, len(tables.curve(trial.trial_id, spec.metric_name)),
+                                 best, t.config)
+        self.view.set_running(sum(x.status == "RUNNING" for x in trials if x is not trial))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, trials, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, trials, errored=True)

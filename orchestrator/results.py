@@ -1,0 +1,360 @@
+"""Results: the run directory's tables, kept in memory while a sweep runs and written atomically.
+
+Layout (see the README's "Results schema"):
+
+    <out>/<run_id>/run.json         resolved spec, versions, hosts, start/end, status, budget
+    <out>/<run_id>/trials.parquet   one row per trial
+    <out>/<run_id>/epochs.parquet   one row per trial and epoch
+    <out>/<run_id>/events.parquet   interventions: scheduler stops, divergence, patience
+
+Every file is written to a temporary name in the same directory and renamed over the old one, so
+a crash leaves the previous complete file, never a truncated one. Epoch rows are keyed by
+``(trial_id, epoch)``: recording the same epoch twice replaces it instead of duplicating it.
+
+This module imports neither Ray nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+__all__ = [
+    "RunTables",
+    "new_run_id",
+    "write_parquet",
+    "write_json",
+    "read_run",
+    "end_status",
+    "asha_rung",
+    "EPOCH_FIELDS",
+]
+
+# Per-epoch fields copied from a trial's report into epochs.parquet (when present).
+EPOCH_FIELDS = (
+    "elapsed_s", "trial_elapsed_s", "epoch_s",
+    "train_loss", "val_loss", "train_accuracy", "val_accuracy",
+    "train_mae", "val_mae", "train_mse", "val_mse",
+    "learning_rate", "diverged",
+)
+_PLACEMENT_FIELDS = ("node_ip", "pid", "gpu_ids", "cuda_visible_devices", "tf_intra_op_threads")
+
+
+def new_run_id(name: str, now: float | None = None) -> str:
+    """A sortable, unique run id: ``<name>-YYYYmmdd-HHMMSS-<4 hex>``."""
+    stamp = datetime.fromtimestamp(now or time.time(), tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _utc(ts: float | None) -> pd.Timestamp | None:
+    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
+        return None
+    return pd.Timestamp(ts, unit="s", tz="UTC")
+
+
+def asha_rung(epochs: int, grace_period: int, reduction_factor: float) -> int:
+    """Index of the highest ASHA rung a trial reached after ``epochs`` epochs (rung 0 = grace)."""
+    k, milestone = 0, float(grace_period)
+    while milestone * reduction_factor <= epochs + 1e-9:
+        milestone *= reduction_factor
+        k += 1
+    return k
+
+
+def end_status(*, errored: bool, last: dict[str, Any] | None, max_epochs: int,
+               scheduler: str, grace_period: int = 1, reduction_factor: float = 3) -> tuple[str, str]:
+    """Status and stop reason of a finished trial, from its last report.
+
+    Returns:
+        ``(status, stop_reason)`` with status one of ``completed``, ``stopped``, ``diverged``,
+        ``error``.
+    """
+    if errored:
+        return "error", "error"
+    if not last:
+        return "stopped", scheduler if scheduler != "none" else "stopped"
+    if last.get("diverged"):
+        return "diverged", "diverged"
+    reason = last.get("stop_reason") or ""
+    epochs = int(last.get("epoch", 0))
+    if reason == "patience":
+        return "stopped", "patience"
+    if reason == "max_epochs" or epochs >= max_epochs:
+        return "completed", "max_epochs"
+    if scheduler == "asha":
+        return "stopped", f"asha_rung_{asha_rung(epochs, grace_period, reduction_factor)}"
+    if scheduler in ("hyperband", "median"):
+        return "stopped", scheduler
+    return "stopped", "stopped"
+
+
+@dataclass
+class _Trial:
+    trial_id: str
+    config: dict[str, Any]
+    status: str = "running"
+    stop_reason: str = ""
+    error: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    placement: dict[str, Any] = field(default_factory=dict)
+    last: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+
+
+class RunTables:
+    """In-memory trials, epochs and events of one run, written as Parquet on :meth:`flush`.
+
+    Args:
+        run_id: the run's id (a column of every table).
+        metric: the spec's validation metric (e.g. ``val_accuracy``).
+        mode: ``min`` or ``max``.
+        strategy: ``parallel`` for Ray Tune sweeps, ``babysit`` for the babysitter.
+        resources: per-trial ``{"cpu": .., "gpu": ..}`` recorded on each trial row.
+    """
+
+    def __init__(self, run_id: str, metric: str, mode: str, strategy: str = "parallel",
+                 resources: dict[str, float] | None = None) -> None:
+        self.run_id = run_id
+        self.metric = metric
+        self.mode = mode
+        self.strategy = strategy
+        self.resources = resources or {"cpu": 1.0, "gpu": 0.0}
+        self.trials: dict[str, _Trial] = {}
+        self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.diagnoses: dict[str, dict[str, Any]] = {}
+        self.selected: str | None = None
+        self.test_metrics: dict[str, float] = {}
+
+    # -- recording ---------------------------------------------------------------------------
+    def trial_started(self, trial_id: str, config: dict[str, Any]) -> None:
+        """Called when a trial starts (again, after a failure: the attempt is counted)."""
+        if trial_id in self.trials:
+            self.trials[trial_id].attempts += 1
+            self.trials[trial_id].status = "running"
+        else:
+            self.trials[trial_id] = _Trial(trial_id, dict(config))
+
+    def epoch(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Record one epoch's report (idempotent per ``(trial_id, epoch)``)."""
+        t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
+        epoch = int(result["epoch"])
+        row = {"run_id": self.run_id, "trial_id": trial_id, "epoch": epoch}
+        for k in EPOCH_FIELDS:
+            if k in result:
+                row[k] = result[k]
+        self.epochs[(trial_id, epoch)] = row
+        if "started_at" in result:
+            t.started_at = float(result["started_at"])
+        for k in _PLACEMENT_FIELDS:
+            if k in result:
+                t.placement[k] = result[k]
+        t.last = dict(result)
+        t.ended_at = time.time()
+
+    def trial_ended(self, trial_id: str, status: str, stop_reason: str, error: str = "") -> None:
+        """Record how a trial ended, and an event when something other than its budget stopped it."""
+        t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
+        t.status, t.stop_reason, t.error = status, stop_reason, error
+        t.ended_at = time.time()
+        if stop_reason not in ("max_epochs", ""):
+            source = ("guard" if status == "diverged" else "early_stopping" if stop_reason == "patience"
+                      else "error" if status == "error" else "scheduler")
+            self.event(trial_id, int(t.last.get("epoch", 0)), source, "stop", stop_reason, error[:500])
+
+    def event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str = "") -> None:
+        """Append one intervention row to events.parquet."""
+        self.events.append({
+            "run_id": self.run_id, "trial_id": trial_id, "epoch": epoch, "at": _utc(time.time()),
+            "source": source, "decision": decision, "reason": reason, "detail": detail,
+        })
+
+    # -- queries -----------------------------------------------------------------------------
+    def curve(self, trial_id: str, column: str) -> list[float]:
+        """One trial's per-epoch values of ``column`` in epoch order."""
+        rows = sorted((e for (t, _), e in self.epochs.items() if t == trial_id), key=lambda r: r["epoch"])
+        return [float(r.get(column, math.nan)) for r in rows]
+
+    def best(self, trial_id: str) -> tuple[float, int]:
+        """Best finite value of the metric and its epoch (``nan, 0`` when there is none)."""
+        values = self.curve(trial_id, self.metric)
+        best, at = math.nan, 0
+        for i, v in enumerate(values, start=1):
+            if not math.isfinite(v):
+                continue
+            if math.isnan(best) or (v < best if self.mode == "min" else v > best):
+                best, at = v, i
+        return best, at
+
+    def selectable(self) -> list[str]:
+        """Trials eligible for selection: not diverged, not errored, with a finite best."""
+        return [tid for tid, t in self.trials.items()
+                if t.status not in ("diverged", "error", "running") and math.isfinite(self.best(tid)[0])]
+
+    def select_best(self) -> str | None:
+        """The trial with the best validation metric among :meth:`selectable` (ties: earliest)."""
+        ids = self.selectable()
+        if not ids:
+            return None
+        sign = 1 if self.mode == "min" else -1
+        return min(ids, key=lambda tid: (sign * self.best(tid)[0], self.best(tid)[1]))
+
+    # -- frames ------------------------------------------------------------------------------
+    def trials_frame(self) -> pd.DataFrame:
+        rows = []
+        for tid, t in self.trials.items():
+            best, best_epoch = self.best(tid)
+            curve = self.curve(tid, self.metric)
+            last = next((v for v in reversed(curve) if math.isfinite(v)), math.nan)
+            n_epochs = len(curve)
+            train_seconds = float(t.last.get("trial_elapsed_s", math.nan)) if t.last else math.nan
+            row: dict[str, Any] = {
+                "run_id": self.run_id, "strategy": self.strategy, "trial_id": tid,
+                "status": t.status, "stop_reason": t.stop_reason, "error": t.error,
+                "epochs": n_epochs, "best_epoch": best_epoch,
+                f"best_{self.metric}": best, f"last_{self.metric}": last,
+                "train_seconds": train_seconds,
+                "started_at": _utc(t.started_at), "ended_at": _utc(t.ended_at),
+                "attempts": t.attempts,
+                "cpus": float(self.resources.get("cpu", 1.0)), "gpus": float(self.resources.get("gpu", 0.0)),
+                "node_ip": t.placement.get("node_ip"), "pid": t.placement.get("pid"),
+                "gpu_ids": t.placement.get("gpu_ids", ""),
+                "cuda_visible_devices": t.placement.get("cuda_visible_devices", ""),
+                "tf_intra_op_threads": t.placement.get("tf_intra_op_threads"),
+            }
+            if self.metric != "val_loss":
+                row["best_val_loss"] = min((v for v in self.curve(tid, "val_loss") if math.isfinite(v)),
+                                           default=math.nan)
+            d = self.diagnoses.get(tid, {})
+            row["diagnosis"] = d.get("label")
+            row["diagnosis_reason"] = d.get("reason")
+            row["should_stop_epoch"] = d.get("stop_epoch")
+            row["is_selected"] = tid == self.selected
+            for k, v in self.test_metrics.items():
+                row[k] = v if tid == self.selected else None
+            for k, v in t.config.items():
+                row[f"hp_{k}"] = v
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        if not df.empty:
+            for c in ("pid", "should_stop_epoch", "tf_intra_op_threads"):
+                if c in df:
+                    df[c] = df[c].astype("Int64")
+        return df
+
+    def epochs_frame(self) -> pd.DataFrame:
+        rows = sorted(self.epochs.values(), key=lambda r: (r["trial_id"], r["epoch"]))
+        df = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial_id", "epoch"])
+        if "diverged" in df:
+            df["diverged"] = df["diverged"].fillna(False).astype(bool)
+        return df
+
+    def events_frame(self) -> pd.DataFrame:
+        cols = ["run_id", "trial_id", "epoch", "at", "source", "decision", "reason", "detail"]
+        df = pd.DataFrame(self.events, columns=cols)
+        if df.empty:
+            df = df.astype({"run_id": "string", "trial_id": "string", "epoch": "int64", "source": "string",
+                            "decision": "string", "reason": "string", "detail": "string"})
+            df["at"] = pd.Series([], dtype="datetime64[ns, UTC]")
+        return df
+
+    def flush(self, run_dir: str | Path) -> None:
+        """Write the three tables atomically."""
+        write_parquet(self.trials_frame(), Path(run_dir, "trials.parquet"))
+        write_parquet(self.epochs_frame(), Path(run_dir, "epochs.parquet"))
+        write_parquet(self.events_frame(), Path(run_dir, "events.parquet"))
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` to ``path`` atomically (temporary file in the same directory, then rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write JSON atomically (same rule as :func:`write_parquet`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, default=_json_default, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if hasattr(x, "isoformat"):
+        return x.isoformat()
+    if hasattr(x, "item"):
+        return x.item()
+    return str(x)
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def clean_json(obj: Any) -> Any:
+    """Replace NaN/inf by None so run.json stays strict JSON."""
+    return _clean(obj)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run directory loaded into pandas (see :func:`read_run`)."""
+
+    path: Path
+    info: dict[str, Any]
+    trials: pd.DataFrame
+    epochs: pd.DataFrame
+    events: pd.DataFrame
+
+
+def read_run(run_dir: str | Path) -> Run:
+    """Load a run directory's run.json and tables."""
+    p = Path(run_dir)
+    info = json.loads(Path(p, "run.json").read_text(encoding="utf-8"))
+    def _read(name: str) -> pd.DataFrame:
+        f = p / name
+        return pd.read_parquet(f) if f.exists() else pd.DataFrame()
+    return Run(p, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
+
+
+def iter_hp_columns(df: pd.DataFrame) -> Iterable[str]:
+    """The ``hp_*`` columns of a trials frame."""
+    return (c for c in df.columns if c.startswith("hp_"))

@@ -1,0 +1,307 @@
+"""Runner: a :class:`SweepSpec` becomes a Ray Tune experiment, and its results a run directory.
+
+The only driver-side module that imports Ray (lazily, when a sweep starts). Ray starts embedded in
+the process when no address is given, bound to loopback, without a dashboard and with its logs
+kept out of the user's terminal; ``--address`` / ``RAY_ADDRESS`` connects to a cluster instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import data as data_mod
+from .errors import SpecError
+from .progress import ProgressView
+from .results import RunTables, clean_json, end_status, new_run_id, write_json
+from .space import count_trials, max_epochs, optuna_space, to_param_space
+from .spec import SweepSpec
+
+__all__ = ["RunResult", "run_sweep", "connect_ray"]
+
+log = logging.getLogger(__name__)
+
+# Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
+WORKER_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "PYTHONWARNINGS": "ignore",
+    "KERAS_BACKEND": "tensorflow",
+}
+DRIVER_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
+    "RAY_DEDUP_LOGS": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run left behind."""
+
+    run_dir: Path
+    run_id: str
+    status: str
+    selected: str | None
+    best_value: float | None
+    test_metrics: dict[str, float]
+    counts: dict[str, int]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("orchestrator", "ray", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "pyarrow",
+                "scikit-learn"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def connect_ray(address: str | None, resources: dict[str, float] | None = None) -> bool:
+    """Start an embedded Ray or connect to ``address``; True when this call started it.
+
+    A Ray already initialised in this process (a notebook, the test session) is reused as is.
+    """
+    import ray
+
+    for k, v in DRIVER_ENV.items():
+        os.environ.setdefault(k, v)
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    common: dict[str, Any] = dict(
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        include_dashboard=False,
+        runtime_env={"env_vars": dict(WORKER_ENV)},
+    )
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    if address:
+        common.pop("include_dashboard")
+        ray.init(address=address, **common)
+    else:
+        for k, v in WORKER_ENV.items():
+            os.environ.setdefault(k, v)
+        ray.init(_node_ip_address="127.0.0.1", **(resources or {}), **common)
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+    return True
+
+
+def _check_fits(spec: SweepSpec) -> None:
+    """Fail fast when one trial asks for more than any node has (Ray would wait forever)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    max_cpu = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
+    max_gpu = max((n["Resources"].get("GPU", 0.0) for n in nodes), default=0.0)
+    r = spec.resources
+    if r.cpu > max_cpu:
+        raise SpecError("resources.cpu", f"a trial asks for {r.cpu:g} CPUs but the largest node has {max_cpu:g}")
+    if r.gpu > max_gpu:
+        raise SpecError("resources.gpu", f"a trial asks for {r.gpu:g} GPUs but the largest node has {max_gpu:g}")
+
+
+def _search_alg(spec: SweepSpec) -> Any:
+    if spec.search.algorithm == "tpe":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(seed=spec.search.seed)
+        return OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler)
+    from ray.tune.search import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=spec.search.seed)
+
+
+def _scheduler(spec: SweepSpec) -> Any:
+    from ray.tune import schedulers
+
+    s = spec.scheduler
+    limit = max_epochs(spec)
+    if s.type == "asha":
+        return schedulers.ASHAScheduler(time_attr="training_iteration", max_t=limit,
+                                        grace_period=s.grace_period, reduction_factor=s.reduction_factor,
+                                        brackets=s.brackets)
+    if s.type == "hyperband":
+        return schedulers.HyperBandScheduler(time_attr="training_iteration", max_t=limit,
+                                             reduction_factor=s.reduction_factor)
+    if s.type == "median":
+        return schedulers.MedianStoppingRule(time_attr="training_iteration", grace_period=s.grace_period,
+                                             min_samples_required=s.min_samples_required)
+    return schedulers.FIFOScheduler()
+
+
+def _diagnose(tables: RunTables, baseline: float) -> None:
+    from .diagnosis import diagnose
+
+    for tid, t in tables.trials.items():
+        if t.status == "error" and not tables.curve(tid, "train_loss"):
+            continue
+        d = diagnose(tables.curve(tid, "train_loss"), tables.curve(tid, "val_loss"),
+                     diverged=t.status == "diverged", baseline_loss=baseline)
+        tables.diagnoses[tid] = {"label": d.label, "reason": d.reason, "stop_epoch": d.stop_epoch,
+                                 "figures": d.figures}
+
+
+def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
+              view: ProgressView | None = None, ray_resources: dict[str, float] | None = None) -> RunResult:
+    """Run a sweep end to end and write its run directory.
+
+    Args:
+        spec: the validated sweep.
+        out: parent directory of run directories.
+        address: a Ray cluster to connect to; None starts Ray embedded (or reuses one already
+            initialised in this process).
+        view: progress display (a default one on stdout when None).
+        ray_resources: ``num_cpus``/``num_gpus`` for an embedded Ray (default: what the machine has).
+
+    Returns:
+        A :class:`RunResult`.
+
+    Raises:
+        SpecError: data or resources that cannot work (nothing is left running).
+    """
+    started = time.time()
+    run_id = new_run_id(spec.name, started)
+    out_dir = Path(out).expanduser().resolve()
+    run_dir = out_dir / run_id
+
+    # Data first: a bad file must fail before anything is written or started.
+    raw = data_mod.load_raw(dataset=spec.data.dataset, path=spec.data_path(), target=spec.data.target,
+                            task=spec.task, samples=spec.data.samples, seed=spec.data.seed)
+    prepared = data_mod.prepare(raw, fractions=(spec.data.split.train, spec.data.split.val, spec.data.split.test),
+                                seed=spec.data.seed, stratify=spec.data.stratify)
+    total = count_trials(spec)
+    view = view or ProgressView(spec.name, total, spec.metric_name, spec.mode, list(spec.searched))
+    rep = prepared.report
+    view.print(f"data {raw.name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
+               f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a target, "
+               f"imputed {sum(rep['missing_values_imputed'].values())} missing values, "
+               f"one-hot encoded {len(rep['categorical_columns'])} columns")
+
+    started_ray = connect_ray(address, ray_resources)
+    import ray
+    from ray import tune
+
+    from .recorder import Recorder
+    from .training.trainable import TrialContext, evaluate_on_test, train_trial
+
+    try:
+        _check_fits(spec)
+        run_dir.mkdir(parents=True, exist_ok=False)
+        info: dict[str, Any] = {
+            "run_id": run_id, "name": spec.name, "status": "running", "strategy": "parallel",
+            "spec_file": spec.source, "spec": spec.to_dict(),
+            "started_at": started, "ended_at": None,
+            "versions": _versions(),
+            "driver": {"host": socket.gethostname(), "pid": os.getpid(), "argv": sys.argv},
+            "ray": {"address": address or os.environ.get("RAY_ADDRESS") or "embedded", "started_here": started_ray,
+                    "cluster_resources": ray.cluster_resources()},
+            "hosts": sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}),
+            "budget": {"trials": total, "metric": spec.metric_name, "mode": spec.mode,
+                       "max_epochs": max_epochs(spec), "resources": spec.resources.model_dump()},
+            "data": rep,
+        }
+        write_json(clean_json(info), run_dir / "run.json")
+        tables = RunTables(run_id, spec.metric_name, spec.mode, resources=spec.resources.model_dump())
+        tables.flush(run_dir)
+
+        ctx = TrialContext(spec=spec, run_started_at=started)
+        trainable = tune.with_parameters(train_trial, data=prepared.without_test(), ctx=ctx)
+        trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+        n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
+            tune_config=tune.TuneConfig(
+                metric="objective", mode=spec.mode, search_alg=_search_alg(spec), scheduler=_scheduler(spec),
+                num_samples=n_samples, max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name="tune", storage_path=str(run_dir), verbose=0,
+                callbacks=[Recorder(tables, spec, view, run_dir)],
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+        view.start()
+        try:
+            grid = tuner.fit()
+        finally:
+            view.stop()
+
+        for tid, t in tables.trials.items():
+            if t.status == "running":  # never ended (driver interrupted)
+                tables.trial_ended(tid, "stopped", "interrupted")
+
+        from .training.model import baseline_loss
+
+        _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
+        selected = tables.select_best()
+        test_metrics: dict[str, float] = {}
+        if selected is not None:
+            checkpoint = next((r.checkpoint for r in grid if r.metrics.get("trial_id") == selected), None)
+            if checkpoint is not None:
+                hp = tables.trials[selected].config
+                with checkpoint.as_directory() as ckpt_dir:
+                    evaluate = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(evaluate_on_test)
+                    test_metrics = ray.get(evaluate.remote(ckpt_dir, hp, _test_only(prepared), spec.resources.cpu))
+            tables.selected = selected
+            tables.test_metrics = test_metrics
+        tables.flush(run_dir)
+
+        counts: dict[str, int] = {}
+        for t in tables.trials.values():
+            counts[t.status] = counts.get(t.status, 0) + 1
+        best_value = tables.best(selected)[0] if selected else None
+        info.update({
+            "status": "complete" if selected else "no_result",
+            "ended_at": time.time(),
+            "counts": counts,
+            "compute": {"epochs_trained": len(tables.epochs),
+                        "trial_seconds": float(sum((t.last.get("trial_elapsed_s") or 0.0)
+                                                   for t in tables.trials.values()))},
+            "selected": None if not selected else {
+                "trial_id": selected, "config": tables.trials[selected].config,
+                f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
+            },
+        })
+        write_json(clean_json(info), run_dir / "run.json")
+        return RunResult(run_dir, run_id, info["status"], selected, best_value, test_metrics, counts)
+    except BaseException:
+        if run_dir.exists() and (run_dir / "run.json").exists():
+            try:
+                import json
+
+                info = json.loads((run_dir / "run.json").read_text())
+                info.update({"status": "incomplete", "ended_at": time.time()})
+                write_json(info, run_dir / "run.json")
+            except Exception:
+                pass
+        raise
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _test_only(prepared: data_mod.Prepared) -> data_mod.Prepared:
+    """The prepared data with train/val emptied: the final evaluation sees the test split only."""
+    import dataclasses
+
+    empty = data_mod.Split(prepared.test.X[:0], prepared.test.y[:0])
+    return dataclasses.replace(prepared, train=empty, val=empty)

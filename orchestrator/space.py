@@ -1,0 +1,160 @@
+"""Search space: the spec's distributions as Ray Tune's param_space (and Optuna's define-by-run).
+
+The translation table (:func:`tune_table`) and everything that counts or resolves configurations
+are pure Python. :func:`to_param_space` and :func:`optuna_space` turn the table into Ray Tune /
+Optuna objects; Ray is imported only inside them, when the runner calls them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any, Callable
+
+from .spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active
+
+__all__ = [
+    "tune_table",
+    "grid_points",
+    "count_trials",
+    "max_epochs",
+    "resolve_config",
+    "sample_config",
+    "to_param_space",
+    "optuna_space",
+]
+
+
+def tune_table(spec: SweepSpec) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Each hyperparameter as ``(ray.tune function name, args)``; constants as ``("constant", (v,))``.
+
+    Integer ranges in the spec include ``high``; Ray's ``randint`` excludes it, hence ``high + 1``.
+    """
+    table: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for name, p in spec.params.items():
+        if isinstance(p, Constant):
+            table[name] = ("constant", (p.value,))
+        elif isinstance(p, Grid):
+            table[name] = ("grid_search", (list(p.values),))
+        elif isinstance(p, Choice):
+            table[name] = ("choice", (list(p.values),))
+        elif isinstance(p, Uniform):
+            table[name] = ("uniform", (p.low, p.high))
+        elif isinstance(p, LogUniform):
+            table[name] = ("loguniform", (p.low, p.high))
+        elif isinstance(p, IntRange):
+            table[name] = ("lograndint" if p.log else "randint", (p.low, p.high + 1))
+        else:  # pragma: no cover - the spec admits no other kind
+            raise TypeError(f"unknown parameter kind {p!r}")
+    return table
+
+
+def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The full cross product of the grid parameters (one empty dict when there is no grid)."""
+    grids = {k: p.values for k, p in spec.params.items() if isinstance(p, Grid)}
+    keys = list(grids)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grids[k] for k in keys))]
+
+
+def count_trials(spec: SweepSpec) -> int:
+    """How many trials the sweep will start: grid points × num_samples (grid default 1 sample)."""
+    n_samples = spec.search.num_samples
+    if spec.search.algorithm == "tpe":
+        return n_samples or 16
+    grid = 1
+    for p in spec.params.values():
+        if isinstance(p, Grid):
+            grid *= len(p.values)
+    if n_samples is None:
+        n_samples = 1 if spec.search.algorithm == "grid" else 16
+    return grid * n_samples
+
+
+def resolve_config(spec: SweepSpec, config: dict[str, Any]) -> dict[str, Any]:
+    """Complete a sampled config: every hyperparameter present, inactive conditional ones ``None``."""
+    out: dict[str, Any] = {}
+    for name, p in spec.params.items():
+        value = config.get(name, p.value if isinstance(p, Constant) else None)
+        out[name] = value
+    for name in spec.params:
+        if not active(spec.params, name, out):
+            out[name] = None
+    return out
+
+
+def _draw(p: Param, rng: random.Random) -> Any:
+    if isinstance(p, Constant):
+        return p.value
+    if isinstance(p, (Grid, Choice)):
+        return rng.choice(p.values)
+    if isinstance(p, Uniform):
+        return rng.uniform(p.low, p.high)
+    if isinstance(p, LogUniform):
+        return math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
+    if isinstance(p, IntRange):
+        if p.log:
+            return min(p.high, int(math.exp(rng.uniform(math.log(p.low), math.log(p.high + 1)))))
+        return rng.randint(p.low, p.high)
+    raise TypeError(f"unknown parameter kind {p!r}")  # pragma: no cover
+
+
+def sample_config(spec: SweepSpec, rng: random.Random) -> dict[str, Any]:
+    """Draw one configuration without Ray (for the babysitter and for tests)."""
+    return resolve_config(spec, {k: _draw(p, rng) for k, p in spec.params.items()})
+
+
+def to_param_space(spec: SweepSpec) -> dict[str, Any]:
+    """Ray Tune's ``param_space`` for a grid or random search.
+
+    Conditional parameters are sampled always and set to ``None`` by :func:`resolve_config` in
+    the trainable when their condition does not hold, so the sampler stays Ray's own.
+    """
+    from ray import tune
+
+    space: dict[str, Any] = {}
+    for name, (fn, args) in tune_table(spec).items():
+        space[name] = args[0] if fn == "constant" else getattr(tune, fn)(*args)
+    return space
+
+
+def optuna_space(spec: SweepSpec) -> Callable[[Any], dict[str, Any]]:
+    """A define-by-run function for Ray's OptunaSearch that honours conditions.
+
+    Inactive conditional parameters are never suggested, so TPE does not model them; constants
+    are returned as Optuna "constants" so they reach the trainable's config.
+    """
+    table = tune_table(spec)
+    params = dict(spec.params)
+    order = [n for n, p in params.items() if not p.when] + [n for n, p in params.items() if p.when]
+
+    def define(trial: Any) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        constants: dict[str, Any] = {}
+        for name in order:
+            fn, args = table[name]
+            if params[name].when and not active(params, name, {**constants, **chosen}):
+                continue
+            if fn == "constant":
+                constants[name] = args[0]
+            elif fn == "choice":
+                chosen[name] = trial.suggest_categorical(name, args[0])
+            elif fn in ("uniform", "loguniform"):
+                chosen[name] = trial.suggest_float(name, args[0], args[1], log=fn == "loguniform")
+            elif fn in ("randint", "lograndint"):
+                chosen[name] = trial.suggest_int(name, args[0], args[1] - 1, log=fn == "lograndint")
+            else:  # grid is refused for tpe by the spec
+                raise ValueError(f"{name}: {fn} is not supported by the tpe search")
+        return constants
+
+    return define
+
+
+def max_epochs(spec: SweepSpec) -> int:
+    """The most epochs any trial of the sweep may train (the schedulers' ``max_t``)."""
+    p = spec.params["epochs"]
+    if isinstance(p, Constant):
+        return int(p.value)
+    if isinstance(p, (Grid, Choice)):
+        return int(max(p.values))
+    return int(p.high)  # an int range
