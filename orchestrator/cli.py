@@ -152,21 +152,32 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point; returns the exit code (used by tests)."""
     try:
-        app(args=argv, prog_name="sweep", standalone_mode=False)
+        # Outside standalone mode click *returns* the code of a typer.Exit (from _fail) instead
+        # of raising it: keep it, or every error would exit 0.
+        rv = app(args=argv, prog_name="sweep", standalone_mode=False)
     except typer.Exit as e:
         return e.exit_code
     except SystemExit as e:
         return int(e.code or 0)
     except Exception as e:  # click usage errors and the like
-        import click
+        # Recent typer vendors its own click (typer._click), whose exceptions derive from
+        # typer.TyperException, not from click's: accept both.
+        usage: tuple[type, ...] = tuple(c for c in (getattr(typer, "TyperException", None),) if c)
+        aborts: tuple[type, ...] = tuple(c for c in (getattr(typer, "Abort", None),) if c)
+        try:
+            import click
 
-        if isinstance(e, click.exceptions.ClickException):
+            usage += (click.exceptions.ClickException,)
+            aborts += (click.exceptions.Abort,)
+        except ImportError:  # pragma: no cover - click is optional with a vendoring typer
+            pass
+        if isinstance(e, usage) and hasattr(e, "show"):
             e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+            return int(getattr(e, "exit_code", 2))
+        if isinstance(e, aborts):
             return 130
         raise
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def entry() -> None:

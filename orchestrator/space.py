@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from typing import Any, Callable
+from typing import Any
 
 from .spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active
 
@@ -91,10 +91,11 @@ def _draw(p: Param, rng: random.Random) -> Any:
     if isinstance(p, Uniform):
         return rng.uniform(p.low, p.high)
     if isinstance(p, LogUniform):
-        return math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
+        return min(p.high, max(p.low, math.exp(rng.uniform(math.log(p.low), math.log(p.high)))))
     if isinstance(p, IntRange):
         if p.log:
-            return min(p.high, int(math.exp(rng.uniform(math.log(p.low), math.log(p.high + 1)))))
+            # exp(log(low)) can come out just below low (exp(log(8)) == 7.99...): clamp both ends.
+            return max(p.low, min(p.high, int(math.exp(rng.uniform(math.log(p.low), math.log(p.high + 1))))))
         return rng.randint(p.low, p.high)
     raise TypeError(f"unknown parameter kind {p!r}")  # pragma: no cover
 
@@ -118,22 +119,26 @@ def to_param_space(spec: SweepSpec) -> dict[str, Any]:
     return space
 
 
-def optuna_space(spec: SweepSpec) -> Callable[[Any], dict[str, Any]]:
-    """A define-by-run function for Ray's OptunaSearch that honours conditions.
+class OptunaSpace:
+    """A define-by-run search space for Ray's OptunaSearch that honours conditions.
 
     Inactive conditional parameters are never suggested, so TPE does not model them; constants
-    are returned as Optuna "constants" so they reach the trainable's config.
+    are returned as Optuna "constants" so they reach the trainable's config. A class (not a
+    closure) because Ray pickles the searcher with its state.
     """
-    table = tune_table(spec)
-    params = dict(spec.params)
-    order = [n for n, p in params.items() if not p.when] + [n for n, p in params.items() if p.when]
 
-    def define(trial: Any) -> dict[str, Any]:
+    def __init__(self, spec: SweepSpec) -> None:
+        self.params = dict(spec.params)
+        self.table = tune_table(spec)
+        self.order = [n for n, p in self.params.items() if not p.when] + [
+            n for n, p in self.params.items() if p.when]
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
         constants: dict[str, Any] = {}
-        for name in order:
-            fn, args = table[name]
-            if params[name].when and not active(params, name, {**constants, **chosen}):
+        for name in self.order:
+            fn, args = self.table[name]
+            if self.params[name].when and not active(self.params, name, {**constants, **chosen}):
                 continue
             if fn == "constant":
                 constants[name] = args[0]
@@ -147,7 +152,10 @@ def optuna_space(spec: SweepSpec) -> Callable[[Any], dict[str, Any]]:
                 raise ValueError(f"{name}: {fn} is not supported by the tpe search")
         return constants
 
-    return define
+
+def optuna_space(spec: SweepSpec) -> OptunaSpace:
+    """The define-by-run function for ``spec`` (see :class:`OptunaSpace`)."""
+    return OptunaSpace(spec)
 
 
 def max_epochs(spec: SweepSpec) -> int:

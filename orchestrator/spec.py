@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -382,17 +382,19 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _from_validation(err: ValidationError, prefix: str = "") -> SpecError:
-    e = err.errors()[0]
+def _from_validation(err: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> SpecError:
+    errors = err.errors()
+    # A union (metric: name or mapping) reports one error per branch; the deepest one is the
+    # branch the user meant (metric.foo: unknown key, not metric: should be a string).
+    e = max((x for x in errors if x["loc"][:1] == errors[0]["loc"][:1]), key=lambda x: len(x["loc"]))
     loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in _TAGS)))
     key = ".".join(x for x in (prefix, _loc(loc)) if x)
     msg = e["msg"]
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
-        parent = err.title
-        fields = _MODEL_FIELDS.get(parent)
-        if fields:
-            msg += f"; expected one of: {', '.join(fields)}"
+        parent = _model_at(model, e["loc"][:-1]) if model is not None else None
+        if parent is not None:
+            msg += f"; expected one of: {', '.join(parent.model_fields)}"
     elif e["type"] == "missing":
         msg = "required key is missing"
     else:
@@ -403,17 +405,36 @@ def _from_validation(err: ValidationError, prefix: str = "") -> SpecError:
 
 
 _TAGS = {"str", "int", "float", "bool", "MetricSpec", "list[...]"}
-_MODEL_FIELDS: dict[str, list[str]] = {}
-for _m in (_RawSpec, DataSpec, SplitSpec, MetricSpec, SearchSpec, SchedulerSpec, EarlyStoppingSpec,
-           DivergenceSpec, ResourcesSpec, Grid, Choice, Uniform, LogUniform, IntRange):
-    _MODEL_FIELDS[_m.__name__] = list(_m.model_fields)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section model that a validation error's location points into (for the key hint)."""
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in _TAGS):
+            continue
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        found = _model_of(field.annotation) if field is not None else None
+        if found is None:
+            return None
+        model = found
+    return model
 
 
 def _validate(model: type[BaseModel], value: Any, prefix: str) -> Any:
     try:
         return model.model_validate(value)
     except ValidationError as err:
-        raise _from_validation(err, prefix) from None
+        raise _from_validation(err, prefix, model) from None
 
 
 def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
@@ -570,7 +591,7 @@ def _parse_param(name: str, value: Any, key: str) -> Param:
     if t == "constant":
         c = _validate(Constant, value, key)
         return Constant(value=_check_value(name, c.value, f"{key}.value"), when=c.when)
-    if t not in _DIST_TYPES:
+    if not isinstance(t, str) or t not in _DIST_TYPES:
         raise SpecError(f"{key}.type", f"must be one of {', '.join(_DIST_TYPES)}, got {t!r}")
     dist = _validate(_DIST_TYPES[t], value, key)
     if isinstance(dist, (Grid, Choice)):
@@ -586,12 +607,13 @@ def _parse_param(name: str, value: Any, key: str) -> Param:
         raise SpecError(f"{key}.type", f"{name} is a float: use uniform or loguniform, not {t}")
     if isinstance(dist, (Uniform, LogUniform)) and kind != "float":
         raise SpecError(f"{key}.type", f"{name} is an integer: use int (with log: true for a log scale), not {t}")
+    # The log-scale bound first: learning_rate's own rule (> 0) would hide why 0 is refused here.
+    if (isinstance(dist, LogUniform) or (isinstance(dist, IntRange) and dist.log)) and dist.low <= 0:
+        raise SpecError(f"{key}.low", f"must be > 0 for a log scale, got {dist.low:g}")
     lo = _check_value(name, dist.low, f"{key}.low")
     hi = _check_value(name, dist.high, f"{key}.high")
     if lo > hi or (lo == hi and not isinstance(dist, IntRange)):
         raise SpecError(f"{key}.low", f"must be below high ({hi:g}), got {lo:g}")
-    if (isinstance(dist, LogUniform) or (isinstance(dist, IntRange) and dist.log)) and lo <= 0:
-        raise SpecError(f"{key}.low", f"must be > 0 for a log scale, got {lo:g}")
     return dist
 
 

@@ -1,0 +1,168 @@
+"""Real sweeps through the CLI on the session's Ray: what a user checks in the run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import SPECS, only_run_dir, run_cli, write_spec
+
+STATUSES = {"completed", "stopped", "diverged", "error"}
+
+
+def _check_run_dir(run_dir: Path, n_trials: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete"
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    epochs = pd.read_parquet(run_dir / "epochs.parquet")
+    events = pd.read_parquet(run_dir / "events.parquet")
+    assert len(trials) == n_trials
+    assert set(trials["status"]) <= STATUSES
+    assert trials["trial_id"].is_unique
+    assert any(c.startswith("hp_") for c in trials.columns)
+    # one row per trial and epoch, never duplicated, epochs numbered 1..n per trial
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    per_trial = epochs.groupby("trial_id")["epoch"].agg(["count", "max"])
+    assert (per_trial["count"] == per_trial["max"]).all()
+    assert per_trial["count"].sum() == trials["epochs"].sum()
+    assert set(epochs["trial_id"]) == set(trials["trial_id"])
+    for col in ("run_id", "trial_id", "epoch", "elapsed_s", "trial_elapsed_s", "train_loss", "val_loss",
+                "learning_rate"):
+        assert col in epochs.columns
+    for col in ("run_id", "strategy", "trial_id", "status", "stop_reason", "epochs", "best_epoch",
+                "train_seconds", "started_at", "ended_at", "cpus", "gpus", "node_ip", "gpu_ids",
+                "diagnosis", "is_selected"):
+        assert col in trials.columns, col
+    # the test metric: on exactly one row, the selected one
+    test_cols = [c for c in trials.columns if c.startswith("test_")]
+    assert test_cols
+    assert trials["is_selected"].sum() == 1
+    has_test = trials[test_cols[0]].notna()
+    assert has_test.sum() == 1
+    assert trials.loc[has_test, "is_selected"].item()
+    # DuckDB reads the same files
+    con = duckdb.connect()
+    n = con.execute(f"select count(*) from read_parquet('{run_dir / 'trials.parquet'}')").fetchone()[0]
+    m = con.execute(f"select count(*) from read_parquet('{run_dir / 'epochs.parquet'}')").fetchone()[0]
+    assert (n, m) == (len(trials), len(epochs))
+    assert set(events.columns) >= {"trial_id", "epoch", "decision", "reason"}
+    return trials, epochs
+
+
+def test_quickstart_through_cli(ray_session, tmp_path, capsys):
+    spec = write_spec(tmp_path, "quickstart.yaml", **{"model.epochs": 4, "scheduler.grace_period": 1})
+    out = tmp_path / "out"
+    code = run_cli("run", spec, "--out", out, "--num-samples", "5", "--seed", "3")
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    run_dir = only_run_dir(out)
+    trials, epochs = _check_run_dir(run_dir, 5)
+    assert "selected" in printed and "test (once)" in printed
+    # momentum exists only where the optimizer is sgd
+    assert trials.loc[trials["hp_optimizer"] != "sgd", "hp_momentum"].isna().all()
+    assert trials.loc[trials["hp_optimizer"] == "sgd", "hp_momentum"].notna().all()
+    # ASHA stops trials early and says so
+    stopped = trials[trials["status"] == "stopped"]
+    assert (stopped["stop_reason"].str.startswith("asha_rung_")).all()
+    assert (trials.loc[trials["status"] == "completed", "epochs"] == 4).all()
+    # TensorFlow's threads in each trial follow its CPU share (1 CPU)
+    assert (trials["tf_intra_op_threads"] == 1).all()
+    # the same figure is printed and stored
+    sel = trials[trials["is_selected"]].iloc[0]
+    assert f"{sel['best_val_accuracy']:.4f}" in printed
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.yaml")))
+def test_every_shipped_spec_runs(ray_session, tmp_path, name):
+    import yaml
+
+    doc = yaml.safe_load((SPECS / name).read_text())
+    changes = {"model.epochs": 2}
+    if "epochs" in doc.get("params", {}):
+        changes["params.epochs"] = None
+    if doc.get("search", {}).get("algorithm", "random") != "grid":
+        changes["search.num_samples"] = 3
+    if doc.get("early_stopping"):
+        changes["early_stopping.patience"] = 1
+    spec = write_spec(tmp_path, name, **changes)
+    assert run_cli("validate", spec) == 0
+    out = tmp_path / "out"
+    assert run_cli("run", spec, "--out", out) == 0
+    run_dir = only_run_dir(out)
+    from orchestrator.space import count_trials
+    from orchestrator.spec import load_spec
+
+    _check_run_dir(run_dir, count_trials(load_spec(spec)))
+
+
+def test_bad_spec_starts_nothing(tmp_path, capsys):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\ndata: {dataset: digits}\nparams:\n  learning_rate: {type: loguniform, low: 0, high: 1}\n")
+    out = tmp_path / "out"
+    assert run_cli("run", spec, "--out", out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sweep: error: bad.yaml: params.learning_rate.low: must be > 0 for a log scale, got 0"]
+    assert not out.exists()
+
+
+def test_missing_csv_column_starts_nothing(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(40)))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {path: d.csv, target: label, task: classification}\n")
+    assert run_cli("run", spec, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "s.yaml: data.target" in err[0] and "label" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def _exam_csv(path: Path, poison_test: bool) -> None:
+    """The exam data as a CSV; with ``poison_test`` the test rows' features are scrambled and absurd.
+
+    Labels stay as they are: the split is stratified on them, so changing them would move rows
+    between splits.
+    """
+    from orchestrator.data import load_raw, split_indices
+
+    raw = load_raw(dataset="exam", samples=600, seed=5)
+    df = raw.X.copy()
+    df["passed"] = raw.y.to_numpy()
+    _, _, test_idx = split_indices(df["passed"].to_numpy(), task="classification", seed=0)
+    if poison_test:
+        rows = df.index[test_idx]
+        scrambled = df.loc[rows, ["hours_studied", "hours_slept"]].to_numpy()[::-1] * -50.0
+        df.loc[rows, ["hours_studied", "hours_slept"]] = scrambled
+    df.to_csv(path, index=False)
+
+
+def test_test_split_is_not_read_before_selection(ray_session, tmp_path):
+    """Poisoning the test rows changes the test score and nothing else: selection never read them."""
+    results = {}
+    for poisoned in (False, True):
+        d = tmp_path / ("poisoned" if poisoned else "clean")
+        d.mkdir()
+        _exam_csv(d / "exam.csv", poisoned)
+        spec = write_spec(d, {
+            "name": "poison",
+            "data": {"path": "exam.csv", "target": "passed", "task": "classification"},
+            "model": {"epochs": 3, "units": 8, "batch_size": 32},
+            "params": {"learning_rate": {"type": "grid", "values": [0.001, 0.01, 0.1]}},
+            "metric": "val_loss",
+            "search": {"algorithm": "grid"},
+        })
+        assert run_cli("run", spec, "--out", d / "out") == 0
+        run_dir = only_run_dir(d / "out")
+        trials = pd.read_parquet(run_dir / "trials.parquet").sort_values("hp_learning_rate")
+        results[poisoned] = trials
+    clean, poisoned = results[False], results[True]
+    np.testing.assert_allclose(clean["best_val_loss"].to_numpy(), poisoned["best_val_loss"].to_numpy(), rtol=1e-4)
+    sel_clean = clean.loc[clean["is_selected"], "hp_learning_rate"].item()
+    sel_poisoned = poisoned.loc[poisoned["is_selected"], "hp_learning_rate"].item()
+    assert sel_clean == sel_poisoned
+    acc_clean = clean.loc[clean["is_selected"], "test_accuracy"].item()
+    acc_poisoned = poisoned.loc[poisoned["is_selected"], "test_accuracy"].item()
+    assert acc_clean > 0.6 and acc_poisoned < acc_clean - 0.2
