@@ -20,7 +20,9 @@ The labels, in order of precedence (the first that applies wins)::
                                                                           -> stop earlier/regularise
     underfit     the training loss has levelled off while still high (relative to the trivial
                  predictor; without one, after little improvement) and validation does not rise.
-                                                                          -> a bigger model
+                 Validation at or below training is typical, but the gap is only reported, not
+                 required: converged linear models on real diabetes splits ended anywhere from 11%
+                 below to 24% above their training loss.                 -> a bigger model
     good         none of the above, and the loss really improved.
 
 How the numbers are measured (all helpers below are module-level and pure):
@@ -72,6 +74,7 @@ __all__ = [
     "is_finite_curve",
     "first_nonfinite_epoch",
     "explode_ratio",
+    "first_explode_epoch",
     "relative_improvement",
     "oscillation",
     "tail_slope",
@@ -93,8 +96,9 @@ class Thresholds:
             (finite) value.
         oscillation_level: *oscillating* when ``oscillation`` (mean unexplained relative swing per
             epoch of the validation or the training curve, whichever is larger) is at least this.
-            Real lr=1.0 Adam runs on digits scored 0.21-0.45; healthy runs 0-0.04, the shakiest
-            non-diverging runs seen (SGD lr=1.0, a 2x512 net at Adam lr=0.01) up to 0.077.
+            Real lr=1.0 Adam runs on digits scored 0.21-0.45; steady runs 0-0.04; shaky but
+            converging runs (SGD lr=1.0, 2x512 nets at Adam lr=0.01) up to 0.078; a 2x512 run whose
+            validation loss visibly bounced between 0.85 and 2.3 scored 0.10-0.11.
         oscillation_floor: relative changes are measured against at least this fraction of the
             reference loss (``baseline_loss``, else the curve's first value), so that jitter of a
             loss that is already close to 0 does not read as a large relative swing.
@@ -113,8 +117,9 @@ class Thresholds:
             fraction per epoch over the last ``tail_epochs`` epochs (``-train_slope <`` this);
             a validation loss with ``-val_slope >=`` this is "still falling".
         tail_epochs: how many final epochs the slopes are fitted on.
-        overfit_rise: *overfit* needs ``val_rise`` of at least this (a healthy run's cross-entropy
-            can creep up 10-15% after its minimum; real overfitting runs rose 40% or more).
+        overfit_rise: *overfit* needs ``val_rise`` of at least this. Healthy digits runs (Adam
+            lr=0.01) crept up to 13% above their minimum cross-entropy; real overfitting runs (2x512
+            nets on 100-150 rows) rose 32-245%.
         overfit_patience: ... and the validation minimum at least this many epochs before the end.
         overfit_train_fall: ... and the training loss at least this fraction lower at the end than
             at the validation minimum ("while training loss kept falling").
@@ -134,7 +139,7 @@ class Thresholds:
     underfit_max_improvement: float = 0.5
     plateau_slope: float = 0.01
     tail_epochs: int = 5
-    overfit_rise: float = 0.25
+    overfit_rise: float = 0.20
     overfit_patience: int = 3
     overfit_train_fall: float = 0.05
     min_epochs: int = 3
@@ -214,6 +219,17 @@ def explode_ratio(curve: Sequence[float] | None) -> float | None:
     if a.size < 2 or a[0] <= 0:
         return None
     return float(np.max(a) / a[0])
+
+
+def first_explode_epoch(curve: Sequence[float] | None, factor: float = Thresholds.explode_factor) -> int | None:
+    """The 1-based epoch of the first finite value above ``factor`` x the first finite value
+    (``None`` if there is none, or the first finite value is not positive)."""
+    a = _array(curve)
+    finite = np.flatnonzero(np.isfinite(a))
+    if finite.size < 2 or a[finite[0]] <= 0:
+        return None
+    over = finite[a[finite] > factor * a[finite[0]]]
+    return int(over[0]) + 1 if over.size else None
 
 
 def explodes(train_loss_so_far: Sequence[float] | None, factor: float = Thresholds.explode_factor) -> bool:
@@ -323,7 +339,11 @@ def _g(x: float | None) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
+    if x is None:
+        return "n/a"
+    if 0.995 <= abs(x) < 1:  # do not round 99.97% up to a misleading 100%
+        return f"{100 * x:.3g}%"
+    return f"{100 * x:.0f}%"
 
 
 def _below(rel: float | None, what: str) -> str:
@@ -413,20 +433,22 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
     # --- diverged -------------------------------------------------------------------------------
     if diverged:
         return out("diverged", f"the training guard stopped the run as diverged after {n} epoch(s)")
+    events = []  # (epoch, text): whichever happened first is named first
     bad_tr = first_nonfinite_epoch(tr_all)
     if bad_tr is not None:
-        value = tr_all[bad_tr - 1]
-        return out("diverged", f"training loss became {_nonfinite_name(value)} at epoch {bad_tr}")
-    ratio = fig["explode_ratio"]
-    if ratio is not None and ratio > th.explode_factor:
-        at = int(np.argmax(tr_all)) + 1
-        return out("diverged", f"training loss exploded to {_g(float(np.max(tr_all)))} at epoch {at}, "
-                               f"{ratio:.3g}x its first value {_g(fig['first_train_loss'])} "
-                               f"(limit {th.explode_factor:g}x)")
+        events.append((bad_tr, f"training loss became {_nonfinite_name(tr_all[bad_tr - 1])} at epoch {bad_tr}"))
+    boom = first_explode_epoch(tr_all, th.explode_factor)
+    if boom is not None:
+        first = fig["first_train_loss"]
+        value = float(tr_all[boom - 1])
+        events.append((boom, f"training loss exploded to {_g(value)} at epoch {boom}, {value / first:.3g}x its "
+                             f"first value {_g(first)} (limit {th.explode_factor:g}x)"))
     bad_va = first_nonfinite_epoch(va_all)
     if bad_va is not None:
-        value = va_all[bad_va - 1]
-        return out("diverged", f"validation loss became {_nonfinite_name(value)} at epoch {bad_va}")
+        events.append((bad_va, f"validation loss became {_nonfinite_name(va_all[bad_va - 1])} at epoch {bad_va}"))
+    if events:
+        events.sort(key=lambda e: e[0])
+        return out("diverged", " and ".join(text for _, text in events[:2]))
 
     rel = fig["rel_improvement"]
     improving = rel is not None and rel >= th.too_slow_improvement
@@ -457,12 +479,17 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
 
     # --- too slow -------------------------------------------------------------------------------
     last_tr = fig["last_train_loss"]
+    if rel is None:
+        return out("too_slow", f"training loss improvement cannot be measured (first value "
+                               f"{_g(fig['first_train_loss'])}, last {_g(last_tr)}) after {n} epochs")
     if not improving:
         if base is not None:
-            return out("too_slow", f"training loss {_g(last_tr)} after {n} epochs is only "
-                                   f"{_below(rel, f'the trivial-predictor loss {_g(base)}')}: "
+            where = _below(rel, f"the trivial-predictor loss {_g(base)}")
+            return out("too_slow", f"training loss {_g(last_tr)} after {n} epochs is "
+                                   f"{'only ' if rel is not None and rel >= 0 else 'still '}{where}: "
                                    f"almost nothing learned")
-        return out("too_slow", f"training loss only fell {_pct(rel)} in {n} epochs "
+        moved = f"only fell {_pct(rel)}" if rel is not None and rel >= 0 else f"rose {_pct(-(rel or 0.0))}"
+        return out("too_slow", f"training loss {moved} in {n} epochs "
                                f"({_g(fig['first_train_loss'])} -> {_g(last_tr)}): almost nothing learned")
     slope = fig["train_slope"]
     v_slope = fig["val_slope"]
@@ -502,8 +529,13 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
     # --- good -----------------------------------------------------------------------------------
     tail = ""
     if fig["min_val_loss"] is not None and rise is not None:
-        tail = f"; validation loss is {_pct(rise)} above its minimum {_g(fig['min_val_loss'])} at epoch {min_ep}"
-    return out("good", f"training loss is {_below(rel, what)} after {n} epochs{tail}")
+        if rise < 0.005:
+            tail = f"; validation loss {_g(fig['last_val_loss'])} is at its minimum"
+        else:
+            tail = (f"; validation loss is {_pct(rise)} above its minimum {_g(fig['min_val_loss'])} "
+                    f"at epoch {min_ep}")
+    what_n = f"the trivial-predictor loss {_g(base)}" if base is not None else f"its first value {_g(fig['first_train_loss'])}"
+    return out("good", f"training loss {_g(last_tr)} is {_below(rel, what_n)} after {n} epochs{tail}")
 
 
 def _finite_rank(curve: np.ndarray, epoch: int) -> int:

@@ -45,8 +45,10 @@ class Recorder(Callback):
     of that pickle (a restored recorder is given new ones by the runner).
     """
 
-    def __init__(self, tables: RunTables, spec: SweepSpec, view: ProgressView, run_dir: Path) -> None:
+    def __init__(self, tables: RunTables, spec: SweepSpec, view: ProgressView, run_dir: Path,
+                 stopper: Any = None) -> None:
         self.tables, self.spec, self.view, self.run_dir = tables, spec, view, Path(run_dir)
+        self.stopper = stopper
         self.max_epochs = max_epochs(spec)
         self.last_flush = time.time()
 
@@ -55,6 +57,7 @@ class Recorder(Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.spec, self.run_dir = state["spec"], Path(state["run_dir"])
+        self.stopper = None
         self.tables = None  # type: ignore[assignment]
         self.view = None  # type: ignore[assignment]
         self.max_epochs = max_epochs(self.spec)
@@ -69,6 +72,7 @@ class Recorder(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.tables is None or "epoch" not in result:
             return
+        self._config_changed(trial, result)
         self.tables.epoch(trial.trial_id, result)
         value = float(result.get(self.spec.metric_name, math.nan))
         self.view.epoch(trial.trial_id, math.nan if result.get("diverged") else value,
@@ -76,6 +80,20 @@ class Recorder(Callback):
         if time.time() - self.last_flush > FLUSH_EVERY_S:
             self.tables.flush(self.run_dir)
             self.last_flush = time.time()
+
+    def _config_changed(self, trial: Any, result: dict) -> None:
+        """PBT replaced this trial's config (exploit + explore): record it as an event."""
+        t = self.tables.trials.get(trial.trial_id)
+        if t is None:
+            return
+        new = resolve_config(self.spec, trial.config)
+        if new == t.config:
+            return
+        changed = {k: (t.config.get(k), v) for k, v in new.items() if t.config.get(k) != v}
+        detail = "; ".join(f"{k}: {old!r} -> {v!r}" for k, (old, v) in changed.items())
+        self.tables.event(trial.trial_id, int(result.get("epoch", 0)) - 1, "scheduler", "exploit",
+                          "pbt_exploit", detail)
+        t.config = new
 
     def _ended(self, trial: Any, trials: list, errored: bool) -> None:
         if self.tables is None:
@@ -88,6 +106,9 @@ class Recorder(Callback):
         status, reason = end_status(errored=errored, last=t.last, max_epochs=limit, scheduler=spec.scheduler.type,
                                     grace_period=spec.scheduler.grace_period,
                                     reduction_factor=spec.scheduler.reduction_factor)
+        by_stopper = self.stopper.reason_for(trial.trial_id) if self.stopper is not None else None
+        if status == "stopped" and by_stopper:
+            reason = by_stopper
         tables.trial_ended(trial.trial_id, status, reason, error_text(trial) if errored else "")
         best, _ = tables.best(trial.trial_id)
         self.view.trial_finished(trial.trial_id, status, reason, len(tables.curve(trial.trial_id, spec.metric_name)),

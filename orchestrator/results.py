@@ -46,7 +46,7 @@ EPOCH_FIELDS = (
     "train_mae", "val_mae", "train_mse", "val_mse",
     "learning_rate", "diverged",
 )
-_PLACEMENT_FIELDS = ("node_ip", "pid", "gpu_ids", "cuda_visible_devices", "tf_intra_op_threads")
+_PLACEMENT_FIELDS = ("node_id", "node_ip", "pid", "gpu_ids", "cuda_visible_devices", "tf_intra_op_threads")
 
 
 def new_run_id(name: str, now: float | None = None) -> str:
@@ -135,6 +135,7 @@ class RunTables:
         self.diagnoses: dict[str, dict[str, Any]] = {}
         self.selected: str | None = None
         self.test_metrics: dict[str, float] = {}
+        self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
 
     # -- recording ---------------------------------------------------------------------------
     def trial_started(self, trial_id: str, config: dict[str, Any]) -> None:
@@ -227,7 +228,8 @@ class RunTables:
                 "started_at": _utc(t.started_at), "ended_at": _utc(t.ended_at),
                 "attempts": t.attempts,
                 "cpus": float(self.resources.get("cpu", 1.0)), "gpus": float(self.resources.get("gpu", 0.0)),
-                "node_ip": t.placement.get("node_ip"), "pid": t.placement.get("pid"),
+                "node_ip": self.node_ips.get(t.placement.get("node_id"), t.placement.get("node_ip")),
+                "node_id": t.placement.get("node_id"), "pid": t.placement.get("pid"),
                 "gpu_ids": t.placement.get("gpu_ids", ""),
                 "cuda_visible_devices": t.placement.get("cuda_visible_devices", ""),
                 "tf_intra_op_threads": t.placement.get("tf_intra_op_threads"),

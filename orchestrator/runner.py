@@ -133,6 +133,17 @@ def _scheduler(spec: SweepSpec) -> Any:
 
     s = spec.scheduler
     limit = max_epochs(spec)
+    limit = s.max_t or limit
+    if s.type == "pbt":
+        from ray import tune
+
+        from .scheduling import pbt_mutation_table
+
+        mutations = {n: getattr(tune, fn)(*args) for n, (fn, args) in pbt_mutation_table(spec).items()}
+        return schedulers.PopulationBasedTraining(
+            time_attr="training_iteration", perturbation_interval=s.perturbation_interval,
+            hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
+            resample_probability=s.resample_probability)
     if s.type == "asha":
         return schedulers.ASHAScheduler(time_attr="training_iteration", max_t=limit,
                                         grace_period=s.grace_period, reduction_factor=s.reduction_factor,
@@ -147,10 +158,7 @@ def _scheduler(spec: SweepSpec) -> Any:
 
 
 def _diagnose(tables: RunTables, baseline: float) -> None:
-    try:
-        from .diagnosis import diagnose
-    except ImportError:  # TEMP
-        return
+    from .diagnosis import diagnose
 
     for tid, t in tables.trials.items():
         if t.status == "error" and not tables.curve(tid, "train_loss"):
@@ -224,6 +232,11 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         tables = RunTables(run_id, spec.metric_name, spec.mode, resources=spec.resources.model_dump())
         tables.flush(run_dir)
 
+        stopper = None
+        if spec.stoppers.plateau or spec.stoppers.experiment_plateau:
+            from .stoppers import SweepStopper
+
+            stopper = SweepStopper(spec)
         ctx = TrialContext(spec=spec, run_started_at=started)
         trainable = tune.with_parameters(train_trial, data=prepared.without_test(), ctx=ctx)
         trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
@@ -237,9 +250,14 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             ),
             run_config=tune.RunConfig(
                 name="tune", storage_path=str(run_dir), verbose=0,
-                callbacks=[Recorder(tables, spec, view, run_dir)],
+                callbacks=[Recorder(tables, spec, view, run_dir, stopper)],
+                stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                # Ray keeps the best checkpoint by score and, besides, always the latest one.
+                # PBT copies a donor's checkpoint after the donor has moved on: keep them all there.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.scheduler.type == "pbt" else 1,
+                                                        checkpoint_score_attribute="objective",
+                                                        checkpoint_score_order=spec.mode),
             ),
         )
         view.start()
@@ -248,6 +266,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         finally:
             view.stop()
 
+        tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
         for tid, t in tables.trials.items():
             if t.status == "running":  # never ended (driver interrupted)
                 tables.trial_ended(tid, "stopped", "interrupted")
@@ -258,7 +277,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         selected = tables.select_best()
         test_metrics: dict[str, float] = {}
         if selected is not None:
-            checkpoint = next((r.checkpoint for r in grid if r.metrics.get("trial_id") == selected), None)
+            checkpoint = next((_best_checkpoint(r, spec.mode) for r in grid
+                               if r.metrics.get("trial_id") == selected), None)
             if checkpoint is not None:
                 hp = tables.trials[selected].config
                 with checkpoint.as_directory() as ckpt_dir:
@@ -300,6 +320,14 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _best_checkpoint(result: Any, mode: str) -> Any:
+    try:
+        best = result.get_best_checkpoint("objective", mode)
+    except Exception:  # no scored checkpoints
+        best = None
+    return best or result.checkpoint
 
 
 def _test_only(prepared: data_mod.Prepared) -> data_mod.Prepared:

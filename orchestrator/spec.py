@@ -203,11 +203,38 @@ class SearchSpec(_Frozen):
 
 
 class SchedulerSpec(_Frozen):
-    type: Literal["none", "asha", "hyperband", "median"] = "none"
+    """Ray Tune's trial scheduler. ``max_t`` defaults to the most epochs a trial may train."""
+
+    type: Literal["none", "asha", "hyperband", "median", "pbt"] = "none"
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(3, gt=1)
     brackets: int = Field(1, ge=1)
+    max_t: int | None = Field(None, ge=1)
     min_samples_required: int = Field(3, ge=1)
+    perturbation_interval: int = Field(2, ge=1)
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)
+    resample_probability: float = Field(0.25, ge=0, le=1)
+    mutations: list[str] | None = None
+
+
+class TrialPlateauSpec(_Frozen):
+    """Stop a trial whose metric has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    patience: int = Field(3, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+    grace_period: int = Field(3, ge=0)
+
+
+class ExperimentPlateauSpec(_Frozen):
+    """Stop the whole sweep when the best result has not improved for ``patience`` reports."""
+
+    patience: int = Field(20, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class StoppersSpec(_Frozen):
+    plateau: TrialPlateauSpec | None = None
+    experiment_plateau: ExperimentPlateauSpec | None = None
 
 
 class EarlyStoppingSpec(_Frozen):
@@ -238,6 +265,7 @@ class _RawSpec(_Frozen):
     metric: Union[str, MetricSpec] = MetricSpec()
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
+    stoppers: StoppersSpec = StoppersSpec()
     early_stopping: EarlyStoppingSpec | None = None
     divergence: DivergenceSpec = DivergenceSpec()
     resources: ResourcesSpec = ResourcesSpec()
@@ -262,6 +290,7 @@ class SweepSpec(_Frozen):
     metric: MetricSpec
     search: SearchSpec
     scheduler: SchedulerSpec
+    stoppers: StoppersSpec
     early_stopping: EarlyStoppingSpec | None
     divergence: DivergenceSpec
     resources: ResourcesSpec
@@ -470,6 +499,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     params = _resolve_params(raw.model, raw.params)
     metric = _resolve_metric(raw.metric, task)
     _check_search(raw.search, params)
+    _check_scheduler(raw.scheduler, raw.search, params)
     _check_resources(raw.resources)
     if raw.early_stopping is not None:
         allowed = _metric_names(task)
@@ -488,6 +518,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         metric=metric,
         search=raw.search,
         scheduler=raw.scheduler,
+        stoppers=raw.stoppers,
         early_stopping=raw.early_stopping,
         divergence=raw.divergence,
         resources=raw.resources,
@@ -664,6 +695,30 @@ def _check_search(s: SearchSpec, params: dict[str, Param]) -> None:
                             f"use type: grid here or search.algorithm: random, got {p.type}")
         if s.algorithm == "tpe" and isinstance(p, Grid):
             raise SpecError(f"params.{name}.type", "a model-based search (tpe) samples; use type: choice instead of grid")
+
+
+def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Param]) -> None:
+    if s.type != "pbt":
+        if s.mutations is not None:
+            raise SpecError("scheduler.mutations", f"only for type: pbt, got type: {s.type}")
+        return
+    if search.algorithm == "tpe":
+        raise SpecError("scheduler.type", "pbt evolves its own population; use search.algorithm random or grid")
+    if s.mutations is not None:
+        if not s.mutations:
+            raise SpecError("scheduler.mutations", "is empty; name at least one searched hyperparameter")
+        for i, name in enumerate(s.mutations):
+            if name not in params:
+                raise SpecError(f"scheduler.mutations[{i}]", f"unknown hyperparameter {name!r}")
+            if isinstance(params[name], Constant):
+                raise SpecError(f"scheduler.mutations[{i}]", f"{name} is a constant; PBT perturbs searched "
+                                "hyperparameters (give it a distribution under params)")
+        return
+    numeric = [n for n, p in params.items() if isinstance(p, (Uniform, LogUniform, IntRange))
+               or (isinstance(p, (Choice, Grid)) and all(isinstance(v, (int, float)) for v in p.values))]
+    if not numeric:
+        raise SpecError("scheduler.type", "pbt needs at least one searched numeric hyperparameter "
+                        "(e.g. learning_rate: {type: loguniform, ...}) to perturb")
 
 
 def _check_resources(r: ResourcesSpec) -> None:

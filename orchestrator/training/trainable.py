@@ -7,6 +7,7 @@ module: the runner hands trials a :class:`~orchestrator.data.Prepared` without i
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -19,11 +20,13 @@ from typing import Any
 from ..data import Prepared
 from ..space import resolve_config
 from ..spec import SweepSpec
+from ..scheduling import checkpoint_every
 from .model import baseline_loss, build_model, learning_rate_at, task_metrics
 
 __all__ = ["TrialContext", "train_trial", "configure_tensorflow", "WEIGHTS_FILE"]
 
 WEIGHTS_FILE = "model.weights.h5"
+STATE_FILE = "state.json"
 OBJECTIVE = "objective"  # the finite copy of the spec's metric that Ray's schedulers/searchers read
 _CONFIGURED_THREADS: int | None = None
 
@@ -100,6 +103,17 @@ def train_trial(config: dict[str, Any], data: Prepared, ctx: TrialContext) -> No
 
     metric, mode = spec.metric_name, spec.mode
     worst = math.inf if mode == "min" else -math.inf
+    # Resuming (a retry, a Hyperband pause, a PBT exploit, `sweep resume`): continue from the
+    # checkpoint's weights and epoch; the config (and so the learning rate) may be new.
+    state: dict[str, Any] = {"epoch": 0, "best": worst, "first_loss": None}
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as d:
+            model.load_weights(os.path.join(d, WEIGHTS_FILE))
+            with open(os.path.join(d, STATE_FILE), encoding="utf-8") as f:
+                state.update(json.load(f))
+    every = checkpoint_every(spec)
+    max_epochs = int(hp["epochs"])
     names = ["loss", *task_metrics(data.task)]
     placement = _placement(threads)
     base_loss = baseline_loss(data.task, data.n_classes, data.train.y)
@@ -108,8 +122,8 @@ def train_trial(config: dict[str, Any], data: Prepared, ctx: TrialContext) -> No
     class Reporter(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.best = worst
-            self.first_loss: float | None = None
+            self.best = float(state["best"]) if state["best"] is not None else worst
+            self.first_loss: float | None = state["first_loss"]
             self.epoch_started = started
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
@@ -145,7 +159,7 @@ def train_trial(config: dict[str, Any], data: Prepared, ctx: TrialContext) -> No
                 self.model.stop_training = True
             elif self.model.stop_training:
                 stop_reason = "patience"  # Keras EarlyStopping ran before this callback
-            elif epoch + 1 >= int(hp["epochs"]):
+            elif epoch + 1 >= max_epochs:
                 stop_reason = "max_epochs"
             row["stop_reason"] = stop_reason
             if epoch == 0:
@@ -154,9 +168,14 @@ def train_trial(config: dict[str, Any], data: Prepared, ctx: TrialContext) -> No
             improved = not diverged and (value < self.best if mode == "min" else value > self.best)
             if improved:
                 self.best = float(value)
+            regular = every > 0 and ((epoch + 1) % every == 0 or epoch + 1 >= max_epochs)
+            if (improved or regular) and not diverged:
                 tmp = tempfile.mkdtemp(prefix="sweep-ckpt-")
                 try:
                     self.model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+                    with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as f:
+                        json.dump({"epoch": epoch + 1, "best": _json_float(self.best),
+                                   "first_loss": self.first_loss}, f)
                     tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -171,15 +190,22 @@ def train_trial(config: dict[str, Any], data: Prepared, ctx: TrialContext) -> No
             restore_best_weights=es.restore_best_weights,
             mode="max" if es.monitor.endswith("accuracy") else "min"))
     callbacks.append(Reporter())
+    if int(state["epoch"]) >= max_epochs:
+        return
     model.fit(
         data.train.X, data.train.y,
         validation_data=(data.val.X, data.val.y),
-        epochs=int(hp["epochs"]),
+        initial_epoch=int(state["epoch"]),
+        epochs=max_epochs,
         batch_size=int(hp["batch_size"]),
         verbose=0,
         shuffle=True,
         callbacks=callbacks,
     )
+
+
+def _json_float(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 def _worst_finite(mode: str) -> float:
@@ -195,6 +221,7 @@ def _placement(threads: int) -> dict[str, Any]:
     except Exception:  # older Ray or no accelerator manager
         gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     return {
+        "node_id": ctx.get_node_id(),
         "node_ip": ray.util.get_node_ip_address(),
         "pid": os.getpid(),
         "gpu_ids": ",".join(gpu_ids),

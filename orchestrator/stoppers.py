@@ -1,0 +1,63 @@
+"""Ray Tune adapters for the plateau criteria of :mod:`orchestrator.scheduling`.
+
+Imports Ray. The decisions themselves are the pure functions in ``scheduling``; this class only
+feeds them Ray's results and remembers why each trial was stopped, for the trials table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune import Stopper
+
+from .scheduling import ExperimentPlateau, trial_plateaued
+from .spec import SweepSpec
+
+__all__ = ["SweepStopper"]
+
+
+class SweepStopper(Stopper):
+    """Per-trial plateau and sweep-level plateau in one Ray ``Stopper``.
+
+    ``reasons`` maps a trial id to the reason it was stopped (``plateau`` or
+    ``experiment_plateau``); the recorder reads it when the trial ends.
+    """
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.mode = spec.mode
+        self.metric = spec.metric_name
+        self.plateau = spec.stoppers.plateau
+        exp = spec.stoppers.experiment_plateau
+        self.experiment = ExperimentPlateau(spec.mode, exp.patience, exp.min_delta) if exp else None
+        self.curves: dict[str, list[float]] = {}
+        self.reasons: dict[str, str] = {}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if self.metric not in result or result.get("diverged"):
+            return False
+        value = float(result[self.metric])
+        curve = self.curves.setdefault(trial_id, [])
+        epoch = int(result.get("epoch", len(curve) + 1))
+        del curve[epoch - 1:]  # a restored trial reports earlier epochs again
+        curve.append(value if math.isfinite(value) else math.nan)
+        if self.experiment is not None and self.experiment.update(value):
+            self.reasons.setdefault(trial_id, "experiment_plateau")
+            return True
+        p = self.plateau
+        if p is not None and trial_plateaued(curve, mode=self.mode, patience=p.patience, min_delta=p.min_delta,
+                                             grace_period=p.grace_period):
+            self.reasons[trial_id] = "plateau"
+            return True
+        return False
+
+    def stop_all(self) -> bool:
+        return bool(self.experiment and self.experiment.stopped)
+
+    def reason_for(self, trial_id: str) -> str | None:
+        """Why this stopper ended ``trial_id`` (None if it did not)."""
+        if trial_id in self.reasons:
+            return self.reasons[trial_id]
+        if self.stop_all():
+            return "experiment_plateau"
+        return None
