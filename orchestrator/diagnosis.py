@@ -70,6 +70,7 @@ __all__ = [
     "Diagnosis",
     "Thresholds",
     "diagnose",
+    "compute_figures",
     "explodes",
     "is_finite_curve",
     "first_nonfinite_epoch",

@@ -210,6 +210,31 @@ class RunTables:
         sign = 1 if self.mode == "min" else -1
         return min(ids, key=lambda tid: (sign * self.best(tid)[0], self.best(tid)[1]))
 
+    def compute(self) -> dict[str, float]:
+        """Compute spent, and what training every trial to its configured length would have cost.
+
+        The full cost of a trial stopped early is extrapolated from its own seconds per epoch
+        (its first epoch, which carries the set-up and tracing cost, counted once).
+        """
+        trained = len(self.epochs)
+        seconds = full_epochs = full_seconds = 0.0
+        for tid, t in self.trials.items():
+            n = len(self.curve(tid, "train_loss"))
+            spent = float(t.last.get("trial_elapsed_s") or 0.0) if t.last else 0.0
+            planned = int(t.config.get("epochs") or n)
+            seconds += spent
+            full_epochs += max(planned, n)
+            if n:
+                steady = self.curve(tid, "epoch_s")[1:] if n > 1 else self.curve(tid, "epoch_s")
+                per_epoch = sum(steady) / len(steady) if steady else 0.0
+                full_seconds += spent + per_epoch * max(0, planned - n)
+        return {
+            "epochs_trained": trained, "trial_seconds": seconds,
+            "epochs_full": int(full_epochs), "trial_seconds_full": full_seconds,
+            "epochs_saved_fraction": 1 - trained / full_epochs if full_epochs else 0.0,
+            "trial_seconds_saved_fraction": 1 - seconds / full_seconds if full_seconds else 0.0,
+        }
+
     # -- frames ------------------------------------------------------------------------------
     def trials_frame(self) -> pd.DataFrame:
         rows = []

@@ -296,15 +296,17 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             "status": "complete" if selected else "no_result",
             "ended_at": time.time(),
             "counts": counts,
-            "compute": {"epochs_trained": len(tables.epochs),
-                        "trial_seconds": float(sum((t.last.get("trial_elapsed_s") or 0.0)
-                                                   for t in tables.trials.values()))},
+            "compute": tables.compute(),
             "selected": None if not selected else {
                 "trial_id": selected, "config": tables.trials[selected].config,
                 f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
             },
         })
         write_json(clean_json(info), run_dir / "run.json")
+        c = info["compute"]
+        view.print(f"compute: {c['epochs_trained']} epochs in {c['trial_seconds']:.1f} trial-seconds; training every "
+                   f"trial to its full length: {c['epochs_full']} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
+                   f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
         return RunResult(run_dir, run_id, info["status"], selected, best_value, test_metrics, counts)
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
