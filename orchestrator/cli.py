@@ -127,7 +127,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
     metric = run.info.get("budget", {}).get("metric", "val_loss")
     mode = run.info.get("budget", {}).get("mode", "min")
     col = f"best_{metric}"
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 240)
     console.print(f"run {run.info.get('run_id')} · status {run.info.get('status')} · {len(df)} trials")
     if df.empty or col not in df:
         return
@@ -136,7 +136,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
     test_cols = [c for c in df.columns if c.startswith("test_")]
     table = Table()
     for c in ["trial_id", "status", "stop_reason", "epochs", col, "diagnosis", *test_cols, *hp_cols]:
-        table.add_column(c.removeprefix("hp_"))
+        table.add_column(c.removeprefix("hp_"), no_wrap=True)
     for _, r in df.iterrows():
         cells = []
         for c in ["trial_id", "status", "stop_reason", "epochs", col, "diagnosis", *test_cols, *hp_cols]:

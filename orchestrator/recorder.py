@@ -67,7 +67,7 @@ class Recorder(Callback):
         if self.tables is None:
             return
         self.tables.trial_started(trial.trial_id, resolve_config(self.spec, trial.config))
-        self.view.set_running(sum(t.status == "RUNNING" for t in trials))
+        self.view.set_running(sum(t.status == "RUNNING" or t is trial for t in trials))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.tables is None or "epoch" not in result:
