@@ -385,6 +385,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"{spec['asha']['max_t']}: rungs at {', '.join(map(str, spec['asha']['rungs']))} epochs). Both runs select "
         f"their best trial by {metric} and evaluate only that trial on the test split.",
         "",
+        *(["> **Smoke run** (a handful of configurations for a few epochs): it checks the machinery; the "
+            "targets below are not meaningful at this size.", ""] if doc.get("smoke") else []),
         "## Command",
         "",
         "```",

@@ -170,7 +170,8 @@ class RunTables:
         t.ended_at = time.time()
         if stop_reason not in ("max_epochs", ""):
             source = ("guard" if status == "diverged" else "early_stopping" if stop_reason == "patience"
-                      else "error" if status == "error" else "scheduler")
+                      else "error" if status == "error"
+                      else "stopper" if stop_reason in ("plateau", "experiment_plateau") else "scheduler")
             self.event(trial_id, int(t.last.get("epoch", 0)), source, "stop", stop_reason, error[:500])
 
     def event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str = "") -> None:
@@ -189,8 +190,11 @@ class RunTables:
     def best(self, trial_id: str) -> tuple[float, int]:
         """Best finite value of the metric and its epoch (``nan, 0`` when there is none)."""
         values = self.curve(trial_id, self.metric)
+        # The reported epoch numbers, not positions: a trial PBT restored from a donor's
+        # checkpoint goes on from the donor's epoch, so its epochs need not be 1, 2, 3, ...
+        epochs = sorted(e for (t, e) in self.epochs if t == trial_id)
         best, at = math.nan, 0
-        for i, v in enumerate(values, start=1):
+        for i, v in zip(epochs, values):
             if not math.isfinite(v):
                 continue
             if math.isnan(best) or (v < best if self.mode == "min" else v > best):

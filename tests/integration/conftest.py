@@ -21,10 +21,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One embedded Ray for every integration test; shut down (only this one) at the end."""
+    """One embedded Ray for every integration test; shut down (only this one) at the end.
+
+    It declares 4 logical GPUs (this machine has none) so that GPU placement is testable: Ray
+    assigns GPU ids and sets CUDA_VISIBLE_DEVICES exactly as on a GPU machine.
+    """
     from orchestrator.runner import connect_ray
 
-    started = connect_ray(None, {"num_cpus": 2})
+    started = connect_ray(None, {"num_cpus": 2, "num_gpus": 4})
     import ray
 
     yield ray

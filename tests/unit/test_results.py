@@ -143,6 +143,19 @@ def test_best_skips_non_finite(mode: str, values: list[float], expected: tuple[f
     assert t.best("a") == expected
 
 
+def test_best_epoch_is_the_reported_epoch_when_a_trial_jumps_ahead() -> None:
+    # PBT restored this trial from a donor's checkpoint at epoch 6: it goes on at epoch 7
+    t = RunTables("r", "val_loss", "min")
+    t.trial_started("b", {})
+    for epoch, v in [(1, 1.0), (2, 0.9), (3, 0.8), (4, 0.85), (7, 0.4), (8, 0.5)]:
+        t.epoch("b", report(epoch, v))
+    assert t.best("b") == (0.4, 7)
+    t.trial_ended("b", "completed", "max_epochs")
+    row = t.trials_frame().iloc[0]
+    ep = t.epochs_frame()
+    assert ep.loc[ep.epoch == row.best_epoch, "val_loss"].item() == row.best_val_loss
+
+
 def test_best_of_an_all_nan_curve() -> None:
     t = RunTables("r", "val_loss", "min")
     feed(t, "a", [NAN, NAN])
