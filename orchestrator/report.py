@@ -1015,9 +1015,14 @@ def _section_parallel(ctx: _Context) -> str:
             f = np.log10(v) if log else v
             lo, hi = np.nanmin(f), np.nanmax(f)
             pos = np.where(np.isfinite(f), (f - lo) / ((hi - lo) or 1.0), NA)
-            ticks = [0.0, 0.5, 1.0]
-            inv = (lambda q: 10 ** (lo + q * (hi - lo))) if log else (lambda q: lo + q * (hi - lo))
-            labels = [_fmt(float(inv(q))) for q in ticks]
+            distinct = np.unique(v[np.isfinite(v)])
+            if len(distinct) <= 8:  # a choice of a few numbers: label each one
+                ticks = [float(q) for q in ((np.log10(distinct) if log else distinct) - lo) / ((hi - lo) or 1.0)]
+                labels = [_fmt(float(d)) for d in distinct]
+            else:
+                ticks = [0.0, 0.5, 1.0]
+                inv = (lambda q: 10 ** (lo + q * (hi - lo))) if log else (lambda q: lo + q * (hi - lo))
+                labels = [_fmt(float(inv(q))) for q in ticks]
         else:
             cats_in = [str(c) for c in p["values"]] or []
             present = s.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))

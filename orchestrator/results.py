@@ -34,6 +34,8 @@ __all__ = [
     "write_parquet",
     "write_json",
     "read_run",
+    "read_runs",
+    "Runs",
     "end_status",
     "asha_rung",
     "EPOCH_FIELDS",
@@ -389,3 +391,91 @@ def read_run(run_dir: str | Path) -> Run:
 def iter_hp_columns(df: pd.DataFrame) -> Iterable[str]:
     """The ``hp_*`` columns of a trials frame."""
     return (c for c in df.columns if c.startswith("hp_"))
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Many run directories loaded as one (see :func:`read_runs`).
+
+    ``runs`` has one row per run (``run_id, name, status, strategy, path, started_at, ended_at,
+    metric, mode, trials, selected_trial, selected_value, test_*`` and the ``compute`` figures);
+    ``trials``, ``epochs`` and ``events`` are the runs' tables stacked (each row keeps its
+    ``run_id``; a hyperparameter one run did not have is null in its rows).
+    """
+
+    paths: list[Path]
+    runs: pd.DataFrame
+    trials: pd.DataFrame
+    epochs: pd.DataFrame
+    events: pd.DataFrame
+
+
+def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
+    """Load many run directories at once: a nightly history, or runs to compare in a notebook.
+
+    Args:
+        sources: one or more of: a run directory (it holds ``run.json``); a directory of run
+            directories, searched at any depth (``results/``, ``nightly/2026-11-*/``), never
+            inside a run directory; a glob pattern (``results/quickstart-*``; ``**`` allowed).
+
+    Returns:
+        :class:`Runs`, ordered by start time. Raises ``FileNotFoundError`` when no run directory
+        is found, and whatever :func:`read_run` raises for an unreadable one.
+    """
+    import glob as _glob
+
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    found: list[Path] = []
+
+    def _walk(root: Path) -> None:
+        for dirpath, dirnames, filenames in os.walk(root):
+            if "run.json" in filenames:
+                found.append(Path(dirpath))
+                dirnames[:] = []  # a run directory's own subdirectories (tune/) hold no runs
+            else:
+                dirnames.sort()
+
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            _walk(p)
+        elif any(ch in str(src) for ch in "*?["):
+            for match in sorted(_glob.glob(str(src), recursive=True)):
+                if Path(match).is_dir():
+                    _walk(Path(match))
+        elif not p.exists():
+            raise FileNotFoundError(f"{src}: no such directory")
+    paths = list(dict.fromkeys(p.resolve() for p in found))
+    if not paths:
+        raise FileNotFoundError(f"no run directory (with a run.json) in {', '.join(map(str, sources))}")
+
+    loaded = [read_run(p) for p in paths]
+    rows = []
+    for r in loaded:
+        info = r.info if isinstance(r.info, dict) else {}
+        budget = info.get("budget") or {}
+        sel = info.get("selected") or {}
+        metric = budget.get("metric")
+        row: dict[str, Any] = {
+            "run_id": info.get("run_id") or r.path.name, "name": info.get("name"), "status": info.get("status"),
+            "strategy": info.get("strategy"), "path": str(r.path),
+            "started_at": _utc(info.get("started_at")), "ended_at": _utc(info.get("ended_at")),
+            "metric": metric, "mode": budget.get("mode"), "trials": len(r.trials),
+            "selected_trial": sel.get("trial_id"),
+            "selected_value": sel.get(f"best_{metric}") if metric else None,
+        }
+        row.update({k: v for k, v in sel.items() if k.startswith("test_")})
+        row.update({k: v for k, v in (info.get("compute") or {}).items() if isinstance(v, (int, float))})
+        rows.append(row)
+    runs = pd.DataFrame(rows)
+    order = runs.sort_values(["started_at", "run_id"], na_position="last", kind="stable").index
+    runs = runs.loc[order].reset_index(drop=True)
+    loaded = [loaded[i] for i in order]
+
+    def _stack(name: str) -> pd.DataFrame:
+        frames = [getattr(r, name) for r in loaded]
+        frames = [f for f in frames if f is not None and not f.empty]
+        return pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
+
+    return Runs([r.path for r in loaded], runs, _stack("trials"), _stack("epochs"), _stack("events"))
