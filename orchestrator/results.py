@@ -53,7 +53,7 @@ _PLACEMENT_FIELDS = ("node_id", "node_ip", "pid", "gpu_ids", "cuda_visible_devic
 
 def new_run_id(name: str, now: float | None = None) -> str:
     """A sortable, unique run id: ``<name>-YYYYmmdd-HHMMSS-<4 hex>``."""
-    stamp = datetime.fromtimestamp(now or time.time(), tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
@@ -272,6 +272,7 @@ class RunTables:
             row["diagnosis"] = d.get("label")
             row["diagnosis_reason"] = d.get("reason")
             row["should_stop_epoch"] = d.get("stop_epoch")
+            row["diagnosis_figures"] = json.dumps(d["figures"], default=_json_default) if d.get("figures") else None
             row["is_selected"] = tid == self.selected
             for k, v in self.test_metrics.items():
                 row[k] = v if tid == self.selected else None
@@ -444,8 +445,10 @@ def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
             for match in sorted(_glob.glob(str(src), recursive=True)):
                 if Path(match).is_dir():
                     _walk(Path(match))
-        elif not p.exists():
-            raise FileNotFoundError(f"{src}: no such directory")
+        elif p.is_file() and p.name == "run.json":
+            found.append(p.parent)
+        else:
+            raise FileNotFoundError(f"{src}: not a directory, a run.json or a glob pattern")
     paths = list(dict.fromkeys(p.resolve() for p in found))
     if not paths:
         raise FileNotFoundError(f"no run directory (with a run.json) in {', '.join(map(str, sources))}")

@@ -212,6 +212,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     from .recorder import Recorder
     from .training.trainable import TrialContext, evaluate_on_test, train_trial
 
+    tables: RunTables | None = None
     try:
         _check_fits(spec)
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -313,6 +314,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             try:
                 import json
 
+                if tables is not None:  # keep what the finished epochs already told us
+                    tables.flush(run_dir)
                 info = json.loads((run_dir / "run.json").read_text())
                 info.update({"status": "incomplete", "ended_at": time.time()})
                 write_json(info, run_dir / "run.json")
