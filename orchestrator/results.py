@@ -309,38 +309,34 @@ class RunTables:
         write_parquet(self.events_frame(), Path(run_dir, "events.parquet"))
 
 
+def _atomic_write(path: str | Path, write: Any) -> None:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, fsync, then rename it over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     """Write ``df`` to ``path`` atomically (temporary file in the same directory, then rename)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table = pa.Table.from_pandas(df, preserve_index=False)
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    _atomic_write(path, lambda f: pq.write_table(table, f))
 
 
 def write_json(obj: Any, path: str | Path) -> None:
     """Write JSON atomically (same rule as :func:`write_parquet`)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=_json_default, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    text = json.dumps(obj, indent=2, default=_json_default, allow_nan=False)
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _json_default(x: Any) -> Any:
