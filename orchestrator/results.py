@@ -57,6 +57,13 @@ def new_run_id(name: str, now: float | None = None) -> str:
     return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
+def _isnull(v: Any) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def _utc(ts: float | None) -> pd.Timestamp | None:
     if ts is None or (isinstance(ts, float) and math.isnan(ts)):
         return None
@@ -138,6 +145,44 @@ class RunTables:
         self.selected: str | None = None
         self.test_metrics: dict[str, float] = {}
         self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
+
+    @classmethod
+    def load(cls, run_dir: str | Path, metric: str, mode: str, strategy: str = "parallel",
+             resources: dict[str, float] | None = None) -> "RunTables":
+        """Rebuild the tables of an interrupted run from its Parquet files (for resuming it).
+
+        Finished trials keep their status; trials that were running are marked ``running`` so
+        that a resumed sweep can finish them. Epoch rows stay keyed by ``(trial_id, epoch)``.
+        """
+        p = Path(run_dir)
+        tables = cls(p.name, metric, mode, strategy, resources)
+        trials = pd.read_parquet(p / "trials.parquet") if (p / "trials.parquet").exists() else pd.DataFrame()
+        epochs = pd.read_parquet(p / "epochs.parquet") if (p / "epochs.parquet").exists() else pd.DataFrame()
+        events = pd.read_parquet(p / "events.parquet") if (p / "events.parquet").exists() else pd.DataFrame()
+        if "run_id" in trials and len(trials):
+            tables.run_id = str(trials["run_id"].iloc[0])
+        for rec in epochs.to_dict("records"):
+            rec = {k: v for k, v in rec.items() if not _isnull(v)}  # absent here; curve() reads NaN
+            tables.epochs[(str(rec["trial_id"]), int(rec["epoch"]))] = rec
+        for rec in trials.to_dict("records"):
+            tid = str(rec["trial_id"])
+            config = {k[3:]: (None if _isnull(v) else v) for k, v in rec.items() if k.startswith("hp_")}
+            t = _Trial(tid, config, status=str(rec.get("status") or "running"),
+                       stop_reason=str(rec.get("stop_reason") or ""), error=str(rec.get("error") or ""),
+                       attempts=int(rec.get("attempts") or 1))
+            for k in _PLACEMENT_FIELDS:
+                if k in rec and not _isnull(rec[k]):
+                    t.placement[k] = rec[k]
+            for k in ("started_at", "ended_at"):
+                if not _isnull(rec.get(k)):
+                    setattr(t, k, pd.Timestamp(rec[k]).timestamp())
+            rows = sorted((e for (tr, _), e in tables.epochs.items() if tr == tid), key=lambda r: r["epoch"])
+            if rows:
+                t.last = dict(rows[-1])
+                t.last.setdefault("stop_reason", t.stop_reason)
+            tables.trials[tid] = t
+        tables.events = [{k: (None if _isnull(v) else v) for k, v in e.items()} for e in events.to_dict("records")]
+        return tables
 
     # -- recording ---------------------------------------------------------------------------
     def trial_started(self, trial_id: str, config: dict[str, Any]) -> None:
