@@ -363,6 +363,12 @@ def _fmt_config(cfg: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _fate(t: dict[str, Any], metric: str) -> str:
+    n = t["epochs"]
+    return (f"trained {n} epoch{'s' if n != 1 else ''} under ASHA ({t['stop_reason']}, "
+            f"{metric} {t[f'best_{metric}']:.4f})")
+
+
 def _pf(ok: bool) -> str:
     return "**PASS**" if ok else "**MISS**"
 
@@ -395,7 +401,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "",
         f"- Date: {doc['date']} (benchmark wall time {doc['benchmark_wall_seconds'] / 60:.1f} min)",
         f"- Machine: {m.get('nproc')} CPUs ({m.get('cpu_model', '?')}), {m.get('memory_gib', '?')} GiB RAM, "
-        f"{m.get('platform', '')}; Ray started embedded with num_cpus={doc['ray_num_cpus']}, 1 CPU per trial",
+        f"{m.get('platform', '')}; load average at start {m.get('load_average_at_start', '?')} (a shared machine: "
+        f"timings are indicative, epochs and accuracies are not affected); Ray started embedded with "
+        f"num_cpus={doc['ray_num_cpus']}, 1 CPU per trial",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()),
         f"- Code: commit {doc.get('git', {}).get('commit', '?')[:12]}"
         + (" (with uncommitted changes)" if doc.get("git", {}).get("dirty") else ""),
@@ -431,7 +439,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "",
         "The accuracy target counts a shortfall only: ASHA scoring higher than the full run is not a miss. "
         f"The test split has {doc['data'].get('rows_test', '?')} rows, so one test example is "
-        f"{100 / doc['data']['rows_test']:.2f} pp." if doc["data"].get("rows_test") else "",
+        f"{100 / doc['data']['rows_test']:.2f} pp (selection uses the {doc['data'].get('rows_val', '?')} validation "
+        "rows)." if doc["data"].get("rows_test") else "",
         "",
         "## Per repeat",
         "",
@@ -460,7 +469,14 @@ def render_markdown(doc: dict[str, Any]) -> str:
             f"- Selection: ASHA picked trial #{r['asha']['selected']['index']}, which ranks "
             f"{c['asha_pick_rank_in_full']} of {c['trials']} in the full run by {metric} "
             f"({c[f'asha_pick_full_{key}']:.4f}); the full run's pick #{r['full']['selected']['index']} "
-            f"{'is the same trial' if c['same_selected_config'] else 'trained ' + str(fp['epochs']) + ' epochs under ASHA (' + fp['stop_reason'] + ', ' + metric + ' ' + format(fp[key], '.4f') + ')'}.",
+            f"{'is the same trial' if c['same_selected_config'] else _fate(fp, metric)}.",
+            f"- Seconds per epoch (trial-seconds / epochs): full {r['full']['trial_seconds'] / r['full']['epochs']:.2f}, "
+            f"ASHA {r['asha']['trial_seconds'] / r['asha']['epochs']:.2f} — every trial pays a fixed start-up cost "
+            "(model build, graph tracing, a slower first epoch) however long it trains, so ASHA's share of "
+            "trial-seconds is larger than its share of epochs.",
+            f"- The ASHA run's own estimate of the full cost (`run.json` `compute`): "
+            f"{r['asha']['compute']['epochs_full']} epochs (measured {r['full']['epochs']}), "
+            f"~{r['asha']['compute']['trial_seconds_full']:.0f} trial-seconds (measured {r['full']['trial_seconds']:.0f}).",
             f"- ASHA stop reasons: " + ", ".join(f"{k}: {v}" for k, v in r["asha"]["stop_reasons"].items()) + ".",
             f"- Run directories: `{r['full']['run_dir']}`, `{r['asha']['run_dir']}`.",
             "",

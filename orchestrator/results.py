@@ -264,20 +264,29 @@ class RunTables:
     def compute(self) -> dict[str, float]:
         """Compute spent, and what training every trial to its configured length would have cost.
 
-        The full cost of a trial stopped early is extrapolated from its own seconds per epoch
-        (its first epoch, which carries the set-up and tracing cost, counted once).
+        A trial stopped early is extrapolated at a steady-state epoch time: its own epochs after
+        the first (which carries set-up and tracing, counted once), or, for a trial stopped after
+        one epoch, the median steady epoch of the run's trials with the same batch size.
         """
+        import statistics
+
+        steady_by_batch: dict[Any, list[float]] = {}
+        for tid, t in self.trials.items():
+            steady_by_batch.setdefault(t.config.get("batch_size"), []).extend(
+                v for v in self.curve(tid, "epoch_s")[1:] if math.isfinite(v))
+        all_steady = [v for vs in steady_by_batch.values() for v in vs]
         trained = len(self.epochs)
         seconds = full_epochs = full_seconds = 0.0
         for tid, t in self.trials.items():
+            epoch_s = [v for v in self.curve(tid, "epoch_s") if math.isfinite(v)]
             n = len(self.curve(tid, "train_loss"))
             spent = float(t.last.get("trial_elapsed_s") or 0.0) if t.last else 0.0
             planned = int(t.config.get("epochs") or n)
             seconds += spent
             full_epochs += max(planned, n)
             if n:
-                steady = self.curve(tid, "epoch_s")[1:] if n > 1 else self.curve(tid, "epoch_s")
-                per_epoch = sum(steady) / len(steady) if steady else 0.0
+                pool = epoch_s[1:] or steady_by_batch.get(t.config.get("batch_size")) or all_steady or epoch_s
+                per_epoch = statistics.median(pool) if pool else 0.0
                 full_seconds += spent + per_epoch * max(0, planned - n)
         return {
             "epochs_trained": trained, "trial_seconds": seconds,
