@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import DataError, SpecError
 
 if TYPE_CHECKING:
-    from .results import Run
+    from .results import Run, Runs
     from .spec import SweepSpec
 
-__all__ = ["SpecError", "DataError", "SweepSpec", "load_spec", "Run", "read_run", "load"]
+__all__ = ["SpecError", "DataError", "SweepSpec", "load_spec", "Run", "read_run", "load", "Runs", "load_many"]
 __version__ = "0.1.0"
 
 
@@ -24,12 +24,24 @@ def load(run_dir: str) -> "Run":
     return read_run(run_dir)
 
 
+def load_many(sources: Any) -> "Runs":
+    """Load many runs as one: run directories, a parent directory (any depth), or a glob pattern.
+
+    Returns :class:`~orchestrator.results.Runs`: ``.runs`` (one row per run), and ``.trials``,
+    ``.epochs``, ``.events`` stacked across the runs (``run_id`` says which; a hyperparameter a run
+    did not have is null there). ``orchestrator.load_many("nightly/")`` reads a nightly history.
+    """
+    from .results import read_runs
+
+    return read_runs(sources)
+
+
 def __getattr__(name: str) -> Any:
     if name in ("SweepSpec", "load_spec"):
         from . import spec
 
         return getattr(spec, name)
-    if name in ("Run", "read_run"):
+    if name in ("Run", "read_run", "Runs", "read_runs"):
         from . import results
 
         return getattr(results, name)

@@ -1,7 +1,8 @@
 """The ``sweep`` command line.
 
-``sweep --help``, ``sweep validate`` and ``sweep show`` import neither Ray nor TensorFlow; only
-``sweep run`` starts Ray. Bad input is one line on stderr naming the file and key, exit code 2.
+``sweep --help``, ``sweep validate``, ``sweep show`` and ``sweep report`` import neither Ray nor
+TensorFlow; only ``sweep run`` starts Ray. Bad input is one line on stderr naming the file and
+key, exit code 2.
 """
 
 from __future__ import annotations
@@ -147,6 +148,35 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
             cells[0] = f"* {cells[0]}"
         table.add_row(*cells)
     console.print(table)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run directory."),
+           out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default: RUN_DIR/report.html)."),
+           open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser.")) -> None:
+    """Write a self-contained HTML report of a run (curves, Goldilocks plots, trials table, test score)."""
+    from .results import read_run
+
+    if not (run_dir / "run.json").is_file():
+        _fail(f"{run_dir}: not a run directory (no run.json)")
+    try:
+        run = read_run(run_dir)
+    except Exception as e:  # unreadable run.json or table: say which
+        _fail(f"{run_dir}: cannot read: {e}".splitlines()[0])
+    from .report import write_report
+
+    target = out if out is not None else run_dir / "report.html"
+    if not target.parent.is_dir():  # say so before spending seconds on the plots
+        _fail(f"{target}: cannot write: no such directory {target.parent}")
+    try:
+        path = write_report(run, target)
+    except OSError as e:
+        _fail(f"{target}: cannot write: {e.strerror or e}".splitlines()[0])
+    typer.echo(f"report: {path}")
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
 
 
 def main(argv: Optional[list[str]] = None) -> int:

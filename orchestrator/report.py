@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -156,22 +157,36 @@ def param_kinds(spec_params: dict[str, Any] | None, trials: pd.DataFrame) -> dic
     return out
 
 
-def goldilocks_regions(x: Sequence[float], y: Sequence[float], mode: str, log: bool = False) -> dict[str, Any] | None:
+def goldilocks_regions(x: Sequence[float], y: Sequence[float], mode: str, log: bool = False,
+                       chance: float = 0.05) -> dict[str, Any] | None:
     """Where a hyperparameter was too low, right, or too high, judged from the trials.
 
-    A trial is *good* when its metric is within ``tol`` of the best one, where ``tol`` is half the
-    distance from the best to the median trial (at least 1% of the best value); trials without a
-    result (``nan``: diverged, failed) are never good. The sweet spot is the range of values of
-    the good trials. Every trial outside it is, by construction, worse than the threshold: the
-    region below it is "too low" and the one above "too high" (each only when some trial landed
-    there). The boundary of a bad region is halfway (on the plot's scale) between the last bad
-    value and the sweet spot.
+    A trial is *good* when its metric is within ``tol`` of the best one (the *threshold*), where
+    ``tol`` is half the distance from the best to the median trial (at least 1% of the best
+    value); trials without a result (``nan``: diverged, failed) are never good. The good trials'
+    values span ``lo``..``hi``; every trial below ``lo`` or above ``hi`` is, by construction, worse
+    than the threshold. Such a region is *shaded* (called too low / too high) only when it is
+    clearly not luck:
+
+    - its ``n`` trials all missing is unlikely by chance: if the ``g`` good trials of ``N`` had
+      landed anywhere, the ``n`` at this end would all be bad with probability
+      ``C(N - g, n) / C(N, n)``; shaded when that is under ``chance`` (with 500 random trials,
+      the few at an edge of a hyperparameter that does not matter are often all bad, and must
+      not be shaded); or
+    - even its best trial is poor: worse than the median by more than half the best-to-median
+      gap (a grid of one trial per value: learning rate 1e-7 at 12% when 0.01 scores 98%).
+
+    When neither region is shaded, the hyperparameter shows no clear sweet spot
+    (``sweet_spot`` is False): good trials were found across its range.
 
     Returns:
         ``None`` with fewer than two trials or no finite metric, else a dict with ``best``,
-        ``threshold``, ``tol``, ``lo``/``hi`` (sweet spot), ``n_good``, ``n_below``/``n_above``
-        (trials in the too-low / too-high regions) and ``low_edge``/``high_edge`` (the
-        regions' inner boundaries; ``None`` when the region is empty).
+        ``median``, ``threshold``, ``tol``, ``poor`` (the "even the best is poor" line), ``lo``/``hi``,
+        ``n_good``, ``n_below``/``n_above`` (trials below ``lo`` / above ``hi``),
+        ``p_below``/``p_above`` (the chance figures), ``low_shaded``/``high_shaded``,
+        ``sweet_spot``, ``low_edge``/``high_edge`` (the inner boundaries of the regions, halfway on
+        the plot's scale between the last bad value and the good range; ``None`` when empty) and
+        ``log`` (False when a log axis was asked for values that are not all positive).
     """
     xa = np.asarray(x, dtype=float)
     ya = np.asarray(y, dtype=float)
@@ -182,20 +197,38 @@ def goldilocks_regions(x: Sequence[float], y: Sequence[float], mode: str, log: b
         return None
     if log and (xa <= 0).any():
         log = False
-    best = float(ya[finite].max() if mode == "max" else ya[finite].min())
+    maximize = mode == "max"
+    best = float(ya[finite].max() if maximize else ya[finite].min())
     median = float(np.median(ya[finite]))
     tol = max(0.5 * abs(best - median), 0.01 * abs(best), 1e-12)
-    threshold = best - tol if mode == "max" else best + tol
-    good = finite & ((ya >= threshold) if mode == "max" else (ya <= threshold))
+    threshold = best - tol if maximize else best + tol
+    poor = median - 0.5 * abs(best - median) if maximize else median + 0.5 * abs(best - median)
+    good = finite & ((ya >= threshold) if maximize else (ya <= threshold))
+    total, n_good = len(xa), int(good.sum())
     lo, hi = float(xa[good].min()), float(xa[good].max())
     below, above = xa < lo, xa > hi
     fwd = np.log10 if log else (lambda v: v)
     inv = (lambda v: 10 ** v) if log else (lambda v: v)
+
+    def judge(mask: np.ndarray) -> tuple[float, bool]:
+        n = int(mask.sum())
+        if not n:
+            return 1.0, False
+        # the chance that the n trials at this end are all bad if the good ones were anywhere
+        # (drawn without replacement: C(N - good, n) / C(N, n))
+        p = float(np.prod([(total - n_good - i) / (total - i) for i in range(n)])) if n <= total - n_good else 0.0
+        ys = ya[mask & finite]
+        best_there = (ys.max() if maximize else ys.min()) if len(ys) else (-np.inf if maximize else np.inf)
+        return p, bool(p < chance or (best_there < poor if maximize else best_there > poor))
+
+    p_below, low_shaded = judge(below)
+    p_above, high_shaded = judge(above)
     low_edge = float(inv((fwd(xa[below].max()) + fwd(lo)) / 2)) if below.any() else None
     high_edge = float(inv((fwd(xa[above].min()) + fwd(hi)) / 2)) if above.any() else None
-    return {"best": best, "threshold": threshold, "tol": tol, "lo": lo, "hi": hi, "n_good": int(good.sum()),
-            "n_below": int(below.sum()), "n_above": int(above.sum()), "low_edge": low_edge, "high_edge": high_edge,
-            "log": log}
+    return {"best": best, "median": median, "threshold": threshold, "tol": tol, "poor": poor, "lo": lo, "hi": hi,
+            "n_good": int(good.sum()), "n_below": int(below.sum()), "n_above": int(above.sum()),
+            "p_below": p_below, "p_above": p_above, "low_shaded": low_shaded, "high_shaded": high_shaded,
+            "sweet_spot": low_shaded or high_shaded, "low_edge": low_edge, "high_edge": high_edge, "log": log}
 
 
 # -------------------------------------------------------------------------------------------------
@@ -215,7 +248,7 @@ class _Context:
     col: str
     params: dict[str, dict[str, Any]]
     ranked: pd.DataFrame
-    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    curves: "_Curves | dict[str, pd.DataFrame]" = field(default_factory=dict)
 
     @classmethod
     def of(cls, run: Run) -> "_Context":
@@ -246,8 +279,9 @@ class _Context:
         ctx = cls(run, info, trials, epochs, events, metric, mode, col, params, ranked)
         if not epochs.empty and "trial_id" in epochs and "epoch" in epochs:
             epochs["trial_id"] = epochs["trial_id"].astype(str)
-            epochs.sort_values(["trial_id", "epoch"], inplace=True)
-            ctx.curves = {str(t): g for t, g in epochs.groupby("trial_id", sort=False)}
+            epochs = epochs.sort_values(["trial_id", "epoch"])
+            ctx.epochs = epochs
+            ctx.curves = _Curves(epochs)
         return ctx
 
     @property
@@ -272,6 +306,33 @@ class _Context:
             return None
         rows = ev[(ev["trial_id"].astype(str) == trial_id) & (ev.get("decision", "stop") == "stop")]
         return None if rows.empty else rows.iloc[-1].to_dict()
+
+
+class _Curves(Mapping):
+    """trial_id -> that trial's epoch rows, sliced on demand from the epochs sorted by trial.
+
+    (A groupby into 500 frames costs more than everything the report does with the few it draws.)
+    """
+
+    def __init__(self, epochs: pd.DataFrame) -> None:
+        self._epochs = epochs.reset_index(drop=True)
+        ids = self._epochs["trial_id"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
+        ends = np.r_[starts[1:], len(ids)]
+        self._bounds = {str(ids[a]): (int(a), int(b)) for a, b in zip(starts, ends)}
+
+    def __getitem__(self, tid: str) -> pd.DataFrame:
+        a, b = self._bounds[tid]
+        return self._epochs.iloc[a:b]
+
+    def __iter__(self):
+        return iter(self._bounds)
+
+    def __len__(self) -> int:
+        return len(self._bounds)
+
+    def __contains__(self, tid: object) -> bool:
+        return tid in self._bounds
 
 
 def _rank(trials: pd.DataFrame, col: str, mode: str) -> pd.DataFrame:
@@ -307,7 +368,8 @@ td,th{border:1px solid #dde;padding:3px 6px;text-align:left;vertical-align:top}t
 .kv th{width:230px}.scroll{overflow-x:auto;max-height:900px;overflow-y:auto}
 .num{text-align:right;font-variant-numeric:tabular-nums}.s-completed{color:#1f77b4}.s-stopped{color:#e65100}
 .s-diverged{color:#d62728;font-weight:600}.s-error{color:#616161;font-weight:600}.sel{background:#fff8e1}
-.reason{max-width:420px;color:#444}.err{max-width:360px;color:#b71c1c;white-space:pre-wrap;word-break:break-word}
+.reason{min-width:320px;max-width:520px;color:#444}td.tid{white-space:nowrap}
+.err{max-width:360px;color:#b71c1c;white-space:pre-wrap;word-break:break-word}
 .big{font-size:1.6em;font-weight:600}.note{color:#666;font-size:.9em}footer{color:#888;font-size:.8em;padding:12px 24px}
 """
 
@@ -329,6 +391,14 @@ def _fmt(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
     return str(value)
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def _every(k: int) -> str:
+    return "the one trial" if k == 1 else f"all {k} trials"
 
 
 def _section(sid: str, inner: str) -> str:
@@ -382,13 +452,21 @@ def _duration(seconds: Any) -> str:
 # -------------------------------------------------------------------------------------------------
 
 
-def _new_figure(width: float, height: float):
+def _new_figure(width: float, height: float, layout: str | None = "constrained"):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _fixed_axes(width: float, height: float, left: float = 0.8, right: float = 0.15, top: float = 0.3,
+                bottom: float = 0.55):
+    """A figure with one axes and margins fixed in inches (cheaper than a layout engine)."""
+    fig = _new_figure(width, height, layout=None)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height)
+    return fig, fig.subplots()
 
 
 def _png(fig) -> bytes:
@@ -419,7 +497,8 @@ def _section_summary(ctx: _Context) -> str:
     info, t = ctx.info, ctx.trials
     counts = t["status"].value_counts().to_dict() if not t.empty else {}
     started, ended = info.get("started_at"), info.get("ended_at")
-    wall = (float(ended) - float(started)) if isinstance(started, (int, float)) and isinstance(ended, (int, float)) else None
+    timed = isinstance(started, (int, float)) and isinstance(ended, (int, float))
+    wall = float(ended) - float(started) if timed else None
     spec = info.get("spec") if isinstance(info.get("spec"), dict) else {}
     search = spec.get("search") or {}
     sched = spec.get("scheduler") or {}
@@ -435,8 +514,9 @@ def _section_summary(ctx: _Context) -> str:
     ]
     data = info.get("data") if isinstance(info.get("data"), dict) else {}
     if data:
-        rows.append(("data", f"{data.get('name', '')}: {data.get('rows_train', '?')} train / {data.get('rows_val', '?')} val"
-                             f" / {data.get('rows_test', '?')} test rows, {data.get('n_features', '?')} features"))
+        rows.append(("data", f"{data.get('name', '')}: {data.get('rows_train', '?')} train / "
+                             f"{data.get('rows_val', '?')} val / {data.get('rows_test', '?')} test rows, "
+                             f"{data.get('n_features', '?')} features"))
     versions = info.get("versions") if isinstance(info.get("versions"), dict) else {}
     if versions:
         rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
@@ -446,13 +526,13 @@ def _section_summary(ctx: _Context) -> str:
         if col in t and not t.empty:
             vc = t[col].fillna("").astype(str).replace("", "(none)").value_counts()
             cells = "".join(f"<tr><td>{_e(k)}</td><td class=\"num\">{int(v)}</td></tr>" for k, v in vc.items())
-            tables.append(f"<div><h3>{html.escape(title)}</h3><table><tr><th>{html.escape(col)}</th><th>trials</th></tr>"
-                          f"{cells}</table></div>")
+            tables.append(f"<div><h3>{html.escape(title)}</h3><table><tr><th>{html.escape(col)}</th>"
+                          f"<th>trials</th></tr>{cells}</table></div>")
     ev = ctx.events
     if not ev.empty and {"source", "reason"} <= set(ev.columns):
         vc = ev.groupby(["source", "decision" if "decision" in ev else "source", "reason"], dropna=False).size()
-        cells = "".join(f"<tr><td>{_e(k[0])}</td><td>{_e(k[1])}</td><td>{_e(k[2])}</td><td class=\"num\">{int(v)}</td></tr>"
-                        for k, v in vc.items())
+        cells = "".join(f"<tr><td>{_e(k[0])}</td><td>{_e(k[1])}</td><td>{_e(k[2])}</td>"
+                        f"<td class=\"num\">{int(v)}</td></tr>" for k, v in vc.items())
         tables.append("<div><h3>interventions (events)</h3><table><tr><th>source</th><th>decision</th><th>reason</th>"
                       f"<th>events</th></tr>{cells}</table></div>")
     if tables:
@@ -466,7 +546,8 @@ def _selected_row(ctx: _Context) -> pd.Series | None:
         return None
     sel = t[t["is_selected"]]
     if sel.empty:
-        chosen = (ctx.info.get("selected") or {}).get("trial_id") if isinstance(ctx.info.get("selected"), dict) else None
+        info_sel = ctx.info.get("selected")
+        chosen = info_sel.get("trial_id") if isinstance(info_sel, dict) else None
         sel = t[t["trial_id"] == str(chosen)] if chosen else sel
     return None if sel.empty else sel.iloc[0]
 
@@ -495,7 +576,9 @@ def _section_selected(ctx: _Context) -> str:
     if config:
         searched = set(ctx.params) | {n for n, p in ((ctx.info.get("spec") or {}).get("params") or {}).items()
                                       if isinstance(p, dict) and p.get("type") != "constant"}
-        rows = [(f"{k}{' (searched)' if k in searched else ''}", v) for k, v in config.items()]
+        rows = [(f"{k}{' (searched)' if k in searched else ''}",
+                 "n/a (its condition did not hold)" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                for k, v in config.items()]
         inner += "<h3>configuration</h3>" + _kv(rows)
     if row is not None:
         inner += "<h3>how it trained</h3>" + _kv([
@@ -520,8 +603,9 @@ def _section_compute(ctx: _Context) -> str:
         rows += [
             ("training every trial fully", f"~{float(c['trial_seconds_full'] or 0):.1f} trial-seconds, "
                                            f"{c.get('epochs_full')} epochs"),
-            ("saved by early stopping", f"{100 * float(c.get('trial_seconds_saved_fraction') or 0):.0f}% of trial-seconds, "
-                                        f"{100 * float(c.get('epochs_saved_fraction') or 0):.0f}% of epochs"),
+            ("saved by early stopping",
+             f"{100 * float(c.get('trial_seconds_saved_fraction') or 0):.0f}% of trial-seconds, "
+             f"{100 * float(c.get('epochs_saved_fraction') or 0):.0f}% of epochs"),
         ]
     t = ctx.trials
     if "cpus" in t and "train_seconds" in t and not t.empty:
@@ -529,7 +613,8 @@ def _section_compute(ctx: _Context) -> str:
         rows.append(("CPU-seconds reserved", f"{cpu_s:.1f}"))
         gpus = pd.to_numeric(t.get("gpus", 0), errors="coerce")
         if (gpus > 0).any():
-            rows.append(("GPU-seconds reserved", f"{(gpus * pd.to_numeric(t['train_seconds'], errors='coerce')).sum():.1f}"))
+            gpu_s = (gpus * pd.to_numeric(t["train_seconds"], errors="coerce")).sum()
+            rows.append(("GPU-seconds reserved", f"{gpu_s:.1f}"))
     started, ended = ctx.info.get("started_at"), ctx.info.get("ended_at")
     if isinstance(started, (int, float)) and isinstance(ended, (int, float)):
         rows.append(("wall clock", _duration(ended - started)))
@@ -566,14 +651,24 @@ def _stopped_picks(ctx: _Context, exclude: Iterable[str] = ()) -> list[pd.Series
     return picks
 
 
-def _stop_text(ctx: _Context, row: pd.Series) -> str:
+def _stop_text(ctx: _Context, row: pd.Series) -> tuple[str, str]:
+    """How a trial ended, as a headline and a why (both short enough for a panel title)."""
     status = str(row.get("status") or "")
+    n = _fmt(row.get("epochs"))
     if status == "completed":
-        return f"completed {_fmt(row.get('epochs'))} epochs"
+        return f"completed {n} epochs", ""
+    if status == "error":
+        first = (str(row.get("error") or "").strip().splitlines() or [""])[0]
+        return f"failed at epoch {n}", _clip(first, 48)
+    if status == "diverged":
+        return f"diverged at epoch {n}", "stopped by the divergence guard"
     ev = ctx.stop_event(str(row["trial_id"]))
-    who = f" by {ev['source']}" if ev and ev.get("source") else ""
-    reason = str(row.get("stop_reason") or status)
-    return f"{status} at epoch {_fmt(row.get('epochs'))}{who}: {reason}"
+    who = f"by {ev['source']}: " if ev and ev.get("source") else ""
+    return f"{status} at epoch {n}", _clip(f"{who}{row.get('stop_reason') or status}", 48)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _curve_panel(ax, ctx: _Context, row: pd.Series) -> None:
@@ -593,7 +688,8 @@ def _curve_panel(ax, ctx: _Context, row: pd.Series) -> None:
     if pd.notna(be) and int(be) > 0 and ctx.metric in e:
         hit = e[e["epoch"] == int(be)]
         if not hit.empty:
-            ax.plot([int(be)], [float(hit[ctx.metric].iloc[0])], "*", color="#2e7d32", ms=11, label="best epoch", zorder=5)
+            ax.plot([int(be)], [float(hit[ctx.metric].iloc[0])], "*", color="#2e7d32", ms=11, label="best epoch",
+                    zorder=5)
     if "diverged" in e and e["diverged"].fillna(False).astype(bool).any():
         d = e[e["diverged"].fillna(False).astype(bool)]
         for ep in d["epoch"]:
@@ -612,8 +708,9 @@ def _curve_panel(ax, ctx: _Context, row: pd.Series) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     mark = "★ " if bool(row.get("is_selected")) else ""
     diag = row.get("diagnosis")
-    ax.set_title(_t(f"{mark}{tid} · {_stop_text(ctx, row)}") + (f"\ndiagnosis: {_t(diag)}" if isinstance(diag, str) and diag else ""),
-                 loc="left", color=_STATUS_COLOURS.get(status, "#222"))
+    head, why = _stop_text(ctx, row)
+    lines = [f"{mark}{tid} · {head}", why, f"diagnosis: {diag}" if isinstance(diag, str) and diag else ""]
+    ax.set_title("\n".join(_t(_clip(x, 52)) for x in lines if x), loc="left", color=_STATUS_COLOURS.get(status, "#222"))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ctx.metric.removeprefix("val_"))
     ax.grid(alpha=0.3)
@@ -625,8 +722,16 @@ def _panels(ctx: _Context, rows: list[pd.Series]) -> bytes | None:
     with _rc():
         ncol = min(3, len(rows))
         nrow = math.ceil(len(rows) / ncol)
-        fig = _new_figure(4.6 * ncol, 3.1 * nrow + 0.5)
-        axes = fig.subplots(nrow, ncol, squeeze=False)
+        # Fixed margins in inches instead of constrained layout, which measures every tick label
+        # of every panel several times (a third of the report's time on a 500-trial run).
+        w, h = 4.6 * ncol, 3.3 * nrow + 0.6
+        top, bottom, left, right, vgap, hgap = 0.65, 0.85, 0.7, 0.15, 1.1, 0.8
+        axes_h = (h - top - bottom - vgap * (nrow - 1)) / nrow
+        axes_w = (w - left - right - hgap * (ncol - 1)) / ncol
+        fig = _new_figure(w, h, layout=None)
+        axes = fig.subplots(nrow, ncol, squeeze=False, gridspec_kw={
+            "left": left / w, "right": 1 - right / w, "top": 1 - top / h, "bottom": bottom / h,
+            "hspace": vgap / axes_h, "wspace": hgap / axes_w})
         for ax, row in zip(axes.flat, rows):
             _curve_panel(ax, ctx, row)
         for ax in list(axes.flat)[len(rows):]:
@@ -636,7 +741,7 @@ def _panels(ctx: _Context, rows: list[pd.Series]) -> bytes | None:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
         if handles:
-            fig.legend(list(handles.values()), list(handles.keys()), loc="outside lower center", ncols=len(handles),
+            fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncols=len(handles),
                        frameon=False)
         return _png(fig)
 
@@ -688,7 +793,8 @@ def _overview(ctx: _Context, highlight: list[str]) -> tuple[bytes | None, str]:
         for i, (reason, pts) in enumerate(sorted(ends.items(), key=lambda kv: -len(kv[1]))[:9]):
             p = np.asarray(pts)
             ax.scatter(p[:, 0], p[:, 1], marker=markers[i % len(markers)], s=22, zorder=3,
-                       color="#d62728" if reason in ("diverged", "error") else None, label=f"stopped: {_t(reason)} ({len(pts)})")
+                       color="#d62728" if reason in ("diverged", "error") else None,
+                       label=f"stopped: {_t(reason)} ({len(pts)})")
         if all_vals:
             v = np.concatenate(all_vals)
             lo, hi = np.nanpercentile(v, 1), np.nanpercentile(v, 99)
@@ -714,11 +820,13 @@ def _section_curves(ctx: _Context) -> str:
     stopped = _stopped_picks(ctx, exclude=[str(row["trial_id"]) for row in top])
     png, note = _overview(ctx, [str(row["trial_id"]) for row in top])
     inner = _figure(png, "validation curves of all trials",
-                    f"Validation {html.escape(ctx.metric)} per epoch of every trial (grey), the top {len(top)} in green; "
-                    "a marker shows where each trial that did not complete was stopped, by stop reason." + html.escape(note))
+                    f"Validation {html.escape(ctx.metric)} per epoch of every trial (grey), the top {len(top)} in "
+                    "green; a marker shows where each trial that did not complete was stopped, by stop reason."
+                    + html.escape(note))
     inner += "<h3>top trials</h3>" + _figure(
         _panels(ctx, top), "learning curves of the top trials",
-        f"Training (dashed) and validation (solid) {html.escape(ctx.metric.removeprefix('val_'))} of the best trials by "
+        f"Training (dashed) and validation (solid) {html.escape(ctx.metric.removeprefix('val_'))} of the best trials "
+        "by "
         f"{html.escape(ctx.col)} (★: the selected trial); green star: the best epoch; red line: where a trial was "
         "stopped; purple dotted line: where the diagnosis says early stopping should have stopped it.")
     inner += "<h3>stopped trials</h3>" + _figure(
@@ -762,7 +870,8 @@ def _section_best_so_far(ctx: _Context) -> str:
         if len(idx) > SCATTER_MAX * 2:
             idx = np.sort(np.random.default_rng(0).choice(idx, SCATTER_MAX * 2, replace=False))
         ax.scatter(t[idx] / scale, y[idx], s=6, color="#90a4ae", alpha=0.5, label="an epoch of a trial")
-        ax.step(np.r_[t, t[-1]] / scale, np.r_[best, best[-1]], where="post", color="#2e7d32", lw=2, label="best so far")
+        ax.step(np.r_[t, t[-1]] / scale, np.r_[best, best[-1]], where="post", color="#2e7d32", lw=2,
+                label="best so far")
         ax.scatter(t[improved] / scale, best[improved], s=18, color="#2e7d32", zorder=4)
         lo, hi = np.nanpercentile(y, 1), np.nanpercentile(y, 99.5)
         lo, hi = min(lo, best.min()), max(hi, best.max())
@@ -778,8 +887,9 @@ def _section_best_so_far(ctx: _Context) -> str:
         png = _png(fig)
     last_gain = float(t[improved][-1]) / scale
     final = float(best[-1])
-    caption = (f"Every epoch's validation {html.escape(ctx.metric)} (grey) and the best value reached so far across all "
-               f"trials (green). The best so far ({_e(final)}) was last improved at {last_gain:.1f} {html.escape(unit)} "
+    caption = (f"Every epoch's validation {html.escape(ctx.metric)} (grey) and the best value reached so far across "
+               f"all trials (green). The best so far ({_e(final)}) was last improved at {last_gain:.1f} "
+               f"{html.escape(unit)} "
                f"of {float(t[-1]) / scale:.1f} {html.escape(unit)}; trial of the last improvement: "
                f"{_e(trial_ids[improved][-1])}.")
     return _section("best-so-far", _figure(png, "best so far over time", caption))
@@ -832,8 +942,7 @@ def _goldilocks_numeric(ctx: _Context, name: str, log: bool) -> tuple[bytes | No
     y = df["y"].to_numpy(dtype=float)
     reg = goldilocks_regions(x, y, ctx.mode, log)
     with _rc():
-        fig = _new_figure(5.6, 3.8)
-        ax = fig.subplots()
+        fig, ax = _fixed_axes(6.6, 3.8, right=1.3)
         if log:
             ax.set_xscale("log")
         ylo, yhi = _y_limits(ax, ctx, y)
@@ -851,21 +960,27 @@ def _goldilocks_numeric(ctx: _Context, name: str, log: bool) -> tuple[bytes | No
             xs = x
         trans = blended_transform_factory(ax.transData, ax.transAxes)
         if reg:
-            if reg["low_edge"] is not None:
+            if reg["low_shaded"]:
                 ax.axvspan(left, reg["low_edge"], color="#ef5350", alpha=0.13, lw=0)
-                ax.text(inv((fwd(left) + fwd(reg["low_edge"])) / 2), 0.97, f"too low\n({reg['n_below']} trials)",
+                ax.text(inv((fwd(left) + fwd(reg["low_edge"])) / 2), 0.97, f"too low\n({_n(reg['n_below'], 'trial')})",
                         transform=trans, ha="center", va="top", color="#b71c1c", fontsize=8)
-            if reg["high_edge"] is not None:
+            if reg["high_shaded"]:
                 ax.axvspan(reg["high_edge"], right, color="#ef5350", alpha=0.13, lw=0)
-                ax.text(inv((fwd(reg["high_edge"]) + fwd(right)) / 2), 0.97, f"too high\n({reg['n_above']} trials)",
-                        transform=trans, ha="center", va="top", color="#b71c1c", fontsize=8)
-            lo_s, hi_s = reg["lo"], reg["hi"]
-            if lo_s == hi_s:
-                lo_s, hi_s = inv(fwd(lo_s) - 0.01 * span), inv(fwd(hi_s) + 0.01 * span)
-            ax.axvspan(lo_s, hi_s, color="#66bb6a", alpha=0.18, lw=0)
-            ax.text(inv((fwd(lo_s) + fwd(hi_s)) / 2), 0.03, "sweet spot", transform=trans, ha="center", va="bottom",
-                    color="#1b5e20", fontsize=8, fontweight="bold")
-            ax.axhline(reg["threshold"], color="#2e7d32", ls="--", lw=0.8)
+                ax.text(inv((fwd(reg["high_edge"]) + fwd(right)) / 2), 0.97,
+                        f"too high\n({_n(reg['n_above'], 'trial')})", transform=trans, ha="center", va="top",
+                        color="#b71c1c", fontsize=8)
+            if reg["sweet_spot"]:
+                lo_s, hi_s = reg["lo"], reg["hi"]
+                if lo_s == hi_s:
+                    lo_s, hi_s = inv(fwd(lo_s) - 0.01 * span), inv(fwd(hi_s) + 0.01 * span)
+                ax.axvspan(lo_s, hi_s, color="#66bb6a", alpha=0.18, lw=0)
+                ax.text(inv((fwd(lo_s) + fwd(hi_s)) / 2), 0.03, "sweet spot", transform=trans, ha="center",
+                        va="bottom", color="#1b5e20", fontsize=8, fontweight="bold")
+            else:
+                ax.text(0.5, 0.03, "no clear sweet spot", transform=ax.transAxes, ha="center", va="bottom",
+                        color="#546e7a", fontsize=8, fontstyle="italic")
+            ax.axhline(reg["threshold"], color="#2e7d32", ls="--", lw=0.8, label="good above" if ctx.mode == "max"
+                       else "good below")
         for status in ("completed", "stopped", "running", "error", "diverged"):
             m = (df["status"] == status).to_numpy()
             if not m.any():
@@ -873,7 +988,7 @@ def _goldilocks_numeric(ctx: _Context, name: str, log: bool) -> tuple[bytes | No
             yy = np.where(np.isfinite(y[m]), y[m], worst)
             if status in _BAD_STATUSES:
                 ax.scatter(xs[m], np.full(m.sum(), worst), marker="x", s=30, color=_STATUS_COLOURS[status],
-                           label=f"{status} (no result)", zorder=3, clip_on=False)
+                           label=status, zorder=3, clip_on=False)
             else:
                 ax.scatter(xs[m], yy, s=22, alpha=0.8, label=status, zorder=3,
                            facecolors=_STATUS_COLOURS[status] if status == "completed" else "none",
@@ -888,19 +1003,30 @@ def _goldilocks_numeric(ctx: _Context, name: str, log: bool) -> tuple[bytes | No
         ax.set_ylabel(ctx.col)
         ax.set_title(name, loc="left", fontweight="bold")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         png = _png(fig)
     caption = f"Each point is a trial's {html.escape(ctx.col)} against its {html.escape(name)}"
     caption += " (log axis)." if log else "."
     if reg:
-        word = "≥" if ctx.mode == "max" else "≤"
-        caption += (f" Sweet spot (green): {_e(reg['lo'])} – {_e(reg['hi'])}, where the {reg['n_good']} trials within "
-                    f"{_e(reg['tol'])} of the best scored (dashed line: {html.escape(ctx.col)} {word} {_e(reg['threshold'])}).")
-        if reg["n_below"]:
-            caption += f" Too low (red, left): all {reg['n_below']} trials below {_e(reg['lo'])} scored worse."
-        if reg["n_above"]:
-            caption += f" Too high (red, right): all {reg['n_above']} trials above {_e(reg['hi'])} scored worse."
-    caption += " Hollow points: trials stopped early (their best is over fewer epochs); × at the edge: diverged or failed."
+        word, worse = ("≥", "below") if ctx.mode == "max" else ("≤", "above")
+        caption += (f" Dashed line: within {_e(reg['tol'])} of the best ({html.escape(ctx.col)} {word} "
+                    f"{_e(reg['threshold'])}), which {_n(reg['n_good'], 'trial')} reached.")
+        spot = _e(reg["lo"]) if reg["lo"] == reg["hi"] else f"{_e(reg['lo'])} – {_e(reg['hi'])}"
+        if reg["sweet_spot"]:
+            caption += f" Sweet spot (green): {spot}, where those trials were."
+        else:
+            caption += (f" No clear sweet spot: the good trials span {spot}, and the few trials outside that range may "
+                        "have missed by chance.")
+        for side, n, bound, shaded, pc in (("low", reg["n_below"], reg["lo"], reg["low_shaded"], reg["p_below"]),
+                                           ("high", reg["n_above"], reg["hi"], reg["high_shaded"], reg["p_above"])):
+            if shaded:
+                where = "below" if side == "low" else "above"
+                caption += (f" Too {side} (red): {_every(n)} {where} {_e(bound)} scored {worse} the line "
+                            f"(by luck: {'< 0.1%' if pc < 0.001 else f'{pc:.1%}'}).")
+        caption += (" A region is red only when that is unlikely to be luck (under 5%, given the share of good "
+                    "trials) or even its best trial is far worse than the median trial.")
+    caption += (" Hollow points: trials stopped early (their best is over fewer epochs); × at the edge: diverged or "
+                "failed.")
     if na:
         caption += f" {na} trials without this hyperparameter (conditional) are left out."
     return png, caption
@@ -914,8 +1040,7 @@ def _goldilocks_categorical(ctx: _Context, name: str, order: list[Any]) -> tuple
         return None, ""
     y = df["y"].to_numpy(dtype=float)
     with _rc():
-        fig = _new_figure(5.6, 3.8)
-        ax = fig.subplots()
+        fig, ax = _fixed_axes(6.6, 3.8, right=1.3)
         ylo, yhi = _y_limits(ax, ctx, y)
         worst = ylo if ctx.mode == "max" else yhi
         rng = np.random.default_rng(0)
@@ -934,7 +1059,7 @@ def _goldilocks_categorical(ctx: _Context, name: str, order: list[Any]) -> tuple
                     continue
                 if status in _BAD_STATUSES:
                     ax.scatter(jit[m], np.full(m.sum(), worst), marker="x", s=30, color=_STATUS_COLOURS[status],
-                               zorder=3, clip_on=False, label=f"{status} (no result)" if i == 0 else None)
+                               zorder=3, clip_on=False, label=status)
                 else:
                     ax.scatter(jit[m], gy[m], s=18, alpha=0.75, zorder=3,
                                facecolors=_STATUS_COLOURS[status] if status == "completed" else "none",
@@ -956,7 +1081,8 @@ def _goldilocks_categorical(ctx: _Context, name: str, order: list[Any]) -> tuple
         handles: dict[str, Any] = {}
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
-        ax.legend(list(handles.values()), list(handles), fontsize=7, loc="best")
+        ax.legend(list(handles.values()), list(handles), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False)
         png = _png(fig)
     caption = (f"{html.escape(ctx.col)} by {html.escape(name)} (categorical): a box and the trials of each value")
     if best_by:
@@ -1036,8 +1162,7 @@ def _section_parallel(ctx: _Context) -> str:
     y = ctx.trials[ctx.col].to_numpy(dtype=float).copy()
     y[t["status"].isin(_BAD_STATUSES).to_numpy()] = np.nan
     fin = y[np.isfinite(y)]
-    if len(fin):
-        lo, hi = float(np.percentile(fin, 2)), float(np.percentile(fin, 100 if ctx.mode == "max" else 98))
+    if len(fin):  # the colour scale ends at the best trial; the worst 2% are clipped to its other end
         if ctx.mode == "min":
             lo, hi = float(fin.min()), float(np.percentile(fin, 98))
         else:
@@ -1065,7 +1190,8 @@ def _section_parallel(ctx: _Context) -> str:
         segs = [np.column_stack([xs, P[i] + jitter[i]]) for i in order]
         colours = [cmap(q) if np.isfinite(q) else (0.84, 0.16, 0.16, 0.5) for q in quality[order]]
         widths = [0.6 if np.isfinite(q) else 0.5 for q in quality[order]]
-        ax.add_collection(LineCollection(segs, colors=colours, linewidths=widths, alpha=0.55 if len(segs) > 100 else 0.8))
+        ax.add_collection(LineCollection(segs, colors=colours, linewidths=widths,
+                                         alpha=0.55 if len(segs) > 100 else 0.8))
         sel = np.flatnonzero(ctx.trials["is_selected"].to_numpy(dtype=bool))
         for i in sel:
             ax.plot(xs, P[i], color="#d62728", lw=2.4, zorder=5, label="selected")
@@ -1103,8 +1229,9 @@ def _section_trials(ctx: _Context) -> str:
     hp_names = list(ctx.params) or [c.removeprefix("hp_") for c in r.columns if c.startswith("hp_")]
     cols = [("trial_id", "trial"), ("status", "status"), ("stop_reason", "stop reason"), ("epochs", "epochs"),
             (ctx.col, ctx.col), ("best_epoch", "best epoch"), ("train_seconds", "seconds"),
-            ("diagnosis", "diagnosis"), ("should_stop_epoch", "should stop at"), ("diagnosis_reason", "why")]
-    cols = [(c, h) for c, h in cols if c in r] + [(f"hp_{n}", n) for n in hp_names if f"hp_{n}" in r]
+            ("diagnosis", "diagnosis"), ("should_stop_epoch", "should stop at")]
+    cols = ([(c, h) for c, h in cols if c in r] + [(f"hp_{n}", n) for n in hp_names if f"hp_{n}" in r]
+            + [(c, h) for c, h in (("diagnosis_reason", "diagnosis: why"),) if c in r])
     has_error = "error" in r and r["error"].fillna("").astype(str).str.len().gt(0).any()
     if has_error:
         cols.append(("error", "error"))
@@ -1117,7 +1244,7 @@ def _section_trials(ctx: _Context) -> str:
             v = row.get(c)
             if c == "trial_id":
                 star = "★ " if bool(row.get("is_selected")) else ""
-                cells.append(f"<td>{star}{_e(v)}</td>")
+                cells.append(f'<td class="tid">{star}{_e(v)}</td>')
             elif c == "status":
                 cells.append(f'<td class="{_status_class(v)}">{_e(v)}</td>')
             elif c == "diagnosis_reason":
@@ -1125,7 +1252,8 @@ def _section_trials(ctx: _Context) -> str:
             elif c == "error":
                 text = _fmt(v)
                 short = text if len(text) <= 300 else text[:300] + "…"
-                cells.append(f'<td class="err" title="{html.escape(text[:2000], quote=True)}">{html.escape(short)}</td>')
+                title = html.escape(text[:2000], quote=True)
+                cells.append(f'<td class="err" title="{title}">{html.escape(short)}</td>')
             elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
                 cells.append(f'<td class="num">{_e(v)}</td>')
             else:
