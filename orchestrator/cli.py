@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from .errors import SpecError
+
+if TYPE_CHECKING:
+    from .runner import RunResult
 
 __all__ = ["app", "main"]
 
@@ -84,14 +87,33 @@ def run(
         _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
+    _report_result(result)
+
+
+def _report_result(result: "RunResult") -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     typer.echo(f"run {result.run_id}: {counts}")
     if result.selected is None:
         _fail("no trial produced a usable result (every trial diverged or failed); "
               f"see {result.run_dir}/trials.parquet", 1)
     tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
-    typer.echo(f"selected {result.selected}: {spec.metric_name}={result.best_value:.4f}; test (once): {tests}")
+    typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; test (once): {tests}")
     typer.echo(f"results: {result.run_dir}")
+
+
+@app.command()
+def resume(run_dir: Path = typer.Argument(..., help="The run directory of an interrupted run."),
+           address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run).")) -> None:
+    """Continue an interrupted run in place: finished trials are kept, unfinished ones continue."""
+    from .runner import resume_sweep
+
+    try:
+        result = resume_sweep(run_dir, address=address)
+    except SpecError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; the run directory is marked incomplete", 130)
+    _report_result(result)
 
 
 @app.command()
@@ -213,3 +235,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 def entry() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

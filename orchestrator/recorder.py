@@ -5,10 +5,11 @@ Imports Ray (the runner imports this module only when a sweep starts).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ray.tune import Callback
 
@@ -17,7 +18,23 @@ from .results import RunTables, end_status
 from .space import max_epochs, resolve_config
 from .spec import SweepSpec
 
-__all__ = ["Recorder", "error_text"]
+__all__ = ["Recorder", "error_text", "attach"]
+
+# Ray Tune pickles its callbacks with the experiment state and unpickles them on restore. The
+# tables and the terminal cannot travel in that pickle, so a restored Recorder picks them up here,
+# by run directory, from the resume that is restoring it.
+_LIVE: dict[str, tuple[RunTables, ProgressView]] = {}
+
+
+@contextlib.contextmanager
+def attach(run_dir: Path, tables: RunTables, view: ProgressView) -> Iterator[None]:
+    """Make ``tables`` and ``view`` the ones a Recorder of ``run_dir`` unpickled meanwhile uses."""
+    key = str(Path(run_dir).resolve())
+    _LIVE[key] = (tables, view)
+    try:
+        yield
+    finally:
+        _LIVE.pop(key, None)
 
 FLUSH_EVERY_S = 10.0
 
@@ -53,13 +70,12 @@ class Recorder(Callback):
         self.last_flush = time.time()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "run_dir": str(self.run_dir)}
+        return {"spec": self.spec, "run_dir": str(self.run_dir), "stopper": self.stopper}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.spec, self.run_dir = state["spec"], Path(state["run_dir"])
-        self.stopper = None
-        self.tables = None  # type: ignore[assignment]
-        self.view = None  # type: ignore[assignment]
+        self.spec, self.run_dir, self.stopper = state["spec"], Path(state["run_dir"]), state["stopper"]
+        live = _LIVE.get(str(self.run_dir.resolve()))
+        self.tables, self.view = live if live else (None, None)  # type: ignore[assignment]
         self.max_epochs = max_epochs(self.spec)
         self.last_flush = time.time()
 
@@ -93,7 +109,7 @@ class Recorder(Callback):
         detail = "; ".join(f"{k}: {old!r} -> {v!r}" for k, (old, v) in changed.items())
         self.tables.event(trial.trial_id, int(result.get("epoch", 0)) - 1, "scheduler", "exploit",
                           "pbt_exploit", detail)
-        t.config = new
+        self.tables.set_config(trial.trial_id, new)
 
     def _ended(self, trial: Any, trials: list, errored: bool) -> None:
         if self.tables is None:

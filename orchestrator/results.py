@@ -146,55 +146,69 @@ class RunTables:
         self.test_metrics: dict[str, float] = {}
         self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
 
-    @classmethod
-    def load(cls, run_dir: str | Path, metric: str, mode: str, strategy: str = "parallel",
-             resources: dict[str, float] | None = None) -> "RunTables":
-        """Rebuild the tables of an interrupted run from its Parquet files (for resuming it).
+    # A journal (JSON lines, appended and flushed at every call) makes a run resumable after the
+    # driver is killed: the Parquet files are rewritten every few seconds, the journal at once,
+    # so it is always at least as recent as Ray Tune's own experiment snapshot.
+    def open_journal(self, path: str | Path) -> None:
+        """Append every recording call to ``path`` from now on."""
+        self._journal = open(path, "a", encoding="utf-8")
 
-        Finished trials keep their status; trials that were running are marked ``running`` so
-        that a resumed sweep can finish them. Epoch rows stay keyed by ``(trial_id, epoch)``.
-        """
-        p = Path(run_dir)
-        tables = cls(p.name, metric, mode, strategy, resources)
-        trials = pd.read_parquet(p / "trials.parquet") if (p / "trials.parquet").exists() else pd.DataFrame()
-        epochs = pd.read_parquet(p / "epochs.parquet") if (p / "epochs.parquet").exists() else pd.DataFrame()
-        events = pd.read_parquet(p / "events.parquet") if (p / "events.parquet").exists() else pd.DataFrame()
-        if "run_id" in trials and len(trials):
-            tables.run_id = str(trials["run_id"].iloc[0])
-        for rec in epochs.to_dict("records"):
-            rec = {k: v for k, v in rec.items() if not _isnull(v)}  # absent here; curve() reads NaN
-            tables.epochs[(str(rec["trial_id"]), int(rec["epoch"]))] = rec
-        for rec in trials.to_dict("records"):
-            tid = str(rec["trial_id"])
-            config = {k[3:]: (None if _isnull(v) else v) for k, v in rec.items() if k.startswith("hp_")}
-            t = _Trial(tid, config, status=str(rec.get("status") or "running"),
-                       stop_reason=str(rec.get("stop_reason") or ""), error=str(rec.get("error") or ""),
-                       attempts=int(rec.get("attempts") or 1))
-            for k in _PLACEMENT_FIELDS:
-                if k in rec and not _isnull(rec[k]):
-                    t.placement[k] = rec[k]
-            for k in ("started_at", "ended_at"):
-                if not _isnull(rec.get(k)):
-                    setattr(t, k, pd.Timestamp(rec[k]).timestamp())
-            rows = sorted((e for (tr, _), e in tables.epochs.items() if tr == tid), key=lambda r: r["epoch"])
-            if rows:
-                t.last = dict(rows[-1])
-                t.last.setdefault("stop_reason", t.stop_reason)
-            tables.trials[tid] = t
-        tables.events = [{k: (None if _isnull(v) else v) for k, v in e.items()} for e in events.to_dict("records")]
+    def close_journal(self) -> None:
+        if getattr(self, "_journal", None) is not None:
+            self._journal.close()
+            self._journal = None
+
+    def _log(self, kind: str, **data: Any) -> None:
+        j = getattr(self, "_journal", None)
+        if j is not None:
+            j.write(json.dumps({"kind": kind, **data}, default=_json_default) + "\n")
+            j.flush()
+
+    @classmethod
+    def replay(cls, journal: str | Path, run_id: str, metric: str, mode: str, strategy: str = "parallel",
+               resources: dict[str, float] | None = None) -> "RunTables":
+        """Rebuild a run's tables from its journal (a torn last line is ignored)."""
+        tables = cls(run_id, metric, mode, strategy, resources)
+        with open(journal, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the driver died while writing this line
+                kind = entry.pop("kind", None)
+                if kind == "start":
+                    tables.trial_started(entry["trial_id"], entry["config"], at=entry.get("at"))
+                elif kind == "epoch":
+                    tables.epoch(entry["trial_id"], entry["result"], at=entry.get("at"))
+                elif kind == "end":
+                    tables.trial_ended(entry["trial_id"], entry["status"], entry["stop_reason"],
+                                       entry.get("error", ""), at=entry.get("at"))
+                elif kind == "event":
+                    tables.event(**entry)
+                elif kind == "config":
+                    tables.set_config(entry["trial_id"], entry["config"])
         return tables
 
-    # -- recording ---------------------------------------------------------------------------
-    def trial_started(self, trial_id: str, config: dict[str, Any]) -> None:
-        """Called when a trial starts (again, after a failure: the attempt is counted)."""
+    def trial_started(self, trial_id: str, config: dict[str, Any], at: float | None = None) -> None:
+        """Called when a trial starts (again, after a failure or a resume: the attempt is counted)."""
+        self._log("start", trial_id=trial_id, config=config, at=at or time.time())
         if trial_id in self.trials:
             self.trials[trial_id].attempts += 1
             self.trials[trial_id].status = "running"
         else:
             self.trials[trial_id] = _Trial(trial_id, dict(config))
 
-    def epoch(self, trial_id: str, result: dict[str, Any]) -> None:
+    def set_config(self, trial_id: str, config: dict[str, Any]) -> None:
+        """Replace a trial's hyperparameters (PBT's exploit/explore)."""
+        self._log("config", trial_id=trial_id, config=config)
+        self.trials[trial_id].config = dict(config)
+
+    def epoch(self, trial_id: str, result: dict[str, Any], at: float | None = None) -> None:
         """Record one epoch's report (idempotent per ``(trial_id, epoch)``)."""
+        at = at or time.time()
+        keep = {k: v for k, v in result.items() if k in EPOCH_FIELDS or k in _PLACEMENT_FIELDS
+                or k in ("epoch", "started_at", "stop_reason", "diverged", "objective")}
+        self._log("epoch", trial_id=trial_id, result=keep, at=at)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
         epoch = int(result["epoch"])
         row = {"run_id": self.run_id, "trial_id": trial_id, "epoch": epoch}
@@ -207,24 +221,35 @@ class RunTables:
         for k in _PLACEMENT_FIELDS:
             if k in result:
                 t.placement[k] = result[k]
-        t.last = dict(result)
-        t.ended_at = time.time()
+        t.last = keep
+        t.ended_at = at
 
-    def trial_ended(self, trial_id: str, status: str, stop_reason: str, error: str = "") -> None:
+    def trial_ended(self, trial_id: str, status: str, stop_reason: str, error: str = "",
+                    at: float | None = None) -> None:
         """Record how a trial ended, and an event when something other than its budget stopped it."""
+        at = at or time.time()
+        self._log("end", trial_id=trial_id, status=status, stop_reason=stop_reason, error=error, at=at)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
         t.status, t.stop_reason, t.error = status, stop_reason, error
-        t.ended_at = time.time()
+        t.ended_at = at
         if stop_reason not in ("max_epochs", ""):
             source = ("guard" if status == "diverged" else "early_stopping" if stop_reason == "patience"
                       else "error" if status == "error"
                       else "stopper" if stop_reason in ("plateau", "experiment_plateau") else "scheduler")
-            self.event(trial_id, int(t.last.get("epoch", 0)), source, "stop", stop_reason, error[:500])
+            self._add_event(trial_id, int(t.last.get("epoch", 0)), source, "stop", stop_reason, error[:500], at)
 
-    def event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str = "") -> None:
+    def event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str = "",
+              at: float | None = None) -> None:
         """Append one intervention row to events.parquet."""
+        at = at or time.time()
+        self._log("event", trial_id=trial_id, epoch=epoch, source=source, decision=decision, reason=reason,
+                  detail=detail, at=at)
+        self._add_event(trial_id, epoch, source, decision, reason, detail, at)
+
+    def _add_event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str,
+                   at: float) -> None:
         self.events.append({
-            "run_id": self.run_id, "trial_id": trial_id, "epoch": epoch, "at": _utc(time.time()),
+            "run_id": self.run_id, "trial_id": trial_id, "epoch": epoch, "at": _utc(at),
             "source": source, "decision": decision, "reason": reason, "detail": detail,
         })
 

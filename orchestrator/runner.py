@@ -26,9 +26,11 @@ from .results import RunTables, clean_json, end_status, new_run_id, write_json
 from .space import count_trials, max_epochs, optuna_space, to_param_space
 from .spec import SweepSpec
 
-__all__ = ["RunResult", "run_sweep", "connect_ray"]
+__all__ = ["RunResult", "run_sweep", "resume_sweep", "connect_ray", "JOURNAL"]
 
 log = logging.getLogger(__name__)
+
+JOURNAL = "journal.jsonl"  # every recorded report, appended at once: what a resume starts from
 
 # Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
 WORKER_ENV = {
@@ -57,6 +59,7 @@ class RunResult:
     best_value: float | None
     test_metrics: dict[str, float]
     counts: dict[str, int]
+    metric: str = ""
 
 
 def _versions() -> dict[str, str]:
@@ -169,6 +172,46 @@ def _diagnose(tables: RunTables, baseline: float) -> None:
                                  "figures": d.figures}
 
 
+def _prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepared, ProgressView, str]:
+    """Load and split the data (a bad file fails here, before anything starts); make the view."""
+    raw = data_mod.load_raw(dataset=spec.data.dataset, path=spec.data_path(), target=spec.data.target,
+                            task=spec.task, samples=spec.data.samples, seed=spec.data.seed)
+    prepared = data_mod.prepare(raw, fractions=(spec.data.split.train, spec.data.split.val, spec.data.split.test),
+                                seed=spec.data.seed, stratify=spec.data.stratify)
+    view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
+    rep = prepared.report
+    view.print(f"data {raw.name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
+               f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a target, "
+               f"imputed {sum(rep['missing_values_imputed'].values())} missing values, "
+               f"one-hot encoded {len(rep['categorical_columns'])} columns")
+    return prepared, view, raw.name
+
+
+def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> Any:
+    """The trainable as Tune runs it: data (without the test split) and resources bound."""
+    from ray import tune
+
+    from .training.trainable import TrialContext, train_trial
+
+    ctx = TrialContext(spec=spec, run_started_at=started)
+    trainable = tune.with_parameters(train_trial, data=prepared.without_test(), ctx=ctx)
+    return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
+    """After a failure: keep what the finished epochs told us and say the run is incomplete."""
+    import json
+
+    try:
+        if tables is not None:
+            tables.flush(run_dir)
+        info = json.loads((run_dir / "run.json").read_text())
+        info.update({"status": "incomplete", "ended_at": time.time()})
+        write_json(info, run_dir / "run.json")
+    except Exception:
+        pass
+
+
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
               view: ProgressView | None = None, ray_resources: dict[str, float] | None = None) -> RunResult:
     """Run a sweep end to end and write its run directory.
@@ -189,28 +232,14 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     """
     started = time.time()
     run_id = new_run_id(spec.name, started)
-    out_dir = Path(out).expanduser().resolve()
-    run_dir = out_dir / run_id
-
-    # Data first: a bad file must fail before anything is written or started.
-    raw = data_mod.load_raw(dataset=spec.data.dataset, path=spec.data_path(), target=spec.data.target,
-                            task=spec.task, samples=spec.data.samples, seed=spec.data.seed)
-    prepared = data_mod.prepare(raw, fractions=(spec.data.split.train, spec.data.split.val, spec.data.split.test),
-                                seed=spec.data.seed, stratify=spec.data.stratify)
-    total = count_trials(spec)
-    view = view or ProgressView(spec.name, total, spec.metric_name, spec.mode, list(spec.searched))
-    rep = prepared.report
-    view.print(f"data {raw.name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
-               f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a target, "
-               f"imputed {sum(rep['missing_values_imputed'].values())} missing values, "
-               f"one-hot encoded {len(rep['categorical_columns'])} columns")
+    run_dir = Path(out).expanduser().resolve() / run_id
+    prepared, view, _ = _prepare(spec, view)
 
     started_ray = connect_ray(address, ray_resources)
     import ray
     from ray import tune
 
     from .recorder import Recorder
-    from .training.trainable import TrialContext, evaluate_on_test, train_trial
 
     tables: RunTables | None = None
     try:
@@ -225,12 +254,13 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             "ray": {"address": address or os.environ.get("RAY_ADDRESS") or "embedded", "started_here": started_ray,
                     "cluster_resources": ray.cluster_resources()},
             "hosts": sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}),
-            "budget": {"trials": total, "metric": spec.metric_name, "mode": spec.mode,
+            "budget": {"trials": count_trials(spec), "metric": spec.metric_name, "mode": spec.mode,
                        "max_epochs": max_epochs(spec), "resources": spec.resources.model_dump()},
-            "data": rep,
+            "data": prepared.report,
         }
         write_json(clean_json(info), run_dir / "run.json")
         tables = RunTables(run_id, spec.metric_name, spec.mode, resources=spec.resources.model_dump())
+        tables.open_journal(run_dir / JOURNAL)
         tables.flush(run_dir)
 
         stopper = None
@@ -238,12 +268,9 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             from .stoppers import SweepStopper
 
             stopper = SweepStopper(spec)
-        ctx = TrialContext(spec=spec, run_started_at=started)
-        trainable = tune.with_parameters(train_trial, data=prepared.without_test(), ctx=ctx)
-        trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
         tuner = tune.Tuner(
-            trainable,
+            _trainable(spec, prepared, started),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
             tune_config=tune.TuneConfig(
                 metric="objective", mode=spec.mode, search_alg=_search_alg(spec), scheduler=_scheduler(spec),
@@ -261,70 +288,131 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                                         checkpoint_score_order=spec.mode),
             ),
         )
-        view.start()
-        try:
-            grid = tuner.fit()
-        finally:
-            view.stop()
-
-        tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
-        for tid, t in tables.trials.items():
-            if t.status == "running":  # never ended (driver interrupted)
-                tables.trial_ended(tid, "stopped", "interrupted")
-
-        from .training.model import baseline_loss
-
-        _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
-        selected = tables.select_best()
-        test_metrics: dict[str, float] = {}
-        if selected is not None:
-            checkpoint = next((_best_checkpoint(r, spec.mode) for r in grid
-                               if r.metrics.get("trial_id") == selected), None)
-            if checkpoint is not None:
-                hp = tables.trials[selected].config
-                with checkpoint.as_directory() as ckpt_dir:
-                    evaluate = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(evaluate_on_test)
-                    test_metrics = ray.get(evaluate.remote(ckpt_dir, hp, _test_only(prepared), spec.resources.cpu))
-            tables.selected = selected
-            tables.test_metrics = test_metrics
-        tables.flush(run_dir)
-
-        counts: dict[str, int] = {}
-        for t in tables.trials.values():
-            counts[t.status] = counts.get(t.status, 0) + 1
-        best_value = tables.best(selected)[0] if selected else None
-        info.update({
-            "status": "complete" if selected else "no_result",
-            "ended_at": time.time(),
-            "counts": counts,
-            "compute": tables.compute(),
-            "selected": None if not selected else {
-                "trial_id": selected, "config": tables.trials[selected].config,
-                f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
-            },
-        })
-        write_json(clean_json(info), run_dir / "run.json")
-        c = info["compute"]
-        view.print(f"compute: {c['epochs_trained']} epochs in {c['trial_seconds']:.1f} trial-seconds; training every "
-                   f"trial to its full length: {c['epochs_full']} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
-                   f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
-        return RunResult(run_dir, run_id, info["status"], selected, best_value, test_metrics, counts)
+        return _execute(tuner, spec, prepared, tables, info, run_dir, view)
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
-            try:
-                import json
-
-                if tables is not None:  # keep what the finished epochs already told us
-                    tables.flush(run_dir)
-                info = json.loads((run_dir / "run.json").read_text())
-                info.update({"status": "incomplete", "ended_at": time.time()})
-                write_json(info, run_dir / "run.json")
-            except Exception:
-                pass
+            _mark_incomplete(run_dir, tables)
         raise
     finally:
+        if tables is not None:
+            tables.close_journal()
         if started_ray:
             ray.shutdown()
+
+
+def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: ProgressView | None = None,
+                 ray_resources: dict[str, float] | None = None) -> RunResult:
+    """Continue an interrupted run in place (``sweep resume``).
+
+    Ray Tune restores the experiment from ``RUN_DIR/tune``: finished trials stay finished,
+    unfinished and errored ones continue from their last checkpoints. The tables are rebuilt from
+    the run's journal, so re-reported epochs replace their rows instead of duplicating them.
+
+    Raises:
+        SpecError: not a run directory, or one with nothing Ray Tune can restore.
+    """
+    import json
+
+    from .spec import SweepSpec as _Spec
+
+    run_dir = Path(run_dir).expanduser().resolve()
+    name = run_dir.name
+    if not (run_dir / "run.json").is_file():
+        raise SpecError("", f"{run_dir}: not a run directory (no run.json)", name)
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        spec = _Spec.model_validate(info["spec"])
+    except Exception as e:  # unreadable or from an incompatible version
+        raise SpecError("run.json", f"cannot be read back: {str(e).splitlines()[0]}", name) from None
+    if info.get("status") == "complete":
+        raise SpecError("", f"{run_dir} is complete; nothing to resume", name)
+    if not (run_dir / JOURNAL).is_file() or not (run_dir / "tune").is_dir():
+        raise SpecError("", f"{run_dir} has no journal or Ray Tune state to resume from", name)
+    prepared, view, _ = _prepare(spec, view)
+
+    started_ray = connect_ray(address, ray_resources)
+    import ray
+    from ray import tune
+
+    from .recorder import attach
+
+    tables = RunTables.replay(run_dir / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
+                              resources=spec.resources.model_dump())
+    try:
+        _check_fits(spec)
+        if not tune.Tuner.can_restore(str(run_dir / "tune")):
+            raise SpecError("", f"{run_dir}/tune holds no Ray Tune experiment state to restore", name)
+        tables.open_journal(run_dir / JOURNAL)
+        info.update({"status": "running", "ended_at": None,
+                     "resumed": [*info.get("resumed", []), {"at": time.time(), "pid": os.getpid()}]})
+        write_json(clean_json(info), run_dir / "run.json")
+        with attach(run_dir, tables, view):
+            tuner = tune.Tuner.restore(str(run_dir / "tune"), trainable=_trainable(spec, prepared, info["started_at"]),
+                                       resume_unfinished=True, resume_errored=True)
+            return _execute(tuner, spec, prepared, tables, info, run_dir, view)
+    except BaseException:
+        _mark_incomplete(run_dir, tables)
+        raise
+    finally:
+        tables.close_journal()
+        if started_ray:
+            ray.shutdown()
+
+
+def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
+             run_dir: Path, view: ProgressView) -> RunResult:
+    """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
+    import ray
+
+    from .training.model import baseline_loss
+    from .training.trainable import evaluate_on_test
+
+    view.start()
+    try:
+        grid = tuner.fit()
+    finally:
+        view.stop()
+
+    tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
+    for tid, t in tables.trials.items():
+        if t.status == "running":  # never ended (driver interrupted)
+            tables.trial_ended(tid, "stopped", "interrupted")
+    _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
+    selected = tables.select_best()
+    test_metrics: dict[str, float] = {}
+    if selected is not None:
+        checkpoint = next((_best_checkpoint(r, spec.mode) for r in grid if r.metrics.get("trial_id") == selected),
+                          None)
+        if checkpoint is not None:
+            hp = tables.trials[selected].config
+            with checkpoint.as_directory() as ckpt_dir:
+                evaluate = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(evaluate_on_test)
+                test_metrics = ray.get(evaluate.remote(ckpt_dir, hp, _test_only(prepared), spec.resources.cpu))
+        tables.selected = selected
+        tables.test_metrics = test_metrics
+    tables.flush(run_dir)
+
+    counts: dict[str, int] = {}
+    for t in tables.trials.values():
+        counts[t.status] = counts.get(t.status, 0) + 1
+    best_value = tables.best(selected)[0] if selected else None
+    info.update({
+        "status": "complete" if selected else "no_result",
+        "ended_at": time.time(),
+        "counts": counts,
+        "compute": tables.compute(),
+        "selected": None if not selected else {
+            "trial_id": selected, "config": tables.trials[selected].config,
+            f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
+        },
+    })
+    write_json(clean_json(info), run_dir / "run.json")
+    c = info["compute"]
+    view.print(f"compute: {c['epochs_trained']} epochs in {c['trial_seconds']:.1f} trial-seconds; training every "
+               f"trial to its full length: {c['epochs_full']} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
+               f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
+    return RunResult(run_dir, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
+                     spec.metric_name)
 
 
 def _best_checkpoint(result: Any, mode: str) -> Any:
