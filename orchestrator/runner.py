@@ -1,7 +1,7 @@
 """Runner: a :class:`SweepSpec` becomes a Ray Tune experiment, and its results a run directory.
 
 The only driver-side module that imports Ray (lazily, when a sweep starts). Ray starts embedded in
-the process when no address is given, bound to loopback, without a dashboard and with its logs
+the process when no address is given, without a dashboard and with its logs
 kept out of the user's terminal; ``--address`` / ``RAY_ADDRESS`` connects to a cluster instead.
 """
 
@@ -98,7 +98,9 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None) 
     else:
         for k, v in WORKER_ENV.items():
             os.environ.setdefault(k, v)
-        ray.init(_node_ip_address="127.0.0.1", **(resources or {}), **common)
+        # Ray resolves loopback to the machine's address for its own servers, so there is no
+        # loopback-only embedded Ray to ask for; it runs without a dashboard.
+        ray.init(**(resources or {}), **common)
     logging.getLogger("ray").setLevel(logging.ERROR)
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     return True
