@@ -13,20 +13,23 @@ import os
 import platform
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import data as data_mod
 from .errors import SpecError
 from .progress import ProgressView
-from .results import RunTables, clean_json, end_status, new_run_id, write_json
 from .space import count_trials, max_epochs, optuna_space, to_param_space
 from .spec import SweepSpec
 
-__all__ = ["RunResult", "run_sweep", "resume_sweep", "connect_ray", "JOURNAL"]
+if TYPE_CHECKING:  # imported where used: a sweep starts Ray before pandas and scikit-learn load
+    from . import data as data_mod
+    from .results import RunTables
+
+__all__ = ["RunResult", "run_sweep", "resume_sweep", "connect_ray", "resolve_resources", "JOURNAL"]
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +76,68 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def connect_ray(address: str | None, resources: dict[str, float] | None = None) -> bool:
+# Trials are the foreground work of `sweep run`: their workers run at the driver's priority, not at
+# Ray's default niceness of 15 (which makes any other process on the machine starve them).
+WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
+# Modules every worker of an embedded Ray imports as it starts (Ray's ``preload_python_modules``):
+# Ray starts one worker per CPU with the instance, so TensorFlow is being imported while the driver
+# sets up the sweep, instead of after the first trial was placed. Off with SWEEP_PRELOAD=0.
+PRELOAD_MODULES = ["tensorflow", "keras", "ray.tune", "orchestrator.training.trainable"]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _agent_port_patch() -> Any:
+    """When Ray's dashboard agent port is taken (another Ray on this machine), use a free one.
+
+    Otherwise the agent retries the taken port for about 3.5 s and the raylet waits for it before
+    ``ray.init`` returns. ``ray.init`` has no argument for that port: this sets the default of
+    Ray's node parameters for the duration of the call. Returns an undo function (or None).
+    """
+    try:
+        from ray._private import parameter, ray_constants
+
+        if _port_free(ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT):
+            return None
+        port = _free_port()
+        original = parameter.RayParams.__init__
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("dashboard_agent_listen_port", port)
+            original(self, *args, **kwargs)
+
+        parameter.RayParams.__init__ = init
+
+        def undo() -> None:
+            parameter.RayParams.__init__ = original
+
+        return undo
+    except Exception:  # Ray internals moved: start Ray as it is
+        return None
+
+
+def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
+                preload: bool | None = None) -> bool:
     """Start an embedded Ray or connect to ``address``; True when this call started it.
 
     A Ray already initialised in this process (a notebook, the test session) is reused as is.
+    An embedded Ray's workers inherit :data:`WORKER_ENV` from this process (no runtime_env, so
+    trials can use the workers Ray prestarts as it starts) and import :data:`PRELOAD_MODULES` as
+    they start (``preload``; default on, off with ``SWEEP_PRELOAD=0``). A cluster gets the
+    environment as a runtime_env.
     """
     import ray
 
@@ -88,22 +149,104 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None) 
     common: dict[str, Any] = dict(
         log_to_driver=False,
         logging_level=logging.ERROR,
-        include_dashboard=False,
-        runtime_env={"env_vars": dict(WORKER_ENV)},
     )
     logging.getLogger("ray").setLevel(logging.ERROR)
     if address:
-        common.pop("include_dashboard")
-        ray.init(address=address, **common)
+        ray.init(address=address, runtime_env={"env_vars": dict(WORKER_ENV)}, **common)
     else:
         for k, v in WORKER_ENV.items():
             os.environ.setdefault(k, v)
+        if preload is None:
+            preload = os.environ.get("SWEEP_PRELOAD", "1") != "0"
+        extra: dict[str, Any] = {}
+        if preload:
+            extra["_system_config"] = {"preload_python_modules": list(PRELOAD_MODULES),
+                                       "prestart_worker_first_driver": False}
+        extra.setdefault("_system_config", {})["worker_niceness"] = WORKER_NICENESS
         # Ray resolves loopback to the machine's address for its own servers, so there is no
         # loopback-only embedded Ray to ask for; it runs without a dashboard.
-        ray.init(**(resources or {}), **common)
+        undo = _agent_port_patch()
+        try:
+            ray.init(include_dashboard=False, **(resources or {}), **common, **extra)
+        finally:
+            if undo is not None:
+                undo()
     logging.getLogger("ray").setLevel(logging.ERROR)
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     return True
+
+
+class _RayStart:
+    """:func:`connect_ray` on a helper thread (an embedded Ray only; a cluster is joined in place).
+
+    Starting an embedded Ray is mostly waiting for its processes; meanwhile the driver imports
+    pandas and scikit-learn and prepares the data, and Ray's prestarted workers import TensorFlow.
+    """
+
+    def __init__(self, address: str | None, resources: dict[str, float] | None) -> None:
+        self.started: bool | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if address or os.environ.get("RAY_ADDRESS"):
+            self.started = connect_ray(address, resources)
+            return
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(resources,), name="sweep-ray-init", daemon=True)
+        self._thread.start()
+
+    def _run(self, resources: dict[str, float] | None) -> None:
+        try:
+            self.started = connect_ray(None, resources)
+        except BaseException as e:  # noqa: BLE001 - raised by join()
+            self.error = e
+        finally:
+            self._ready.set()
+        if self.started:
+            # Ray's processes are bound to the life of the thread that started them (Linux's
+            # parent-death signal is per thread): this thread stays until the process ends.
+            threading.Event().wait()
+
+    def join(self) -> bool:
+        """Wait for Ray; True when this started it (as :func:`connect_ray`)."""
+        if self._thread is not None:
+            self._ready.wait()
+            self._thread = None
+            if self.started and threading.current_thread() is threading.main_thread():
+                import signal
+
+                # What ray.init does on the main thread: a SIGTERM ends the driver cleanly.
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        if self.error is not None:
+            raise self.error
+        return bool(self.started)
+
+    def abandon(self) -> None:
+        """The sweep stops before it started: shut down the Ray this started, if it did."""
+        try:
+            started = self.join()
+        except BaseException:  # noqa: BLE001 - the caller's error is the one to report
+            return
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def resolve_resources(spec: SweepSpec) -> SweepSpec:
+    """The spec with ``auto`` resources resolved from what the connected Ray reports."""
+    if not spec.resources.is_auto:
+        return spec
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    total = ray.cluster_resources()
+    resolved = spec.resources.resolve(
+        float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0)),
+        node_cpus=max((float(n.get("CPU", 0.0)) for n in nodes), default=None),
+        node_gpus=max((float(n.get("GPU", 0.0)) for n in nodes), default=None),
+        trials=count_trials(spec))
+    return spec.with_overrides(resources=resolved)
 
 
 def _check_fits(spec: SweepSpec) -> None:
@@ -120,17 +263,20 @@ def _check_fits(spec: SweepSpec) -> None:
         raise SpecError("resources.gpu", f"a trial asks for {r.gpu:g} GPUs but the largest node has {max_gpu:g}")
 
 
-def _search_alg(spec: SweepSpec) -> Any:
+def _search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None) -> Any:
+    """The search algorithm; ``warm_start`` configurations (partial ones allowed) are tried first."""
+    points = [dict(p) for p in warm_start] if warm_start else None
     if spec.search.algorithm == "tpe":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(seed=spec.search.seed)
-        return OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler)
+        return OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler,
+                            points_to_evaluate=points)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=spec.search.seed)
+    return BasicVariantGenerator(random_state=spec.search.seed, points_to_evaluate=points)
 
 
 def _scheduler(spec: SweepSpec) -> Any:
@@ -176,6 +322,8 @@ def _diagnose(tables: RunTables, baseline: float) -> None:
 
 def _prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepared, ProgressView, str]:
     """Load and split the data (a bad file fails here, before anything starts); make the view."""
+    from . import data as data_mod
+
     raw = data_mod.load_raw(dataset=spec.data.dataset, path=spec.data_path(), target=spec.data.target,
                             task=spec.task, samples=spec.data.samples, seed=spec.data.seed)
     prepared = data_mod.prepare(raw, fractions=(spec.data.split.train, spec.data.split.val, spec.data.split.test),
@@ -193,16 +341,20 @@ def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> 
     """The trainable as Tune runs it: data (without the test split) and resources bound."""
     from ray import tune
 
-    from .training.trainable import TrialContext, train_trial
+    from .training.trainable import TrialContext, TrialData, train_trial
 
     ctx = TrialContext(spec=spec, run_started_at=started)
-    trainable = tune.with_parameters(train_trial, data=prepared.without_test(), ctx=ctx)
+    # Train and validation arrays only (never the test split), in a class workers unpickle without
+    # importing pandas or scikit-learn.
+    trainable = tune.with_parameters(train_trial, data=TrialData.of(prepared.without_test()), ctx=ctx)
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
 def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
     """After a failure: keep what the finished epochs told us and say the run is incomplete."""
     import json
+
+    from .results import write_json
 
     try:
         if tables is not None:
@@ -215,7 +367,8 @@ def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
 
 
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
-              view: ProgressView | None = None, ray_resources: dict[str, float] | None = None) -> RunResult:
+              view: ProgressView | None = None, ray_resources: dict[str, float] | None = None,
+              warm_start: list[dict[str, Any]] | None = None) -> RunResult:
     """Run a sweep end to end and write its run directory.
 
     Args:
@@ -225,6 +378,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             initialised in this process).
         view: progress display (a default one on stdout when None).
         ray_resources: ``num_cpus``/``num_gpus`` for an embedded Ray (default: what the machine has).
+        warm_start: configurations to try first (the search algorithm's ``points_to_evaluate``;
+            each replaces one sample; hyperparameters a point leaves out are sampled as usual).
 
     Returns:
         A :class:`RunResult`.
@@ -233,18 +388,28 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         SpecError: data or resources that cannot work (nothing is left running).
     """
     started = time.time()
-    run_id = new_run_id(spec.name, started)
-    run_dir = Path(out).expanduser().resolve() / run_id
-    prepared, view, _ = _prepare(spec, view)
+    # Ray (and its workers' TensorFlow import) starts while this thread loads pandas, scikit-learn
+    # and the data; a bad file still fails before the sweep starts (Ray is then shut down).
+    ray_start = _RayStart(address, ray_resources)
+    try:
+        from .results import RunTables, clean_json, new_run_id, write_json
 
-    started_ray = connect_ray(address, ray_resources)
+        run_id = new_run_id(spec.name, started)
+        run_dir = Path(out).expanduser().resolve() / run_id
+        prepared, view, _ = _prepare(spec, view)
+    except BaseException:
+        ray_start.abandon()
+        raise
+    started_ray = ray_start.join()
     import ray
     from ray import tune
 
     from .recorder import Recorder
 
     tables: RunTables | None = None
+    requested = spec.resources
     try:
+        spec = resolve_resources(spec)  # `auto` -> what this Ray instance or cluster has
         _check_fits(spec)
         run_dir.mkdir(parents=True, exist_ok=False)
         info: dict[str, Any] = {
@@ -257,7 +422,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                     "cluster_resources": ray.cluster_resources()},
             "hosts": sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}),
             "budget": {"trials": count_trials(spec), "metric": spec.metric_name, "mode": spec.mode,
-                       "max_epochs": max_epochs(spec), "resources": spec.resources.model_dump()},
+                       "max_epochs": max_epochs(spec), "resources": spec.resources.model_dump(),
+                       **({"resources_requested": requested.model_dump()} if requested.is_auto else {})},
             "data": prepared.report,
         }
         write_json(clean_json(info), run_dir / "run.json")
@@ -275,8 +441,9 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             _trainable(spec, prepared, started),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
             tune_config=tune.TuneConfig(
-                metric="objective", mode=spec.mode, search_alg=_search_alg(spec), scheduler=_scheduler(spec),
-                num_samples=n_samples, max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+                metric="objective", mode=spec.mode, search_alg=_search_alg(spec, warm_start),
+                scheduler=_scheduler(spec), num_samples=n_samples,
+                max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name="tune", storage_path=str(run_dir), verbose=0,
@@ -315,6 +482,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
     """
     import json
 
+    from .results import RunTables, clean_json, write_json
     from .spec import SweepSpec as _Spec
 
     run_dir = Path(run_dir).expanduser().resolve()
@@ -338,6 +506,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
 
     from .recorder import attach
 
+    spec = resolve_resources(spec)
     tables = RunTables.replay(run_dir / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
                               resources=spec.resources.model_dump())
     try:
@@ -366,8 +535,9 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
     """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
     import ray
 
+    from .results import clean_json, write_json
     from .training.model import baseline_loss
-    from .training.trainable import evaluate_on_test
+    from .training.trainable import TrialData, evaluate_on_test
 
     view.start()
     try:
@@ -389,7 +559,9 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
             hp = tables.trials[selected].config
             with checkpoint.as_directory() as ckpt_dir:
                 evaluate = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(evaluate_on_test)
-                test_metrics = ray.get(evaluate.remote(ckpt_dir, hp, _test_only(prepared), spec.resources.cpu))
+                test_metrics = ray.get(evaluate.remote(ckpt_dir, hp, TrialData.of(_test_only(prepared),
+                                                                                  splits=("test",)),
+                                                       spec.resources.cpu, spec.resources.gpu))
         tables.selected = selected
         tables.test_metrics = test_metrics
     tables.flush(run_dir)
@@ -428,6 +600,8 @@ def _best_checkpoint(result: Any, mode: str) -> Any:
 def _test_only(prepared: data_mod.Prepared) -> data_mod.Prepared:
     """The prepared data with train/val emptied: the final evaluation sees the test split only."""
     import dataclasses
+
+    from . import data as data_mod
 
     empty = data_mod.Split(prepared.test.X[:0], prepared.test.y[:0])
     return dataclasses.replace(prepared, train=empty, val=empty)

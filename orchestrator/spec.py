@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import DataError, SpecError
 
@@ -251,9 +252,91 @@ class DivergenceSpec(_Frozen):
 
 
 class ResourcesSpec(_Frozen):
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
-    max_concurrent: int | None = Field(None, ge=1)
+    """Per-trial resources: numbers (fractions allowed), or ``auto`` to fill what Ray reports.
+
+    ``auto`` is resolved when the sweep starts, from the CPUs and GPUs of the Ray instance or
+    cluster (:meth:`resolve`); a resolved spec holds numbers only.
+    """
+
+    cpu: Union[float, Literal["auto"]] = 1.0
+    gpu: Union[float, Literal["auto"]] = 0.0
+    max_concurrent: Union[int, Literal["auto"], None] = None
+
+    @field_validator("cpu", "gpu", "max_concurrent", mode="before")
+    @classmethod
+    def _number_or_auto(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if value is None and name == "max_concurrent":
+            return None
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        what = {"cpu": "a number greater than 0", "gpu": "a number greater than or equal to 0",
+                "max_concurrent": "a whole number greater than or equal to 1"}[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PydanticCustomError("resources", f"must be auto or {what}")
+        ok = {"cpu": value > 0, "gpu": value >= 0,
+              "max_concurrent": value >= 1 and float(value).is_integer()}[name]
+        if not ok:
+            raise PydanticCustomError("resources", f"must be auto or {what}")
+        return int(value) if name == "max_concurrent" else float(value)
+
+    @property
+    def is_auto(self) -> bool:
+        """Whether anything is ``auto`` (to be resolved against a Ray instance)."""
+        return "auto" in (self.cpu, self.gpu, self.max_concurrent)
+
+    def resolve(self, cluster_cpus: float, cluster_gpus: float = 0.0, *, node_cpus: float | None = None,
+                node_gpus: float | None = None, trials: int | None = None) -> "ResourcesSpec":
+        """Numbers for every ``auto``, from what Ray reports (pure arithmetic: no Ray).
+
+        - ``cpu: auto``: the CPUs are shared evenly by the trials that can run at once: one CPU per
+          trial when there are at least as many trials as CPUs, more when there are fewer trials
+          (never more than ``node_cpus``, since a trial runs on one node).
+        - ``gpu: auto``: no GPU when there is none; otherwise every concurrent trial (as many as
+          the CPUs allow) gets an equal share: ``1/k`` of a GPU when ``k`` trials share one, so
+          every CPU slot is used and each GPU is shared evenly, or whole GPUs when there are more
+          GPUs than trials at once.
+        - ``max_concurrent: auto``: as many trials at once as the CPUs and GPUs hold.
+
+        Args:
+            cluster_cpus, cluster_gpus: totals Ray reports (``ray.cluster_resources()``).
+            node_cpus, node_gpus: the largest node's (default: the totals; one node).
+            trials: how many trials the sweep has (None: unknown, as many as fit).
+
+        Returns:
+            A spec with numbers only (unchanged when nothing is ``auto``).
+        """
+        if not self.is_auto:
+            return self
+        node_cpus = cluster_cpus if node_cpus is None else node_cpus
+        node_gpus = cluster_gpus if node_gpus is None else node_gpus
+        cap = [int(self.max_concurrent)] if isinstance(self.max_concurrent, int) else []
+        if trials:
+            cap.append(int(trials))
+        cpu = self.cpu
+        if cpu == "auto":
+            wanted = max(1, min([int(math.floor(cluster_cpus)), *cap]) if cluster_cpus >= 1 else 1)
+            cpu = max(1.0, float(math.floor(cluster_cpus / wanted))) if cluster_cpus >= 1 else float(cluster_cpus)
+            cpu = min(cpu, max(float(math.floor(node_cpus)), 1.0)) if node_cpus >= 1 else cpu
+        slots = max(1, int(math.floor(cluster_cpus / cpu + 1e-9)))
+        if cap:
+            slots = min(slots, *cap)
+        gpu = self.gpu
+        if gpu == "auto":
+            if cluster_gpus <= 0:
+                gpu = 0.0
+            elif cluster_gpus / slots >= 1:
+                gpu = float(max(1, min(math.floor(cluster_gpus / slots), math.floor(node_gpus) or 1)))
+            else:
+                per_gpu = math.ceil(slots / cluster_gpus)  # trials sharing one GPU
+                gpu = math.floor(10_000 / per_gpu) / 10_000  # Ray counts fractions to 1e-4
+        max_concurrent = self.max_concurrent
+        if max_concurrent == "auto":
+            fit = int(math.floor(cluster_cpus / cpu + 1e-9))
+            if gpu > 0:
+                fit = min(fit, int(math.floor(cluster_gpus / gpu + 1e-9)))
+            max_concurrent = max(1, fit)
+        return ResourcesSpec(cpu=float(cpu), gpu=float(gpu), max_concurrent=max_concurrent)
 
 
 class _RawSpec(_Frozen):
@@ -722,7 +805,7 @@ def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Par
 
 
 def _check_resources(r: ResourcesSpec) -> None:
-    if r.gpu > 1 and not float(r.gpu).is_integer():
+    if r.gpu != "auto" and r.gpu > 1 and not float(r.gpu).is_integer():
         raise SpecError("resources.gpu", f"more than one GPU per trial must be a whole number, got {r.gpu:g}")
 
 
