@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from .results import Run, Runs
     from .spec import SweepSpec
 
-__all__ = ["SpecError", "DataError", "SweepSpec", "load_spec", "Run", "read_run", "load", "Runs", "load_many"]
+__all__ = ["SpecError", "DataError", "SweepSpec", "load_spec", "Run", "read_run", "load", "Runs", "load_many",
+           "load_history"]
 __version__ = "0.1.0"
 
 
@@ -34,6 +35,16 @@ def load_many(sources: Any) -> "Runs":
     from .results import read_runs
 
     return read_runs(sources)
+
+
+def load_history(history: str) -> "Runs":
+    """Load a nightly history (``sweep nightly --history DIR``) as one: a ``date`` column on every row.
+
+    Only the ``date=YYYY-MM-DD`` partitions are read; see :func:`orchestrator.nightly.load_history`.
+    """
+    from .nightly import load_history as _load_history
+
+    return _load_history(history)
 
 
 def __getattr__(name: str) -> Any:

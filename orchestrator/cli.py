@@ -7,6 +7,7 @@ key, exit code 2.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -75,6 +76,7 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
+    _check_local("--out", out)
     try:
         spec = _load(file, num_samples, max_concurrent, seed)
     except SpecError as e:
@@ -88,6 +90,17 @@ def run(
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(result)
+
+
+def _check_local(option: str, location: Path) -> None:
+    """Refuse a storage URI (s3://, gs://, ...): run directories are written with local file I/O."""
+    from .nightly import is_remote_uri
+
+    if is_remote_uri(location):
+        # typer made a Path of it, which folds "s3://b" into "s3:/b": show it as it was given
+        shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)", r"\1://", str(location))
+        _fail(f"{option}: {shown}: storage URIs are not supported yet; use a local path or a shared "
+              "filesystem mounted on every node (NFS)")
 
 
 def _report_result(result: "RunResult") -> None:
@@ -114,6 +127,46 @@ def resume(run_dir: Path = typer.Argument(..., help="The run directory of an int
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(result)
+
+
+@app.command()
+def nightly(
+    file: Path = typer.Argument(..., help="Spec file (tonight's search space; it may change between nights)."),
+    history: Path = typer.Option(..., "--history", help="The history: one date=YYYY-MM-DD/ partition per night."),
+    date: Optional[str] = typer.Option(None, "--date", help="The night, YYYY-MM-DD (default: today, local time). "
+                                       "Re-running a date replaces its partition."),
+    tolerance: str = typer.Option("0.01", "--tolerance", help="Worse than the best previous night by more than "
+                                  "this is a regression: absolute (0.01) or relative (2%)."),
+    warm_start: int = typer.Option(3, "--warm-start", help="Try the selected configurations of this many recent "
+                                   "nights (and of the best night) first; 0: off."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run)."),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Override search.num_samples."),
+    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", help="Override resources.max_concurrent."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
+) -> None:
+    """Run tonight's sweep into a date-partitioned history, warm-started; exit 3 on a regression."""
+    from .nightly import REGRESSION_EXIT_CODE, parse_date, parse_tolerance, run_nightly
+
+    _check_local("--history", history)
+    try:
+        night = parse_date(date)
+        parse_tolerance(tolerance)
+        spec = _load(file, num_samples, max_concurrent, seed)
+    except SpecError as e:
+        _fail(str(e))
+    try:
+        outcome = run_nightly(spec, history, night, tolerance=tolerance, warm_start=warm_start, address=address,
+                              log=typer.echo)
+    except SpecError as e:
+        _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
+    except KeyboardInterrupt:
+        _fail("interrupted; the history is unchanged", 130)
+    _report_result(outcome.result)
+    assert outcome.comparison is not None  # a usable result (otherwise _report_result exited 1)
+    if outcome.regressed:
+        typer.echo(outcome.comparison.summary, err=True)
+        raise typer.Exit(REGRESSION_EXIT_CODE)
+    typer.echo(outcome.comparison.summary)
 
 
 @app.command()

@@ -509,8 +509,8 @@ def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
             if "run.json" in filenames:
                 found.append(Path(dirpath))
                 dirnames[:] = []  # a run directory's own subdirectories (tune/) hold no runs
-            else:
-                dirnames.sort()
+            else:  # staging and hidden directories (a night in progress) hold no finished runs
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
 
     for src in sources:
         p = Path(src)

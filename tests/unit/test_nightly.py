@@ -1,0 +1,371 @@
+"""Nightly history without Ray: warm-start points, comparison, partition swap, reading it back.
+
+The sweep itself is replaced by a stand-in that writes a run directory (run.json, trials.parquet,
+epochs.parquet) the way the runner does, so partitioning, replacement, failure and the history's
+readers are tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestrator import nightly as nl
+from orchestrator.cli import main
+from orchestrator.errors import SpecError
+from orchestrator.results import write_json, write_parquet
+from orchestrator.runner import RunResult
+from orchestrator.spec import parse_spec
+
+DATA = {"dataset": "digits"}
+
+
+def _spec(params: dict, metric: str = "val_accuracy", **extra: Any):
+    return parse_spec({"name": "n", "data": DATA, "params": params, "metric": metric, **extra}, source="n.yaml")
+
+
+def _night(date: str, value: float | None, config: dict | None = None, metric: str = "val_accuracy",
+           mode: str = "max", test: dict | None = None, run_id: str | None = None) -> nl.Night:
+    d = dt.date.fromisoformat(date)
+    return nl.Night(d, Path(f"/h/date={date}"), Path(f"/h/date={date}/r"), run_id or f"run-{date}", "complete",
+                    metric, mode, value, test or {}, config)
+
+
+# ------------------------------------------------------------------------------------------
+# parsing
+# ------------------------------------------------------------------------------------------
+
+
+def test_parse_date_and_partition_name():
+    assert nl.partition_name(nl.parse_date("2026-11-22")) == "date=2026-11-22"
+    assert nl.parse_date(None) == dt.date.today()
+    for bad in ("2026-13-01", "22.11.2026", "2026-11-31", "yesterday"):
+        with pytest.raises(SpecError, match="--date"):
+            nl.parse_date(bad)
+
+
+def test_parse_tolerance_absolute_and_relative():
+    assert nl.parse_tolerance("0.01")(0.97) == 0.01
+    assert math.isclose(nl.parse_tolerance("2%")(0.5), 0.01)
+    assert math.isclose(nl.parse_tolerance("10%")(-3.0), 0.3)  # of the magnitude
+    for bad in ("-1", "x", "nan", "%"):
+        with pytest.raises(SpecError, match="--tolerance"):
+            nl.parse_tolerance(bad)
+
+
+def test_remote_uris_are_recognised():
+    assert all(nl.is_remote_uri(u) for u in ("s3://b/x", "gs://b", "file:///tmp/x", "s3:/b/x", "hdfs://nn/p"))
+    assert not any(nl.is_remote_uri(p) for p in ("results", "/shared/nfs/x", "./a:b", "C/x"))
+
+
+# ------------------------------------------------------------------------------------------
+# warm start
+# ------------------------------------------------------------------------------------------
+
+
+def test_warm_start_keeps_what_tonight_searches_and_allows():
+    spec = _spec({
+        "learning_rate": {"type": "loguniform", "low": 1e-3, "high": 0.1},
+        "units": {"type": "choice", "values": [16, 32]},
+        "batch_size": {"type": "grid", "values": [32, 64]},
+        "dropout": {"type": "uniform", "low": 0.0, "high": 0.3},
+    })
+    previous = [
+        _night("2026-11-18", 0.90, {"learning_rate": 0.5, "units": 32.0, "batch_size": 32, "dropout": 0.1}),
+        _night("2026-11-19", 0.95, {"learning_rate": 0.01, "units": 64, "l2": 0.1, "batch_size": 64}),
+        _night("2026-11-20", 0.93, {"learning_rate": 0.02, "units": 16, "dropout": None}),
+    ]
+    points, used, notes = nl.warm_start_points(spec, previous, k=2)
+    # most recent first; the best night (11-19) is among the 2 most recent; 11-18 is not used
+    assert points == [{"learning_rate": 0.02, "units": 16}, {"learning_rate": 0.01}]
+    assert [n.date.isoformat() for n in used] == ["2026-11-20", "2026-11-19"]
+    assert any("units=64 is outside tonight's {16, 32}" in n for n in notes)
+    assert all(isinstance(p.get("units", 0), int) for p in points)  # the spec's value, not 32.0
+
+    # k=1: the most recent night, plus the best night so far; a float that was an int in JSON
+    points, used, _ = nl.warm_start_points(spec, previous, k=1)
+    assert [n.date.isoformat() for n in used] == ["2026-11-20", "2026-11-19"]
+    # an out-of-range learning rate is dropped, the rest of that configuration kept
+    points, _, notes = nl.warm_start_points(spec, previous[:1], k=3)
+    assert points == [{"units": 32, "dropout": 0.1}]
+    assert "learning_rate=0.5 is outside tonight's [0.001, 0.1]" in notes[0]
+
+
+def test_warm_start_conditions_caps_and_grid_search():
+    spec = _spec({
+        "optimizer": {"type": "choice", "values": ["adam", "sgd"]},
+        "momentum": {"type": "uniform", "low": 0.0, "high": 0.9, "when": {"optimizer": "sgd"}},
+        "units": {"type": "int", "low": 8, "high": 64},
+    }, search={"algorithm": "random", "num_samples": 2})
+    previous = [
+        _night("2026-11-01", 0.9, {"optimizer": "adam", "momentum": 0.5, "units": 12}),
+        _night("2026-11-02", 0.8, {"optimizer": "sgd", "momentum": 0.5, "units": 12.5}),
+        _night("2026-11-03", 0.7, {"optimizer": "sgd", "momentum": 0.3, "units": 20}),
+        _night("2026-11-04", 0.7, {"optimizer": "sgd", "momentum": 0.3, "units": 20}),  # a duplicate
+    ]
+    points, used, notes = nl.warm_start_points(spec, previous, k=3)
+    assert points == [{"optimizer": "sgd", "momentum": 0.3, "units": 20},
+                      {"optimizer": "sgd", "momentum": 0.5}]  # 12.5 is no integer; no third (num_samples)
+    assert any("fill search.num_samples" in n for n in notes)
+    # momentum with adam would never be drawn tonight: left out
+    points, _, _ = nl.warm_start_points(spec, previous[:1], k=1)
+    assert points == [{"optimizer": "adam", "units": 12}]
+    assert nl.warm_start_points(spec, previous, k=0)[0] == []
+    grid = _spec({"units": {"type": "grid", "values": [16, 32]}}, search={"algorithm": "grid"})
+    points, _, notes = nl.warm_start_points(grid, previous, k=3)
+    assert points == [] and "grid search" in notes[0]
+
+
+# ------------------------------------------------------------------------------------------
+# comparison
+# ------------------------------------------------------------------------------------------
+
+
+def test_compare_against_the_best_previous_night():
+    previous = [_night("2026-11-19", 0.97, test={"test_accuracy": 0.95}),
+                _night("2026-11-20", 0.95, test={"test_accuracy": 0.99}),
+                _night("2026-11-18", 0.99, metric="val_loss", mode="min")]  # another metric: ignored
+    first = nl.compare("val_accuracy", "max", 0.5, {}, [])
+    assert not first.regressed and first.reference is None and "nothing to compare" in first.summary
+
+    ok = nl.compare("val_accuracy", "max", 0.962, {"test_accuracy": 0.945}, previous, "0.01")
+    assert not ok.regressed and ok.reference.date.isoformat() == "2026-11-19"
+    assert ok.summary.startswith("no regression: val_accuracy 0.9620 >= previous best 0.9700")
+
+    bad = nl.compare("val_accuracy", "max", 0.91, {"test_accuracy": 0.93}, previous, "0.01")
+    assert bad.regressed and len(bad.regressions) == 2
+    assert bad.summary.startswith("regression: val_accuracy 0.9100 < previous best 0.9700 (tolerance 0.01; "
+                                  "date=2026-11-19, run run-2026-11-19); test_accuracy 0.9300 < 0.9500")
+    assert "\n" not in bad.summary
+    assert not nl.compare("val_accuracy", "max", 0.91, {}, previous, "7%").regressed  # 0.97 * 7% = 0.068
+    assert nl.compare("val_accuracy", "max", 0.91, {}, previous, "5%").regressed
+
+    losses = [_night("2026-11-19", 0.30, metric="val_loss", mode="min", test={"test_loss": 0.31})]
+    assert not nl.compare("val_loss", "min", 0.305, {"test_loss": 0.3}, losses, "0.01").regressed
+    worse = nl.compare("val_loss", "min", 0.35, {"test_loss": 0.3}, losses, "0.01")
+    assert worse.regressions == ["val_loss 0.3500 > previous best 0.3000 (tolerance 0.01; date=2026-11-19, "
+                                 "run run-2026-11-19)"]
+
+
+# ------------------------------------------------------------------------------------------
+# a night, with a stand-in for the sweep
+# ------------------------------------------------------------------------------------------
+
+
+class FakeSweep:
+    """Writes a run directory like the runner; records the warm-start points it was given."""
+
+    def __init__(self, value: float | None = 0.9, test: float = 0.9, hp: dict | None = None,
+                 fail: BaseException | None = None) -> None:
+        self.value, self.test, self.hp, self.fail = value, test, hp or {"learning_rate": 0.01}, fail
+        self.calls: list[dict] = []
+        self.n = 0
+
+    def __call__(self, spec, out, *, address=None, view=None, ray_resources=None, warm_start=None) -> RunResult:
+        self.n += 1
+        self.calls.append({"out": Path(out), "warm_start": warm_start})
+        run_id = f"{spec.name}-{self.n}"
+        run_dir = Path(out) / run_id
+        run_dir.mkdir(parents=True)
+        write_json({"run_id": run_id, "status": "running", "started_at": 1000.0 + self.n,
+                    "budget": {"metric": spec.metric_name, "mode": spec.mode}}, run_dir / "run.json")
+        if self.fail is not None:
+            raise self.fail
+        selected = "t0" if self.value is not None else None
+        trials = pd.DataFrame([{"run_id": run_id, "trial_id": "t0", "status": "completed",
+                                f"best_{spec.metric_name}": self.value, "is_selected": selected is not None,
+                                "test_accuracy": self.test, **{f"hp_{k}": v for k, v in self.hp.items()}}])
+        write_parquet(trials, run_dir / "trials.parquet")
+        write_parquet(pd.DataFrame([{"run_id": run_id, "trial_id": "t0", "epoch": 1, "val_accuracy": self.value}]),
+                      run_dir / "epochs.parquet")
+        info = {"run_id": run_id, "name": spec.name, "status": "complete" if selected else "no_result",
+                "started_at": 1000.0 + self.n, "budget": {"metric": spec.metric_name, "mode": spec.mode},
+                "selected": None if not selected else {"trial_id": "t0", "config": self.hp,
+                                                       f"best_{spec.metric_name}": self.value,
+                                                       "test_accuracy": self.test}}
+        write_json(info, run_dir / "run.json")
+        return RunResult(run_dir, run_id, info["status"], selected, self.value,
+                         {"test_accuracy": self.test} if selected else {}, {"completed": 1}, spec.metric_name)
+
+
+SPEC = {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 0.1}}
+
+
+def test_nights_partitions_replacement_and_warm_start(tmp_path):
+    hist = tmp_path / "h"
+    spec = _spec(SPEC)
+    sweep = FakeSweep(0.9, hp={"learning_rate": 0.02})
+    r1 = nl.run_nightly(spec, hist, "2026-11-20", run=sweep)
+    assert r1.partition == hist.resolve() / "date=2026-11-20" and r1.result.run_dir.parent == r1.partition
+    assert (r1.result.run_dir / "trials.parquet").is_file() and not r1.replaced
+    assert sweep.calls[0]["warm_start"] is None and r1.comparison.reference is None
+    assert sweep.calls[0]["out"].parent == hist.resolve() / "_staging"  # written aside, then renamed
+    assert [p.name for p in (hist / "_staging").iterdir()] == ["date=2026-11-20.lock"]
+
+    messages: list[str] = []
+    r2 = nl.run_nightly(spec, hist, "2026-11-21", run=FakeSweep(0.95), log=messages.append)
+    assert r2.warm_start == [{"learning_rate": 0.02}] and r2.warm_start_from == ["date=2026-11-20"]
+    assert not r2.regressed and "warm start with 1 configuration(s) from date=2026-11-20" in messages[0]
+    info = json.loads((r2.result.run_dir / "run.json").read_text())
+    assert info["nightly"]["date"] == "2026-11-21" and info["nightly"]["comparison"]["previous_best"]["value"] == 0.9
+
+    # the same date again: replaced (one run in the partition), compared with earlier dates only
+    r2b = nl.run_nightly(spec, hist, "2026-11-21", run=FakeSweep(0.5), log=messages.append)
+    assert r2b.replaced and r2b.regressed and [p.name for p in r2b.partition.iterdir()] == [r2b.result.run_id]
+    assert r2b.comparison.reference.date == dt.date(2026, 11, 20)
+    # a backfill of an earlier date sees only what came before it
+    r0 = nl.run_nightly(spec, hist, "2026-11-19", run=FakeSweep(0.1))
+    assert r0.comparison.reference is None and r0.warm_start == []
+    assert [n.date.isoformat() for n in nl.read_nights(hist)] == ["2026-11-19", "2026-11-20", "2026-11-21"]
+
+
+def test_a_failed_night_leaves_the_history_as_it_was(tmp_path):
+    hist = tmp_path / "h"
+    spec = _spec(SPEC)
+    first = nl.run_nightly(spec, hist, "2026-11-20", run=FakeSweep(0.9))
+    with pytest.raises(KeyboardInterrupt):
+        nl.run_nightly(spec, hist, "2026-11-20", run=FakeSweep(fail=KeyboardInterrupt()))
+    with pytest.raises(SpecError):
+        nl.run_nightly(spec, hist, "2026-11-20", run=FakeSweep(fail=SpecError("resources.cpu", "too many")))
+    assert [p.name for p in (hist / "date=2026-11-20").iterdir()] == [first.result.run_id]
+    assert not [p for p in (hist / "_staging").iterdir() if p.is_dir()]
+    # a night with no usable trial is that night's result: it replaces the partition, no comparison
+    empty = nl.run_nightly(spec, hist, "2026-11-20", run=FakeSweep(None))
+    assert empty.comparison is None and empty.result.status == "no_result" and empty.replaced
+
+
+def test_stale_staging_is_cleaned_and_a_held_date_is_refused(tmp_path):
+    import fcntl
+
+    hist = tmp_path / "h"
+    stale = hist / "_staging" / "date=2026-11-20.dead" / "run"
+    stale.mkdir(parents=True)
+    (stale / "run.json").write_text("{}")
+    nl.run_nightly(_spec(SPEC), hist, "2026-11-20", run=FakeSweep())
+    assert not stale.parent.exists()
+    with open(hist / "_staging" / "date=2026-11-21.lock", "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(SpecError, match="another nightly run for date=2026-11-21 is in progress"):
+            nl.run_nightly(_spec(SPEC), hist, "2026-11-21", run=FakeSweep())
+    with pytest.raises(SpecError, match="--history"):
+        nl.run_nightly(_spec(SPEC), "s3://bucket/h", "2026-11-21", run=FakeSweep())
+
+
+# ------------------------------------------------------------------------------------------
+# reading the history back when columns differ between nights
+# ------------------------------------------------------------------------------------------
+
+
+def _fake_night(hist: Path, date: str, trials: list[dict], epochs: list[dict] | None = None) -> None:
+    run_id = f"n-{date}"
+    run_dir = hist / f"date={date}" / run_id
+    run_dir.mkdir(parents=True)
+    write_json({"run_id": run_id, "status": "complete", "started_at": 0.0,
+                "budget": {"metric": "val_accuracy", "mode": "max"}}, run_dir / "run.json")
+    write_parquet(pd.DataFrame([{"run_id": run_id, **t} for t in trials]), run_dir / "trials.parquet")
+    write_parquet(pd.DataFrame([{"run_id": run_id, **e} for e in epochs or [{"trial_id": "a", "epoch": 1}]]),
+                  run_dir / "epochs.parquet")
+    (run_dir / "tune").mkdir()
+    (run_dir / "tune" / "experiment_state.json").write_text("{}")
+
+
+def _history_with_drift(tmp_path: Path) -> Path:
+    hist = tmp_path / "history"
+    # night 1 has hp_old; night 2 lost it and gained hp_new (an int there, a float in night 3);
+    # night 3 has a hyperparameter that is null in every row (a conditional one never active)
+    _fake_night(hist, "2026-11-20", [{"trial_id": "a", "best_val_accuracy": 0.9, "hp_lr": 0.1, "hp_old": "x"},
+                                     {"trial_id": "b", "best_val_accuracy": 0.8, "hp_lr": 0.2, "hp_old": "y"}])
+    _fake_night(hist, "2026-11-21", [{"trial_id": "a", "best_val_accuracy": 0.95, "hp_lr": 0.1, "hp_new": 3}],
+                [{"trial_id": "a", "epoch": 1, "val_mae": 1.0}])
+    _fake_night(hist, "2026-11-22", [{"trial_id": "a", "best_val_accuracy": 0.7, "hp_lr": 0.3, "hp_new": 2.5,
+                                      "hp_momentum": None}])
+    (hist / "_staging" / "date=2026-11-23.abcd" / "r").mkdir(parents=True)  # in progress: not history
+    (hist / "_staging" / "date=2026-11-23.abcd" / "r" / "run.json").write_text("{}")
+    return hist
+
+
+def test_load_history_is_one_table_with_a_date_column(tmp_path):
+    h = nl.load_history(_history_with_drift(tmp_path))
+    assert list(h.runs["date"].dt.strftime("%Y-%m-%d")) == ["2026-11-20", "2026-11-21", "2026-11-22"]
+    t = h.trials
+    assert len(t) == 4 and t.columns[0] == "date" and str(t["date"].dtype).startswith("datetime64")
+    assert t["hp_old"].notna().tolist() == [True, True, False, False]
+    assert t["hp_new"].tolist()[2:] == [3, 2.5] and t["hp_new"].isna().sum() == 2
+    assert "val_mae" in h.epochs and h.epochs["date"].notna().all()
+    with pytest.raises(FileNotFoundError):
+        nl.load_history(tmp_path / "nothing")
+
+
+def test_duckdb_reads_the_history_with_hive_partitions_and_union_by_name(tmp_path):
+    hist = _history_with_drift(tmp_path)
+    con = duckdb.connect()
+    df = con.execute(f"select * from read_parquet('{hist}/*/*/trials.parquet', hive_partitioning=true, "
+                     f"union_by_name=true) order by date, trial_id").df()
+    assert [str(d)[:10] for d in df["date"]] == ["2026-11-20", "2026-11-20", "2026-11-21", "2026-11-22"]
+    assert {"hp_old", "hp_new", "hp_momentum", "hp_lr"} <= set(df.columns)
+    assert df["hp_old"].isna().tolist() == [False, False, True, True]
+    assert df["hp_new"].tolist()[2:] == [3.0, 2.5]
+    best = con.execute(f"select date, max(best_val_accuracy) from read_parquet('{hist}/*/*/trials.parquet', "
+                       f"hive_partitioning=true, union_by_name=true) group by date order by date").fetchall()
+    assert [round(b[1], 2) for b in best] == [0.9, 0.95, 0.7]
+
+
+# ------------------------------------------------------------------------------------------
+# the command line (the sweep replaced by the stand-in)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    import yaml
+
+    p = tmp_path / "n.yaml"
+    p.write_text(yaml.safe_dump({"name": "n", "data": DATA, "params": SPEC, "metric": "val_accuracy"}))
+    return p
+
+
+def test_cli_nightly_exit_codes(tmp_path, spec_file, capsys, monkeypatch):
+    import orchestrator.runner
+
+    hist = tmp_path / "h"
+    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(0.97, test=0.95))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "first night with val_accuracy" in out and "date=2026-11-20" in out
+
+    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(0.91, test=0.9))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-21"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("regression: val_accuracy 0.9100 < previous best 0.9700 "
+                                               "(tolerance 0.01; date=2026-11-20, run n-1)")
+    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(0.91, test=0.9))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-21",
+                 "--tolerance", "10%"]) == 0
+    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(None))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-22"]) == 1
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["--date", "2026-02-30"], "--date"),
+    (["--tolerance", "-1"], "--tolerance"),
+    (["--warm-start", "-1"], "--warm-start"),
+])
+def test_cli_nightly_bad_arguments(tmp_path, spec_file, capsys, argv, key):
+    assert main(["nightly", str(spec_file), "--history", str(tmp_path / "h"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"sweep: error: {key}: "), err
+    assert not (tmp_path / "h").exists()  # refused before anything was created
+
+
+@pytest.mark.parametrize("cmd", [["run", "--out", "s3://bucket/runs"], ["nightly", "--history", "gs://b/h"]])
+def test_storage_uris_are_refused_with_one_line(spec_file, capsys, cmd):
+    assert main([cmd[0], str(spec_file), *cmd[1:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"sweep: error: {cmd[1]}: {cmd[2]}: storage URIs are not supported")
