@@ -71,6 +71,21 @@ class ProgressView:
     def print(self, message: str) -> None:
         (self._live.console if self._live else self.console).print(message, highlight=False, soft_wrap=True)
 
+    def set_capacity(self, per_trial: dict[str, float], total: dict[str, float]) -> None:
+        """The resources each trial takes and the cluster has, for the "in use" figure."""
+        self.per_trial = {"CPU": float(per_trial.get("cpu", 0.0)), "GPU": float(per_trial.get("gpu", 0.0))}
+        self.total = {"CPU": float(total.get("CPU", 0.0)), "GPU": float(total.get("GPU", 0.0))}
+        self._refresh()
+
+    def resource_use(self) -> str:
+        """E.g. ``CPU 2/2 · GPU 1/4`` for the trials running now ('' before set_capacity)."""
+        per, total = getattr(self, "per_trial", None), getattr(self, "total", None)
+        if not per or not total:
+            return ""
+        n = self.counts["running"]
+        parts = [f"{k} {per[k] * n:g}/{total[k]:g}" for k in ("CPU", "GPU") if total[k] > 0]
+        return " · ".join(parts)
+
     def set_running(self, n: int) -> None:
         self.counts["running"] = n
         self._refresh()
@@ -110,6 +125,9 @@ class ProgressView:
         line.append(f"{done}/{self.total or '?'} done · {c['running']} running · {c['stopped']} stopped · "
                     f"{c['diverged']} diverged · {c['error']} errors · {self.epochs} epochs · "
                     f"{elapsed:.0f}s{eta}")
+        use = self.resource_use()
+        if use:
+            line.append(f" · in use: {use}")
         if self.best:
             line.append(f"\nbest {self.metric}={self.best[0]:.4g} ({self.best[1]}: "
                         f"{format_config(self.best[2], self.searched)})", style="green")

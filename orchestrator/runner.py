@@ -539,6 +539,7 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
     from .training.model import baseline_loss
     from .training.trainable import TrialData, evaluate_on_test
 
+    view.set_capacity(spec.resources.model_dump(), ray.cluster_resources())
     view.start()
     try:
         grid = tuner.fit()

@@ -491,3 +491,18 @@ def test_format_config_with_keys_keeps_their_order() -> None:
     cfg = {"learning_rate": 0.1, "optimizer": "sgd", "momentum": None, "dropout": 0.25}
     assert format_config(cfg, ["optimizer", "momentum", "learning_rate", "units"]) == "opt=sgd lr=0.1"
     assert format_config(cfg, []) == ""
+
+
+def test_progress_shows_resources_in_use():
+    import io
+
+    from rich.console import Console
+
+    from orchestrator.progress import ProgressView
+
+    view = ProgressView("s", 4, "val_loss", "min", [], console=Console(file=io.StringIO()), interactive=False)
+    assert view.resource_use() == ""
+    view.set_capacity({"cpu": 1, "gpu": 0.5}, {"CPU": 2.0, "GPU": 4.0})
+    view.set_running(2)
+    assert view.resource_use() == "CPU 2/2 · GPU 1/4"
+    assert "in use: CPU 2/2 · GPU 1/4" in str(view._render())
