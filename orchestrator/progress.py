@@ -74,16 +74,16 @@ class ProgressView:
     def set_capacity(self, per_trial: dict[str, float], total: dict[str, float]) -> None:
         """The resources each trial takes and the cluster has, for the "in use" figure."""
         self.per_trial = {"CPU": float(per_trial.get("cpu", 0.0)), "GPU": float(per_trial.get("gpu", 0.0))}
-        self.total = {"CPU": float(total.get("CPU", 0.0)), "GPU": float(total.get("GPU", 0.0))}
+        self.capacity = {"CPU": float(total.get("CPU", 0.0)), "GPU": float(total.get("GPU", 0.0))}
         self._refresh()
 
     def resource_use(self) -> str:
         """E.g. ``CPU 2/2 · GPU 1/4`` for the trials running now ('' before set_capacity)."""
-        per, total = getattr(self, "per_trial", None), getattr(self, "total", None)
-        if not per or not total:
+        per, cap = getattr(self, "per_trial", None), getattr(self, "capacity", None)
+        if not per or not cap:
             return ""
         n = self.counts["running"]
-        parts = [f"{k} {per[k] * n:g}/{total[k]:g}" for k in ("CPU", "GPU") if total[k] > 0]
+        parts = [f"{k} {per[k] * n:g}/{cap[k]:g}" for k in ("CPU", "GPU") if cap[k] > 0]
         return " · ".join(parts)
 
     def set_running(self, n: int) -> None:

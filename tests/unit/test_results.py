@@ -505,4 +505,5 @@ def test_progress_shows_resources_in_use():
     view.set_capacity({"cpu": 1, "gpu": 0.5}, {"CPU": 2.0, "GPU": 4.0})
     view.set_running(2)
     assert view.resource_use() == "CPU 2/2 · GPU 1/4"
-    assert "in use: CPU 2/2 · GPU 1/4" in str(view._render())
+    line = str(view._render())
+    assert "0/4 done" in line and "in use: CPU 2/2 · GPU 1/4" in line
