@@ -27,7 +27,7 @@ __all__ = ["model_plan", "graph_key", "build_model", "reset_model", "ModelCache"
            "learning_rate_at", "baseline_loss", "DEFAULT_CACHE_SIZE"]
 
 # Models kept per worker. A cached MLP costs a few MB (weights, optimizer slots, traced graphs).
-DEFAULT_CACHE_SIZE = 6
+DEFAULT_CACHE_SIZE = 4
 
 
 def task_metrics(task: str) -> list[str]:
@@ -355,12 +355,18 @@ def reset_model(model: Any, hp: dict[str, Any], seed: int) -> None:
 def _release_memory() -> None:
     """Free dropped models now and hand the freed heap back to the system.
 
-    Keras models hold reference cycles, so only the cyclic collector frees them; after
+    ``keras.backend.clear_session`` drops Keras' global state and TensorFlow's kernel cache, which
+    otherwise keeps the instantiated functions of every model ever run (~0.6 MB each); the models
+    still cached keep working (their next call instantiates its kernels again, ~0.1 s). Keras
+    models hold reference cycles, so only the cyclic collector frees them; after
     :func:`freeze_imports` a full collection costs tens of milliseconds, not hundreds. glibc keeps
     freed memory otherwise, and the worker's resident memory would grow with every eviction.
     """
     import gc
 
+    import keras
+
+    keras.backend.clear_session(free_memory=False)
     gc.collect()
     try:
         import ctypes
@@ -431,7 +437,4 @@ class ModelCache:
     def clear(self) -> None:
         """Drop every model and clear Keras' global state."""
         self._models.clear()
-        import keras
-
-        keras.backend.clear_session()
         _release_memory()

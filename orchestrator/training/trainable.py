@@ -631,6 +631,11 @@ def _trial_stats(info: dict[str, Any]) -> None:
     if not path:
         return
     try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            stats["rss_mb"] = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        pass
+    try:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(stats) + "\n")
     except (OSError, TypeError, ValueError):

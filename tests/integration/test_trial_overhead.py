@@ -80,10 +80,16 @@ def test_cached_model_trains_exactly_like_a_fresh_one(digits, trial, other) -> N
     assert info["cache_hit"]
     assert fresh.shape == (3, len(COLUMNS))
     np.testing.assert_array_equal(cached, fresh)
-    # and again, after yet another trial on the same model
-    again, info = _train(spec, digits, hp, seed=11, cache=cache)
-    assert info["cache_hit"]
-    np.testing.assert_array_equal(again, fresh)
+    # and again, after trials of other graphs evicted a model (which clears Keras' session and
+    # TensorFlow's kernel cache) while this one stayed cached
+    small = ModelCache(2)
+    _train(spec, digits, previous, seed=5, cache=small)
+    for units in (3, 4):
+        _train(spec, digits, {**hp, "units": units}, seed=1, cache=small)
+        again, info = _train(spec, digits, hp, seed=11, cache=small)
+        assert info["cache_hit"]
+        np.testing.assert_array_equal(again, fresh)
+    assert small.misses == 3 and small.hits == 2
 
 
 def test_different_seeds_train_differently(digits) -> None:
