@@ -8,7 +8,6 @@ kept out of the user's terminal; ``--address`` / ``RAY_ADDRESS`` connects to a c
 from __future__ import annotations
 
 import logging
-import math
 import os
 import platform
 import socket

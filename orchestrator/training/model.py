@@ -81,8 +81,6 @@ def learning_rate_at(hp: dict[str, Any], epoch: int, base_lr: float | None = Non
 
 def baseline_loss(task: str, n_classes: int, y_train: Any) -> float:
     """The loss of a trivial predictor: ln(n_classes) for a uniform guess, the variance for regression."""
-    import math
-
     import numpy as np
 
     if task == "classification":
