@@ -78,9 +78,11 @@ def _versions() -> dict[str, str]:
 # Trials are the foreground work of `sweep run`: their workers run at the driver's priority, not at
 # Ray's default niceness of 15 (which makes any other process on the machine starve them).
 WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
-# Modules every worker of an embedded Ray imports as it starts (Ray's ``preload_python_modules``):
-# Ray starts one worker per CPU with the instance, so TensorFlow is being imported while the driver
-# sets up the sweep, instead of after the first trial was placed. Off with SWEEP_PRELOAD=0.
+# Modules every worker of an embedded Ray imports as it starts (Ray's ``preload_python_modules``),
+# with SWEEP_PRELOAD=1: TensorFlow is then imported in the workers Ray prestarts (one per CPU) while
+# the driver sets up the sweep. Off by default: on 2 cores it did not bring the first epoch sooner
+# (Ray prestarts its workers only as ``ray.init`` returns, and both import at once), see
+# benchmarks/placement.md; it may on machines with more cores than trials.
 PRELOAD_MODULES = ["tensorflow", "keras", "ray.tune", "orchestrator.training.trainable"]
 
 
@@ -134,9 +136,10 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
 
     A Ray already initialised in this process (a notebook, the test session) is reused as is.
     An embedded Ray's workers inherit :data:`WORKER_ENV` from this process (no runtime_env, so
-    trials can use the workers Ray prestarts as it starts) and import :data:`PRELOAD_MODULES` as
-    they start (``preload``; default on, off with ``SWEEP_PRELOAD=0``). A cluster gets the
-    environment as a runtime_env.
+    trials can use the workers Ray prestarts as it starts), run at :data:`WORKER_NICENESS`, and
+    import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: only with
+    ``SWEEP_PRELOAD=1``).
+    A cluster gets the environment as a runtime_env.
     """
     import ray
 
@@ -156,7 +159,7 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
         for k, v in WORKER_ENV.items():
             os.environ.setdefault(k, v)
         if preload is None:
-            preload = os.environ.get("SWEEP_PRELOAD", "1") != "0"
+            preload = os.environ.get("SWEEP_PRELOAD", "0") == "1"
         extra: dict[str, Any] = {}
         if preload:
             extra["_system_config"] = {"preload_python_modules": list(PRELOAD_MODULES),
@@ -178,8 +181,8 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
 class _RayStart:
     """:func:`connect_ray` on a helper thread (an embedded Ray only; a cluster is joined in place).
 
-    Starting an embedded Ray is mostly waiting for its processes; meanwhile the driver imports
-    pandas and scikit-learn and prepares the data, and Ray's prestarted workers import TensorFlow.
+    Starting an embedded Ray is mostly waiting for its processes; meanwhile the driver prepares
+    the data (and imports pandas and scikit-learn when nothing did before).
     """
 
     def __init__(self, address: str | None, resources: dict[str, float] | None) -> None:
@@ -349,6 +352,46 @@ def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> 
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
+def _warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
+    """A Tune callback that starts the test evaluation's process before the sweep ends.
+
+    The selected trial is evaluated on the test split after the sweep, in a Ray worker that must
+    first import TensorFlow (5-12 s at the end of every run on 2 cores). This starts that worker
+    (a Ray actor asking for no CPU, so no trial waits for it) once the last of the ``trials`` has
+    started and an epoch was reported (so it neither delays the first epoch nor competes with the
+    sweep longer than its last trials); by the end it is warm. A copy Tune restores from its
+    experiment state (``sweep resume``) starts nothing.
+    """
+    import ray
+    from ray import tune
+
+    from .training.trainable import Evaluator
+
+    class WarmEvaluator(tune.Callback):
+        def __init__(self) -> None:
+            self.actor: Any = None
+            self.started = 0
+            self.reported = False
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.started += 1
+            self._maybe_start()
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            self.reported = True
+            self._maybe_start()
+
+        def _maybe_start(self) -> None:
+            if enabled and self.actor is None and self.reported and self.started >= trials:
+                self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
+                self.actor.ready.remote()
+
+        def __reduce__(self) -> Any:
+            return (_warm_evaluator, (trials, False))
+
+    return WarmEvaluator()
+
+
 def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
     """After a failure: keep what the finished epochs told us and say the run is incomplete."""
     import json
@@ -436,6 +479,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
 
             stopper = SweepStopper(spec)
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
+        evaluator = _warm_evaluator(count_trials(spec))
         tuner = tune.Tuner(
             _trainable(spec, prepared, started),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
@@ -446,7 +490,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             ),
             run_config=tune.RunConfig(
                 name="tune", storage_path=str(run_dir), verbose=0,
-                callbacks=[Recorder(tables, spec, view, run_dir, stopper)],
+                callbacks=[Recorder(tables, spec, view, run_dir, stopper), evaluator],
                 stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 # Ray keeps the best checkpoint by score and, besides, always the latest one.
@@ -456,7 +500,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                                         checkpoint_score_order=spec.mode),
             ),
         )
-        return _execute(tuner, spec, prepared, tables, info, run_dir, view)
+        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator)
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
             _mark_incomplete(run_dir, tables)
@@ -530,7 +574,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
 
 
 def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
-             run_dir: Path, view: ProgressView) -> RunResult:
+             run_dir: Path, view: ProgressView, evaluator: Any = None) -> RunResult:
     """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
     import ray
 
@@ -557,11 +601,17 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
                           None)
         if checkpoint is not None:
             hp = tables.trials[selected].config
+            test_data = TrialData.of(_test_only(prepared), splits=("test",))
             with checkpoint.as_directory() as ckpt_dir:
-                evaluate = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(evaluate_on_test)
-                test_metrics = ray.get(evaluate.remote(ckpt_dir, hp, TrialData.of(_test_only(prepared),
-                                                                                  splits=("test",)),
-                                                       spec.resources.cpu, spec.resources.gpu))
+                actor = getattr(evaluator, "actor", None)
+                if actor is not None:  # warm since the sweep began; no trial runs any more
+                    ref = actor.evaluate.remote(ckpt_dir, hp, test_data, spec.resources.cpu)
+                else:
+                    evaluate = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu)(evaluate_on_test)
+                    ref = evaluate.remote(ckpt_dir, hp, test_data, spec.resources.cpu, spec.resources.gpu)
+                test_metrics = ray.get(ref)
+                if actor is not None:
+                    ray.kill(actor)
         tables.selected = selected
         tables.test_metrics = test_metrics
     tables.flush(run_dir)

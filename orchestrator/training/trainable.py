@@ -43,7 +43,8 @@ from .model import ModelCache, baseline_loss, build_model, learning_rate_at, tas
 if TYPE_CHECKING:
     from ..data import Prepared
 
-__all__ = ["TrialContext", "TrialData", "train_trial", "run_trial", "configure_tensorflow", "gpu_memory_limit_mb",
+__all__ = ["TrialContext", "TrialData", "Evaluator", "evaluate_on_test", "train_trial", "run_trial",
+           "configure_tensorflow", "gpu_memory_limit_mb",
            "model_cache", "WEIGHTS_FILE"]
 
 WEIGHTS_FILE = "model.weights.h5"
@@ -402,7 +403,11 @@ class AsyncReporter:
         try:
             self.wait()
         finally:
-            self._jobs.put(None)
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """End the helper thread after the report in progress, if any (does not wait)."""
+        self._jobs.put(None)
 
 
 class _Callbacks:
@@ -604,12 +609,14 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
             if pipes is not None:
                 model.fit(pipes[0], validation_data=pipes[1], initial_epoch=int(state["epoch"]),
                           epochs=max_epochs, verbose=0, shuffle=False, callbacks=callbacks)
-            else:
+            else:  # Keras' own pipeline shuffles from TensorFlow's global seed: set it
+                keras.utils.set_random_seed(seed)
                 model.fit(data.train.X, data.train.y, validation_data=(data.val.X, data.val.y) if len(data.val) else None,
                           initial_epoch=int(state["epoch"]), epochs=max_epochs, batch_size=batch_size,
                           verbose=0, shuffle=True, callbacks=callbacks)
         reporter.close()
     finally:
+        reporter.shutdown()
         info["report_wait_s"] = reporter.blocked_s
         _trial_stats(info)
     return info
@@ -692,6 +699,23 @@ def _placement(threads: int) -> dict[str, Any]:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         "tf_intra_op_threads": threads,
     }
+
+
+class Evaluator:
+    """The final test evaluation in a process that is already warm (the runner's Ray actor).
+
+    Started while the sweep runs, so TensorFlow's import is not on the sweep's critical path at
+    the end; :meth:`evaluate` is :func:`evaluate_on_test`.
+    """
+
+    def ready(self) -> int:
+        import tensorflow  # noqa: F401 - the point: import it now, not when the sweep is over
+
+        return os.getpid()
+
+    def evaluate(self, checkpoint_dir: str, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
+                 gpus: float = 0.0) -> dict[str, float]:
+        return evaluate_on_test(checkpoint_dir, hp, data, cpus, gpus)
 
 
 def evaluate_on_test(checkpoint_dir: str, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,

@@ -96,3 +96,30 @@ def test_max_concurrent_auto_is_what_fits() -> None:
 def test_resolved_resources_validate_again() -> None:
     r = ResourcesSpec(cpu="auto", gpu="auto", max_concurrent="auto").resolve(3, 1, trials=5)
     assert ResourcesSpec.model_validate(r.model_dump()) == r
+
+
+def test_gpu_memory_limit_is_proportional_to_the_share() -> None:
+    from orchestrator.training.trainable import gpu_memory_limit_mb
+
+    # four quarter-GPU trials fit in a 16 GB GPU, each leaving room for its CUDA context
+    limits = [gpu_memory_limit_mb(16_000, 0.25, reserve_mb=512) for _ in range(4)]
+    assert limits == [3488] * 4 and sum(limits) + 4 * 512 <= 16_000
+    assert gpu_memory_limit_mb(80_000, 0.5, reserve_mb=512) == 39_488
+    # a whole GPU (or more) or no GPU: no limit (memory growth instead)
+    assert gpu_memory_limit_mb(16_000, 1.0) is None
+    assert gpu_memory_limit_mb(16_000, 2.0) is None
+    assert gpu_memory_limit_mb(16_000, 0.0) is None
+    # unknown total: no limit
+    assert gpu_memory_limit_mb(0, 0.25) is None
+    # a tiny share still gets a usable floor
+    assert gpu_memory_limit_mb(4_000, 0.01, reserve_mb=512) == 256
+
+
+def test_importing_the_trainable_imports_neither_tensorflow_nor_ray() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, orchestrator.training.trainable; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'ray', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
