@@ -62,6 +62,12 @@ REPORT = HERE / "placement.md"
 PY = sys.executable
 SWEEP = str(Path(PY).with_name("sweep"))
 
+NOTES = """
+## Notes
+
+(Analysis to be written.)
+"""
+
 TARGETS = {"speedup": 1.5, "efficiency": 0.90, "fixed_cost_s": 0.15, "startup_s": 8.0, "memory_growth_mb": 50.0}
 
 if str(ROOT) not in sys.path:
@@ -118,16 +124,21 @@ def _save(section: str, payload: dict[str, Any]) -> None:
     _write_report(doc)
 
 
-def _spec_file(tmp: Path, *, scheduler: str, epochs: int, trials: int, name: str) -> Path:
+def _spec_file(tmp: Path, *, scheduler: str, epochs: int, trials: int, name: str, one_arch: bool = False,
+               cpu: int = 1) -> Path:
     import yaml
 
     doc = yaml.safe_load(SPEC.read_text())
     doc["name"] = name
+    if one_arch:  # one architecture and optimizer: learning rate and batch size vary
+        doc["model"].update({"optimizer": "adam", "hidden_layers": 1, "units": 32})
+        for k in ("optimizer", "momentum", "hidden_layers", "units"):
+            doc["params"].pop(k, None)
     doc["model"]["epochs"] = epochs
     doc["search"]["num_samples"] = trials
     doc["scheduler"] = {"type": "asha", "grace_period": 1, "reduction_factor": 3} if scheduler == "asha" else {
         "type": "none"}
-    doc["resources"] = {"cpu": 1, "gpu": 0}
+    doc["resources"] = {"cpu": cpu, "gpu": 0}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -145,7 +156,10 @@ def _run_sweep(spec: Path, out: Path, *, extra_env: dict[str, str] | None = None
         env["PYTHONPATH"] = pythonpath
     load = _load()
     t0 = time.time()
-    p = subprocess.run([SWEEP, "run", str(spec), "--out", str(out), *args], env=env, capture_output=True, text=True)
+    # Ray puts the driver's working directory first on its workers' path: run an older source
+    # tree from its own directory, or its driver would train with this tree's workers.
+    p = subprocess.run([SWEEP, "run", str(spec), "--out", str(out), *args], env=env, capture_output=True, text=True,
+                       cwd=pythonpath or ROOT)
     t1 = time.time()
     if p.returncode != 0:
         raise RuntimeError(f"sweep run failed ({p.returncode}): {p.stderr[-2000:]}")
@@ -320,9 +334,11 @@ def mode_fixed(payload: dict[str, Any]) -> dict[str, Any]:
             self.lengths.append(now - self.t)
 
     cache = ModelCache()
-    for i in range(n + 1):  # the first of each kind warms the process; it is dropped
-        hp = {**base, "learning_rate": 0.001 * (1 + i % 5), "batch_size": (16, 32, 64)[i % 3]}
-        for kind in ("plain_keras", "fresh", "cached"):
+    # One kind after the other (clear_session, which the other kinds call, would also clear the
+    # kernels a cached model keeps); the first trial of each kind warms the process and is dropped.
+    for kind in ("plain_keras", "fresh", "cached"):
+        for i in range(n + 1):
+            hp = {**base, "learning_rate": 0.001 * (1 + i % 5), "batch_size": (16, 32, 64)[i % 3]}
             t = time.time()
             if kind == "plain_keras":
                 keras.backend.clear_session()
@@ -406,15 +422,18 @@ def section_overhead(args: argparse.Namespace) -> None:
     inproc = _subprocess_json("_fixed", {"spec": str(spec), "trials": args.trials})
     summary = {k: {"median_fixed_s": _median([t["fixed_s"] for t in v]),
                    "median_steady_epoch_s": _median([t["steady_epoch_s"] for t in v]), "n": len(v)}
-               for k, v in inproc.items()}
+               for k, v in inproc.items() if isinstance(v, list)}
     print("  " + json.dumps(summary), flush=True)
+    one = _spec_file(tmp, scheduler="none", epochs=3, trials=args.trials, name="placement_overhead_one",
+                     one_arch=True)
     ray_runs = {}
     sources = [("current", None)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
-    for label, src in sources:
-        print(f"[overhead] through Ray ({label})", flush=True)
-        s = _run_sweep(spec, tmp / f"ray-{label}", pythonpath=src)
-        ray_runs[label] = _ray_fixed_costs(s)
-        print("  " + json.dumps(ray_runs[label]), flush=True)
+    for space, spec_path in (("random", spec), ("one_architecture", one)):
+        for label, src in sources:
+            print(f"[overhead] through Ray ({label}, {space})", flush=True)
+            s = _run_sweep(spec_path, tmp / f"ray-{label}-{space}", pythonpath=src)
+            ray_runs[f"{label}, {space} space"] = _ray_fixed_costs(s)
+            print("  " + json.dumps(ray_runs[f"{label}, {space} space"]), flush=True)
     _save("overhead", {"date": _now(), "command": _cmd(), "in_process": summary, "in_process_trials": inproc,
                        "through_ray": ray_runs, "load": _load()})
 
@@ -527,8 +546,9 @@ def section_startup(args: argparse.Namespace) -> None:
 
 def section_memory(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="placement-memory-"))
-    spec = _spec_file(tmp, scheduler="none", epochs=2, trials=args.trials, name="placement_memory")
-    s = _run_sweep(spec, tmp / "run", args=("--max-concurrent", "1"))
+    # 2 CPUs a trial on the 2-CPU Ray: one trial at a time, so one worker runs them all
+    spec = _spec_file(tmp, scheduler="none", epochs=2, trials=args.trials, name="placement_memory", cpu=2)
+    s = _run_sweep(spec, tmp / "run")
     stats = sorted(s["stats"], key=lambda st: st["at"])
     pids = sorted({st["pid"] for st in stats})
     rss = [st["rss_mb"] for st in stats if st["pid"] == pids[0]]
@@ -566,8 +586,8 @@ def _write_report(doc: dict[str, Any]) -> None:
     m = doc.get("machine", {})
     sec = doc.get("sections", {})
     lines = ["# Benchmark: placement, per-trial overhead, start-up, memory", "",
-             "_Figures written by `benchmarks/placement_bench.py` (JSON: `benchmarks/results/placement.json`); "
-             "the prose sections are kept by hand in `placement_bench.py`'s report template._", "",
+             "_Written by `benchmarks/placement_bench.py` (figures: `benchmarks/results/placement.json`; the notes at "
+             "the end are the script's `NOTES`). Rerun a section to refresh its figures._", "",
              f"- Machine: {m.get('cpus')} CPUs ({m.get('cpu')}), {m.get('ram_gib')} GiB RAM, {m.get('platform')}; "
              f"shared with other work (load averages recorded per run)",
              f"- Versions: python {m.get('python')}, " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()),
@@ -584,11 +604,11 @@ def _write_report(doc: dict[str, Any]) -> None:
         v = sec["overhead"]["in_process"]["cached"]["median_fixed_s"]
         rows.append(f"| per-trial fixed cost <= {TARGETS['fixed_cost_s']} s (warm worker, cached model) | {v:.3f} s | "
                     f"{_verdict(v, TARGETS['fixed_cost_s'], False)} |")
-        ray = sec["overhead"]["through_ray"].get("current", {})
+        ray = sec["overhead"]["through_ray"].get("current, one_architecture space", {})
         if ray:
             w = ray["median_fixed_warm_s"]
-            rows.append(f"| per-trial fixed cost <= {TARGETS['fixed_cost_s']} s (through Ray, warm workers, "
-                        f"random architectures: {ray['cache_hits']}/{ray['trials']} cache hits) | {w:.3f} s | "
+            rows.append(f"| per-trial fixed cost <= {TARGETS['fixed_cost_s']} s (through Ray, warm workers, one "
+                        f"architecture: {ray['cache_hits']}/{ray['trials']} cache hits) | {w:.3f} s | "
                         f"{_verdict(w, TARGETS['fixed_cost_s'], False)} |")
     if "startup" in sec:
         v = sec["startup"]["median_first_epoch_s"]["sweep"]
@@ -644,9 +664,10 @@ def _write_report(doc: dict[str, Any]) -> None:
                          f"{ip[k]['n']} |")
         lines.append("")
         if o.get("through_ray"):
-            lines += ["Through Ray (FIFO sweep of random configurations of the ASHA space, 3 epochs each, "
-                      "2 workers; from `epochs.parquet`):", "",
-                      "| source | fixed cost s (all / warm workers) | cache hits | first epoch end s: hit / miss |",
+            lines += ["Through Ray (FIFO sweeps, 3 epochs a trial, 2 workers; from `epochs.parquet`): random "
+                      "configurations of the ASHA space (24 architecture/optimizer combinations, so few cache "
+                      "hits), and one architecture with learning rate and batch size varying:", "",
+                      "| source, space | fixed cost s (all / warm workers) | cache hits | first epoch end s: hit / miss |",
                       "|---|---:|---:|---:|"]
             for label, r in o["through_ray"].items():
                 lines.append(f"| {label} | {r['median_fixed_s']:.3f} / {r['median_fixed_warm_s']:.3f} | "
@@ -680,14 +701,12 @@ def _write_report(doc: dict[str, Any]) -> None:
     if "memory" in sec:
         mm = sec["memory"]
         lines += ["## Worker memory", "", f"`{mm['command']}` — {mm['date']}", "",
-                  f"One worker (`--max-concurrent 1`) runs {mm['trials']} trials of random architectures (2 epochs "
+                  f"One worker (2 CPUs a trial on the 2-CPU Ray) runs {mm['trials']} trials of random architectures (2 epochs "
                   f"each) one after another; {mm['cache_hits']} of them reused a cached model. Resident memory "
                   f"after the first trial {mm['rss_mb_first']:.0f} MB, after the last {mm['rss_mb_last']:.0f} MB "
                   f"(max {mm['rss_mb_max']:.0f}); every 10 trials: "
                   + ", ".join(f"{x:.0f}" for x in mm["rss_mb_every_10"]) + " MB.", ""]
-    notes = HERE / "placement_notes.md"
-    if notes.exists():
-        lines += [notes.read_text().rstrip(), ""]
+    lines += [NOTES.strip(), ""]
     REPORT.write_text("\n".join(lines))
 
 
