@@ -74,6 +74,8 @@ def run(
     num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Override search.num_samples."),
     max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", help="Override resources.max_concurrent."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write each trial's per-epoch curves for "
+                                     "TensorBoard (tensorboard --logdir RUN_DIR/tune)."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
     _check_local("--out", out)
@@ -84,7 +86,7 @@ def run(
     from .runner import run_sweep
 
     try:
-        result = run_sweep(spec, out, address=address)
+        result = run_sweep(spec, out, address=address, tensorboard=tensorboard)
     except SpecError as e:
         _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
     except KeyboardInterrupt:

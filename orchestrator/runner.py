@@ -392,6 +392,30 @@ def _warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
     return WarmEvaluator()
 
 
+# Per-epoch scalars written for TensorBoard with ``--tensorboard``: the curves, not placement data.
+TENSORBOARD_SCALARS = ("learning_rate", "epoch_s", "objective")
+TENSORBOARD_PREFIXES = ("train_", "val_")
+
+
+def _tensorboard_callback() -> Any:
+    """Ray Tune's TensorBoard logger limited to each epoch's curves (``sweep run --tensorboard``).
+
+    Ray's ``TBXLoggerCallback`` writes one event file per trial into the trial's directory under
+    ``RUN_DIR/tune`` (step = epoch) and the trial's hyperparameters for TensorBoard's HParams tab;
+    this subclass passes it only the training and validation metrics, the learning rate and the
+    epoch time, so TensorBoard's scalar list is the curves.
+    """
+    from ray.tune.logger import TBXLoggerCallback
+
+    class EpochScalars(TBXLoggerCallback):
+        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+            keep = {k: v for k, v in result.items() if k in TENSORBOARD_SCALARS or k.startswith(TENSORBOARD_PREFIXES)
+                    or k in ("training_iteration", "config")}
+            super().log_trial_result(iteration, trial, keep)
+
+    return EpochScalars()
+
+
 def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
     """After a failure: keep what the finished epochs told us and say the run is incomplete."""
     import json
@@ -410,7 +434,7 @@ def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
 
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
               view: ProgressView | None = None, ray_resources: dict[str, float] | None = None,
-              warm_start: list[dict[str, Any]] | None = None) -> RunResult:
+              warm_start: list[dict[str, Any]] | None = None, tensorboard: bool = False) -> RunResult:
     """Run a sweep end to end and write its run directory.
 
     Args:
@@ -422,6 +446,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         ray_resources: ``num_cpus``/``num_gpus`` for an embedded Ray (default: what the machine has).
         warm_start: configurations to try first (the search algorithm's ``points_to_evaluate``;
             each replaces one sample; hyperparameters a point leaves out are sampled as usual).
+        tensorboard: also write each trial's per-epoch curves as TensorBoard event files (in its
+            directory under ``RUN_DIR/tune``; ``tensorboard --logdir RUN_DIR/tune``).
 
     Returns:
         A :class:`RunResult`.
@@ -480,6 +506,11 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             stopper = SweepStopper(spec)
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
         evaluator = _warm_evaluator(count_trials(spec))
+        callbacks = [Recorder(tables, spec, view, run_dir, stopper), evaluator]
+        if tensorboard:
+            callbacks.append(_tensorboard_callback())
+            info["tensorboard"] = str(run_dir / "tune")
+            write_json(clean_json(info), run_dir / "run.json")
         tuner = tune.Tuner(
             _trainable(spec, prepared, started),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
@@ -490,7 +521,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             ),
             run_config=tune.RunConfig(
                 name="tune", storage_path=str(run_dir), verbose=0,
-                callbacks=[Recorder(tables, spec, view, run_dir, stopper), evaluator],
+                callbacks=callbacks,
                 stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 # Ray keeps the best checkpoint by score and, besides, always the latest one.

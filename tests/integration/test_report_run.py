@@ -22,11 +22,11 @@ IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"')
 
 @pytest.fixture(scope="module")
 def reported_run(ray_session, tmp_path_factory) -> tuple[Path, Path]:
-    """A quickstart sweep of 4 trials x 3 epochs, then ``sweep report`` on it."""
+    """A quickstart sweep of 4 trials x 3 epochs (with TensorBoard files), then ``sweep report`` on it."""
     tmp = tmp_path_factory.mktemp("report")
     spec = write_spec(tmp, "quickstart.yaml", **{"model.epochs": 3, "scheduler.grace_period": 1})
     out = tmp / "out"
-    assert run_cli("run", spec, "--out", out, "--num-samples", "4", "--seed", "1") == 0
+    assert run_cli("run", spec, "--out", out, "--num-samples", "4", "--seed", "1", "--tensorboard") == 0
     run_dir = only_run_dir(out)
     assert run_cli("report", run_dir) == 0
     page = run_dir / "report.html"
@@ -77,3 +77,29 @@ def test_report_page_in_headless_chromium(reported_run, tmp_path) -> None:
     assert result["console_errors"] == []
     stats = result["screenshot_stats"]
     assert stats["non_white_fraction"] > 0.02 and stats["distinct_colours"] > 64
+
+
+def test_tensorboard_reads_each_trials_curves(reported_run) -> None:
+    """``--tensorboard``: one event file per trial whose scalars are the epochs in epochs.parquet."""
+    from tensorflow.compat.v1.train import summary_iterator
+
+    run_dir, _ = reported_run
+    run = orchestrator.load(run_dir)
+    files = sorted((run_dir / "tune").glob("*/events.out.tfevents.*"))
+    assert len(files) == len(run.trials)
+    seen = set()
+    for f in files:
+        tid = next(t for t in run.trials["trial_id"] if t in f.parent.name)
+        seen.add(tid)
+        scalars: dict[str, dict[int, float]] = {}
+        for event in summary_iterator(str(f)):
+            for v in event.summary.value:
+                if v.HasField("simple_value"):
+                    scalars.setdefault(v.tag.removeprefix("ray/tune/"), {})[event.step] = v.simple_value
+        assert {"val_loss", "train_loss", "learning_rate"} <= set(scalars), sorted(scalars)
+        assert not [k for k in scalars if k.startswith(("node", "pid", "cpus", "gpu"))], sorted(scalars)
+        epochs = run.epochs[run.epochs["trial_id"] == tid].set_index("epoch")
+        assert sorted(scalars["val_loss"]) == sorted(epochs.index)
+        for epoch, value in scalars["val_loss"].items():
+            assert value == pytest.approx(epochs.loc[epoch, "val_loss"], rel=1e-5)
+    assert seen == set(run.trials["trial_id"])
