@@ -23,7 +23,8 @@ A night (:func:`run_nightly`):
    spec searches and to values tonight's space allows;
 3. runs the sweep into ``HISTORY/_staging/date=D.<token>/`` and, when it finished, swaps that in
    as ``HISTORY/date=D/`` (a rename; an earlier run of the same date is replaced, a failed night
-   leaves it untouched);
+   leaves it untouched). A history on a URI (``s3://``, ``gs://``) has no renames: the run is
+   copied into the partition, run.json last, then the partition's other runs are deleted;
 4. compares tonight's selected validation metric, and its test score, with the best previous
    night's (:func:`compare`): worse by more than the tolerance is a regression.
 

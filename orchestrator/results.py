@@ -8,7 +8,8 @@ Layout (see the README's "Results schema"):
     <out>/<run_id>/events.parquet   interventions: scheduler stops, divergence, patience
 
 Every file is written to a temporary name in the same directory and renamed over the old one, so
-a crash leaves the previous complete file, never a truncated one. Epoch rows are keyed by
+a crash leaves the previous complete file, never a truncated one. (A run on a storage URI is
+written so to a local staging copy, which :class:`orchestrator.storage.Mirror` copies there whole.) Epoch rows are keyed by
 ``(trial_id, epoch)``: recording the same epoch twice replaces it instead of duplicating it.
 
 This module imports neither Ray nor TensorFlow.

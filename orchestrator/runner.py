@@ -414,10 +414,16 @@ def _mark_incomplete(run_dir: Path, tables: RunTables | None, mirror: Any = None
 
 
 def _staging(run_id: str) -> Path:
-    """A new local staging directory for a run on a URI (its journal and tables are written here)."""
+    """A new local staging directory for a run on a URI (its journal and tables are written here).
+
+    In ``SWEEP_STAGING_DIR`` when set, else in the system's temporary directory.
+    """
     import tempfile
 
-    return Path(tempfile.mkdtemp(prefix="sweep-staging-")) / run_id
+    parent = os.environ.get("SWEEP_STAGING_DIR") or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="sweep-staging-", dir=parent)) / run_id
 
 
 def _drop_staging(run_dir: Path) -> None:

@@ -273,3 +273,30 @@ def test_cli_nightly_on_a_uri_history(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(orchestrator.runner, "run_sweep", _remote_sweep(tmp_path, 0.91, test=0.9))
     assert main(["nightly", str(spec), "--history", hist, "--date", "2026-11-21"]) == 3
     assert capsys.readouterr().err.startswith("regression: val_accuracy 0.9100 < previous best 0.9700")
+
+
+# ------------------------------------------------------------------------------------------
+# an object store (a local S3 endpoint; skipped without moto): no directories, no renames
+# ------------------------------------------------------------------------------------------
+
+
+def test_s3_nightly_history_run_reading_and_report(s3_root, tmp_path, capsys):
+    root = resolve(s3_root)
+    hist = root / "nightly"
+    spec = _spec(SPEC)
+    r1 = nl.run_nightly(spec, hist, "2026-11-20", run=_remote_sweep(tmp_path, 0.9, hp={"learning_rate": 0.02}))
+    r2 = nl.run_nightly(spec, str(hist), "2026-11-21", run=_remote_sweep(tmp_path, 0.95))
+    assert r2.warm_start == [{"learning_rate": 0.02}] and r2.comparison.reference.run_id == r1.result.run_id
+    r2b = nl.run_nightly(spec, str(hist), "2026-11-21", run=_remote_sweep(tmp_path, 0.97))
+    assert r2b.replaced and [e.name for e in (hist / "date=2026-11-21").iterdir()] == [r2b.result.run_id]
+    assert [e.name for e in (hist / "_staging").iterdir()] == []
+    h = nl.load_history(str(hist))
+    assert h.trials["best_val_accuracy"].tolist() == [0.9, 0.97]
+    assert list(h.runs["date"].dt.strftime("%Y-%m-%d")) == ["2026-11-20", "2026-11-21"]
+
+    run = str(r2b.result.run_dir)
+    assert json.loads((resolve(run) / "run.json").read_text())["nightly"]["date"] == "2026-11-21"
+    assert main(["show", run]) == 0
+    assert f"run {r2b.result.run_id} · status complete · 1 trials" in capsys.readouterr().out
+    assert main(["report", run]) == 0
+    assert (resolve(run) / "report.html").read_text().startswith("<!DOCTYPE html>")
