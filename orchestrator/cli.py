@@ -86,7 +86,7 @@ def run(
     try:
         result = run_sweep(spec, where, address=address)
     except SpecError as e:
-        _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
+        _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(result)
@@ -128,7 +128,7 @@ def _report_result(result: "RunResult") -> None:
     typer.echo(f"run {result.run_id}: {counts}")
     if result.selected is None:
         _fail("no trial produced a usable result (every trial diverged or failed); "
-              f"see {result.run_dir}/trials.parquet", 1)
+              f"see {result.run_dir / 'trials.parquet'}", 1)
     tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
     typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; test (once): {tests}")
     typer.echo(f"results: {result.run_dir}")

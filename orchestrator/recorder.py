@@ -6,6 +6,7 @@ Imports Ray (the runner imports this module only when a sweep starts).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from .space import max_epochs, resolve_config
 from .spec import SweepSpec
 
 __all__ = ["Recorder", "error_text", "attach"]
+
+log = logging.getLogger(__name__)
 
 # Ray Tune pickles its callbacks with the experiment state and unpickles them on restore. The
 # tables and the terminal cannot travel in that pickle, so a restored Recorder picks them up here,
@@ -95,11 +98,23 @@ class Recorder(Callback):
         self.last_flush = time.time()
 
     def flush(self) -> None:
-        """Write the tables (and copy the run directory to its URI, for a run on one)."""
+        """Write the tables (and copy the run directory to its URI, for a run on one).
+
+        A copy that fails (a network hiccup) is logged and retried at the next flush; the sweep
+        goes on. The copy at the end of the run is the one that must succeed.
+        """
         self.tables.flush(self.run_dir)
-        if self.mirror is not None:
-            self.mirror.push()
+        self._push()
         self.last_flush = time.time()
+
+    def _push(self, names: tuple[str, ...] | None = None) -> None:
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.push() if names is None else self.mirror.push(names)
+        except Exception as e:  # noqa: BLE001 - retried at the next flush
+            log.warning("could not copy the run directory to %s (will retry): %s", self.mirror.remote,
+                        str(e).splitlines()[0] if str(e) else type(e).__name__)
 
     def get_state(self) -> dict | None:
         """Called by Tune just before it saves (and then uploads) its experiment state.
@@ -108,8 +123,8 @@ class Recorder(Callback):
         at least as recent as Tune's snapshot there, as it is on a local disk, so a resume never
         misses a trial that Tune's state says has finished. Nothing is stored in Tune's state.
         """
-        if self.mirror is not None and self.tables is not None:
-            self.mirror.push(("journal.jsonl",))
+        if self.tables is not None:
+            self._push(("journal.jsonl",))
         return None
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

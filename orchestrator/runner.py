@@ -488,7 +488,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         _check_fits(spec)
         run_dir.mkdir(parents=True, exist_ok=False)
         if mirror is not None:
-            mirror.remote.mkdir()
+            try:
+                mirror.remote.mkdir()
+            except OSError as e:  # a bucket that does not exist, no permission to write
+                raise SpecError("--out", f"{mirror.remote}: cannot write: {str(e).splitlines()[0]}") from None
         info: dict[str, Any] = {
             "run_id": run_id, "name": spec.name, "status": "running", "strategy": "parallel",
             "spec_file": spec.source, "spec": spec.to_dict(),

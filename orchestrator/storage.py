@@ -34,6 +34,7 @@ _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 RUN_FILES = ("trials.parquet", "epochs.parquet", "events.parquet", "journal.jsonl", "report.html", "run.json")
 # Filesystems whose objects appear whole when their upload ends (no rename needed, nor possible).
 _OBJECT_STORES = {"s3", "gcs", "abfs"}
+PROBE_S = 20  # how long resolve() waits for an answer from a GCS location
 
 
 def is_uri(location: str | os.PathLike[str]) -> bool:
@@ -213,15 +214,25 @@ def resolve(location: str | os.PathLike[str] | Location, option: str = "", *, ch
         prefix = f"{parts.scheme}://{parts.netloc}"
     loc = Location(fs, path, prefix, parts.query)
     if check:
+        probe = fs
+        if fs.type_name == "gcs" and "retry_limit_seconds" not in parts.query:
+            # GCS retries for 15 minutes by default: ask once with a short limit (the run keeps the default)
+            probe = pafs.FileSystem.from_uri(f"{text}{'&' if parts.query else '?'}retry_limit_seconds={PROBE_S}")[0]
         try:
-            loc.exists()
+            probe.get_file_info(path)
+            bucket = path.split("/", 1)[0]
+            if loc.is_object_store and bucket and probe.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise SpecError(option, f"{text}: no such bucket {bucket!r}")
+        except SpecError:
+            raise
         except Exception as e:  # noqa: BLE001 - pyarrow raises OSError and friends; say it in one line
             raise SpecError(option, f"{text}: cannot reach: {_first_line(e)}") from None
     return loc
 
 
 def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 class Mirror:

@@ -179,6 +179,7 @@ def test_cli_show_and_report_on_a_uri(tmp_path, capsys):
     (["resume", "foo://bucket/run"], "RUN_DIR"),
     # nothing listens there: pyarrow's S3 client gives up after its retries (a few seconds)
     (["run", "SPEC", "--out", "s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http"], "--out"),
+    (["show", "gs://bucket/run?endpoint_override=127.0.0.1:1&scheme=http&retry_limit_seconds=1"], "RUN_DIR"),
 ])
 def test_cli_bad_or_unreachable_uris_exit_2_with_one_line(tmp_path, capsys, argv, option, monkeypatch):
     import yaml
@@ -300,3 +301,11 @@ def test_s3_nightly_history_run_reading_and_report(s3_root, tmp_path, capsys):
     assert f"run {r2b.result.run_id} · status complete · 1 trials" in capsys.readouterr().out
     assert main(["report", run]) == 0
     assert (resolve(run) / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_s3_missing_bucket_is_one_line_naming_the_option(s3_root, tmp_path, capsys):
+    missing = s3_root.replace("s3://sweep-test/", "s3://no-such-bucket/")
+    with pytest.raises(SpecError, match=r"^--history: s3://no-such-bucket/runs\?.*: no such bucket 'no-such-bucket'$"):
+        resolve(missing, "--history")
+    assert main(["show", missing]) == 2
+    assert capsys.readouterr().err.startswith("sweep: error: RUN_DIR: s3://no-such-bucket/")
