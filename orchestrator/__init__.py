@@ -19,7 +19,10 @@ __version__ = "0.1.0"
 
 
 def load(run_dir: str) -> "Run":
-    """Load a run directory (run.json, trials, epochs, events) as pandas DataFrames."""
+    """Load a run directory (run.json, trials, epochs, events) as pandas DataFrames.
+
+    ``run_dir`` is a local path or a storage URI (``s3://bucket/results/<run_id>``, ``gs://...``).
+    """
     from .results import read_run
 
     return read_run(run_dir)
@@ -31,6 +34,7 @@ def load_many(sources: Any) -> "Runs":
     Returns :class:`~orchestrator.results.Runs`: ``.runs`` (one row per run), and ``.trials``,
     ``.epochs``, ``.events`` stacked across the runs (``run_id`` says which; a hyperparameter a run
     did not have is null there). ``orchestrator.load_many("nightly/")`` reads a nightly history.
+    A directory may be a storage URI (``s3://bucket/results``); glob patterns need a local path.
     """
     from .results import read_runs
 

@@ -7,10 +7,9 @@ key, exit code 2.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -68,7 +67,8 @@ def _load(file: Optional[Path], num_samples: Optional[int] = None, max_concurren
 @app.command()
 def run(
     file: Optional[Path] = typer.Argument(None, help=f"Spec file (default: {DEFAULT_SPEC})."),
-    out: Path = typer.Option(Path("results"), "--out", help="Parent directory of run directories."),
+    out: str = typer.Option("results", "--out", help="Parent directory of run directories: a path, or a URI "
+                            "pyarrow can write (s3://bucket/prefix, gs://bucket/prefix, file:///...)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: RAY_ADDRESS, "
                                           "else an embedded Ray on this machine)."),
     num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Override search.num_samples."),
@@ -78,7 +78,7 @@ def run(
                                      "TensorBoard (tensorboard --logdir RUN_DIR/tune)."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
-    _check_local("--out", out)
+    where = _where("--out", out)
     try:
         spec = _load(file, num_samples, max_concurrent, seed)
     except SpecError as e:
@@ -86,23 +86,43 @@ def run(
     from .runner import run_sweep
 
     try:
-        result = run_sweep(spec, out, address=address, tensorboard=tensorboard)
+        result = run_sweep(spec, where, address=address, tensorboard=tensorboard)
     except SpecError as e:
-        _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
+        _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(result)
 
 
-def _check_local(option: str, location: Path) -> None:
-    """Refuse a storage URI (s3://, gs://, ...): run directories are written with local file I/O."""
-    from .nightly import is_remote_uri
+def _where(option: str, location: str) -> Any:
+    """A local path, or the storage Location of a URI; an unknown scheme or unreachable store exits 2."""
+    from .storage import resolve
 
-    if is_remote_uri(location):
-        # typer made a Path of it, which folds "s3://b" into "s3:/b": show it as it was given
-        shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)", r"\1://", str(location))
-        _fail(f"{option}: {shown}: storage URIs are not supported yet; use a local path or a shared "
-              "filesystem mounted on every node (NFS)")
+    try:
+        return resolve(location, option)
+    except SpecError as e:
+        _fail(str(e))
+
+
+def _run_dir(location: str) -> Any:
+    """The run directory argument of show/report: a path or a URI holding a run.json (else exit 2)."""
+    if not _is_uri(location):
+        where: Any = Path(location)  # as given: messages and the report show it so
+    else:
+        where = _where("RUN_DIR", location)
+    try:
+        ok = (where / "run.json").is_file()
+    except OSError as e:
+        _fail(f"RUN_DIR: {where}: cannot read: {str(e).splitlines()[0]}")
+    if not ok:
+        _fail(f"{where}: not a run directory (no run.json)")
+    return where
+
+
+def _is_uri(text: str) -> bool:
+    from .storage import is_uri
+
+    return is_uri(text)
 
 
 def _report_result(result: "RunResult") -> None:
@@ -110,14 +130,14 @@ def _report_result(result: "RunResult") -> None:
     typer.echo(f"run {result.run_id}: {counts}")
     if result.selected is None:
         _fail("no trial produced a usable result (every trial diverged or failed); "
-              f"see {result.run_dir}/trials.parquet", 1)
+              f"see {result.run_dir / 'trials.parquet'}", 1)
     tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
     typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; test (once): {tests}")
     typer.echo(f"results: {result.run_dir}")
 
 
 @app.command()
-def resume(run_dir: Path = typer.Argument(..., help="The run directory of an interrupted run."),
+def resume(run_dir: str = typer.Argument(..., help="The run directory of an interrupted run (a path or a URI)."),
            address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run).")) -> None:
     """Continue an interrupted run in place: finished trials are kept, unfinished ones continue."""
     from .runner import resume_sweep
@@ -134,7 +154,8 @@ def resume(run_dir: Path = typer.Argument(..., help="The run directory of an int
 @app.command()
 def nightly(
     file: Path = typer.Argument(..., help="Spec file (tonight's search space; it may change between nights)."),
-    history: Path = typer.Option(..., "--history", help="The history: one date=YYYY-MM-DD/ partition per night."),
+    history: str = typer.Option(..., "--history", help="The history: one date=YYYY-MM-DD/ partition per night "
+                                "(a path, or a URI such as s3://bucket/nightly)."),
     date: Optional[str] = typer.Option(None, "--date", help="The night, YYYY-MM-DD (default: today, local time). "
                                        "Re-running a date replaces its partition."),
     tolerance: str = typer.Option("0.01", "--tolerance", help="Worse than the best previous night by more than "
@@ -149,7 +170,7 @@ def nightly(
     """Run tonight's sweep into a date-partitioned history, warm-started; exit 3 on a regression."""
     from .nightly import REGRESSION_EXIT_CODE, parse_date, parse_tolerance, run_nightly
 
-    _check_local("--history", history)
+    where = _where("--history", history)
     try:
         night = parse_date(date)
         parse_tolerance(tolerance)
@@ -157,7 +178,7 @@ def nightly(
     except SpecError as e:
         _fail(str(e))
     try:
-        outcome = run_nightly(spec, history, night, tolerance=tolerance, warm_start=warm_start, address=address,
+        outcome = run_nightly(spec, where, night, tolerance=tolerance, warm_start=warm_start, address=address,
                               log=typer.echo)
     except SpecError as e:
         _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
@@ -187,7 +208,7 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
 
 
 @app.command()
-def show(run_dir: Path = typer.Argument(..., help="A run directory."),
+def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a URI)."),
          top: int = typer.Option(10, "--top", help="How many trials to list.")) -> None:
     """Print a run's top trials as a table."""
     from rich.console import Console
@@ -195,12 +216,11 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
 
     from .results import read_run
 
-    if not (run_dir / "run.json").is_file():
-        _fail(f"{run_dir}: not a run directory (no run.json)")
+    where = _run_dir(run_dir)
     try:
-        run = read_run(run_dir)
+        run = read_run(where)
     except Exception as e:  # unreadable table: say which
-        _fail(f"{run_dir}: cannot read: {e}".splitlines()[0])
+        _fail(f"{where}: cannot read: {e}".splitlines()[0])
     df = run.trials
     metric = run.info.get("budget", {}).get("metric", "val_loss")
     mode = run.info.get("budget", {}).get("mode", "min")
@@ -228,32 +248,34 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="A run directory."),
-           out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default: RUN_DIR/report.html)."),
+def report(run_dir: str = typer.Argument(..., help="A run directory (a path or a URI)."),
+           out: Optional[str] = typer.Option(None, "--out", help="HTML file to write, a path or a URI "
+                                             "(default: RUN_DIR/report.html)."),
            open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser.")) -> None:
     """Write a self-contained HTML report of a run (curves, Goldilocks plots, trials table, test score)."""
     from .results import read_run
+    from .storage import Location
 
-    if not (run_dir / "run.json").is_file():
-        _fail(f"{run_dir}: not a run directory (no run.json)")
+    where = _run_dir(run_dir)
     try:
-        run = read_run(run_dir)
+        run = read_run(where)
     except Exception as e:  # unreadable run.json or table: say which
-        _fail(f"{run_dir}: cannot read: {e}".splitlines()[0])
+        _fail(f"{where}: cannot read: {e}".splitlines()[0])
     from .report import write_report
 
-    target = out if out is not None else run_dir / "report.html"
+    target = (_where("--out", out) if out is not None and _is_uri(out) else Path(out) if out is not None
+              else where / "report.html")
     if not target.parent.is_dir():  # say so before spending seconds on the plots
         _fail(f"{target}: cannot write: no such directory {target.parent}")
     try:
         path = write_report(run, target)
     except OSError as e:
-        _fail(f"{target}: cannot write: {e.strerror or e}".splitlines()[0])
+        _fail(f"{target}: cannot write: {getattr(e, 'strerror', None) or e}".splitlines()[0])
     typer.echo(f"report: {path}")
     if open_page:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        webbrowser.open(path.resolve().as_uri() if not isinstance(path, Location) else str(path))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

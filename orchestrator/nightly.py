@@ -23,7 +23,8 @@ A night (:func:`run_nightly`):
    spec searches and to values tonight's space allows;
 3. runs the sweep into ``HISTORY/_staging/date=D.<token>/`` and, when it finished, swaps that in
    as ``HISTORY/date=D/`` (a rename; an earlier run of the same date is replaced, a failed night
-   leaves it untouched);
+   leaves it untouched). A history on a URI (``s3://``, ``gs://``) has no renames: the run is
+   copied into the partition, run.json last, then the partition's other runs are deleted;
 4. compares tonight's selected validation metric, and its test score, with the best previous
    night's (:func:`compare`): worse by more than the tolerance is a regression.
 
@@ -75,12 +76,33 @@ DEFAULT_TOLERANCE = "0.01"
 DEFAULT_WARM_START = 3
 
 _PARTITION_RE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 def is_remote_uri(location: str | os.PathLike[str]) -> bool:
     """Whether ``location`` is a URI (``s3://``, ``gs://``, ``file://``, ...) rather than a path."""
-    return bool(_URI_RE.match(os.fspath(location)))
+    from .storage import is_uri
+
+    return is_uri(location)
+
+
+def _root(history: Any) -> Any:
+    """The history as a local Path, or as the storage Location of a URI."""
+    from .storage import Location, resolve
+
+    if isinstance(history, Location) or is_remote_uri(os.fspath(history)):
+        return resolve(history, "--history", check=False)
+    return Path(history)
+
+
+def _run_jsons(partition: Any) -> list[Any]:
+    """The ``<run>/run.json`` files directly in a partition (a Path's glob, or one listing of a Location)."""
+    if isinstance(partition, Path):
+        return list(partition.glob("*/run.json"))
+    return [partition / rel for rel in partition.walk_files() if rel.count("/") == 1 and rel.endswith("/run.json")]
+
+
+def _dir_key(d: Any) -> str:
+    return str(d.resolve()) if isinstance(d, Path) else str(d)
 
 
 def parse_date(text: str | _dt.date | None) -> _dt.date:
@@ -156,7 +178,7 @@ def _finite(x: Any) -> float | None:
 def _read_night(date: _dt.date, partition: Path) -> Night | None:
     """The night's run (the latest started, should a partition hold more than one); None if none."""
     best: tuple[float, Night] | None = None
-    for run_json in partition.glob("*/run.json"):
+    for run_json in _run_jsons(partition):
         try:
             info = json.loads(run_json.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -180,10 +202,10 @@ def _read_night(date: _dt.date, partition: Path) -> Night | None:
     return best[1] if best else None
 
 
-def _partitions(history: Path) -> Iterator[tuple[_dt.date, Path]]:
+def _partitions(history: Any) -> Iterator[tuple[_dt.date, Any]]:
     if not history.is_dir():
         return
-    for p in sorted(history.iterdir()):
+    for p in sorted(history.iterdir(), key=lambda p: p.name):
         m = _PARTITION_RE.match(p.name)
         if m and p.is_dir():
             try:
@@ -195,7 +217,7 @@ def _partitions(history: Path) -> Iterator[tuple[_dt.date, Path]]:
 def read_nights(history: str | Path) -> list[Night]:
     """Every night of ``history`` that holds a run, oldest first."""
     out = []
-    for date, part in _partitions(Path(history)):
+    for date, part in _partitions(_root(history)):
         night = _read_night(date, part)
         if night is not None:
             out.append(night)
@@ -216,14 +238,14 @@ def load_history(history: str | Path) -> "Runs":
 
     from .results import read_runs
 
-    history = Path(history)
+    history = _root(history)
     parts = list(_partitions(history))
-    parts = [(d, p) for d, p in parts if any(p.glob("*/run.json"))]
+    parts = [(d, p) for d, p in parts if _run_jsons(p)]
     if not parts:
         raise FileNotFoundError(f"{history}: no nightly partitions (date=YYYY-MM-DD/<run>/run.json)")
     runs = read_runs([p for _, p in parts])
-    date_of_dir = {p.resolve(): pd.Timestamp(d) for d, p in parts}
-    run_dates = [date_of_dir.get(Path(path).resolve().parent) for path in runs.runs["path"]]
+    date_of_dir = {_dir_key(p): pd.Timestamp(d) for d, p in parts}
+    run_dates = [date_of_dir.get(_dir_key(path.parent)) for path in runs.paths]
     by_run = dict(zip(runs.runs["run_id"], run_dates))
 
     def _with_date(df: pd.DataFrame, dates: list[Any] | None = None) -> pd.DataFrame:
@@ -490,13 +512,45 @@ class _Lock:
             self._f.close()
 
 
-def _update_run_json(run_dir: Path, section: dict[str, Any]) -> None:
+def _update_run_json(run_dir: Any, section: dict[str, Any]) -> None:
     from .results import clean_json, write_json
 
-    path = run_dir / "run.json"
+    path = run_dir / "run.json"  # a local Path, or a storage Location (written whole either way)
     info = json.loads(path.read_text(encoding="utf-8"))
     info["nightly"] = section
     write_json(clean_json(info), path)
+
+
+def _remote_lock_path(root: Any, name: str) -> Path:
+    """A history on a URI has no file to flock: the lock is per machine, in the temp directory."""
+    import hashlib
+    import tempfile
+
+    d = Path(tempfile.gettempdir()) / "sweep-nightly-locks"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / f"{hashlib.sha1(str(root).encode()).hexdigest()[:16]}-{name}.lock"
+
+
+def _publish_remote(staging: Any, run_name: str, target: Any) -> bool:
+    """Copy a finished night from the staging area into its partition on a URI; True if it replaced one.
+
+    Object stores rename nothing, so the run is copied (its run.json last: readers find a run by it),
+    then every other entry of the partition (the earlier run of the date, or what a killed copy
+    left) is deleted, then the staging copy. Re-running the date always ends with one run there.
+    """
+    import pyarrow.fs as pafs
+
+    old = [e for e in target.iterdir()] if target.is_dir() else []
+    (staging / run_name).copy_tree_to(target / run_name)
+    for e in old:
+        if e.name == run_name:
+            continue
+        if e.fs.get_file_info(e.path).type == pafs.FileType.Directory:
+            e.rmtree()
+        else:
+            e.fs.delete_file(e.path)
+    staging.rmtree()
+    return bool(old)
 
 
 def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | None = None, *,
@@ -508,7 +562,8 @@ def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | Non
 
     Args:
         spec: the validated sweep (tonight's search space; it may differ from earlier nights').
-        history: the history's root directory (a local path or a mounted shared filesystem).
+        history: the history's root directory: a local path (a mounted shared filesystem too), or
+            a URI pyarrow can write (``s3://bucket/nightly``; see :mod:`orchestrator.storage`).
         date: the night (``YYYY-MM-DD`` or a date; default today, local time).
         tolerance: how much worse than the best previous night is still no regression: an
             absolute amount in the metric's units (``0.01``) or a percentage of it (``"2%"``).
@@ -532,24 +587,35 @@ def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | Non
     parse_tolerance(tolerance)  # fail before anything runs
     if warm_start < 0:
         raise SpecError("--warm-start", f"must be >= 0, got {warm_start}")
-    if is_remote_uri(history):
-        raise SpecError("--history", f"{os.fspath(history)}: remote storage URIs are not supported; use a local "
-                        "path or a mounted shared filesystem (NFS)")
-    root = Path(history).expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise SpecError("--history", f"{root} is not a directory")
+    from .storage import Location, resolve
+
+    root = resolve(history, "--history")
+    remote = isinstance(root, Location)
+    try:
+        if root.exists() and not root.is_dir():
+            raise SpecError("--history", f"{root} is not a directory")
+    except OSError as e:  # a URI that cannot be reached
+        raise SpecError("--history", f"{root}: cannot reach: {str(e).splitlines()[0]}") from None
     staging_root = root / STAGING
     try:
-        staging_root.mkdir(parents=True, exist_ok=True)
+        if remote:
+            staging_root.mkdir()
+        else:
+            staging_root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise SpecError("--history", f"{root}: cannot create: {e.strerror or e}") from None
+        raise SpecError("--history", f"{root}: cannot create: {getattr(e, 'strerror', None) or e}") from None
     if run is None:
         from .runner import run_sweep as run
 
     name = partition_name(night)
-    with _Lock(staging_root / f"{name}.lock", night):
+    lock = _remote_lock_path(root, name) if remote else staging_root / f"{name}.lock"
+    with _Lock(lock, night):
         # What a killed earlier attempt at this date left behind (we hold the date's lock).
-        for stale in staging_root.glob(f"{name}.*"):
+        if remote:
+            for stale in staging_root.iterdir():
+                if stale.name.startswith(f"{name}."):
+                    stale.rmtree()
+        for stale in ([] if remote else staging_root.glob(f"{name}.*")):
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
 
@@ -564,33 +630,42 @@ def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | Non
             say(f"  warm start: {note}")
 
         staging = staging_root / f"{name}.{secrets.token_hex(4)}"
-        staging.mkdir()
+        if not remote:
+            staging.mkdir()
         try:
             result = run(spec, staging, address=address, view=view, ray_resources=ray_resources,
                          warm_start=points or None)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if remote:
+                staging.rmtree()
+            else:
+                shutil.rmtree(staging, ignore_errors=True)
             raise
 
         comparison = None
         if result.selected is not None:
             comparison = compare(spec.metric_name, spec.mode, result.best_value, dict(result.test_metrics), previous,
                                  tolerance)
-        _update_run_json(Path(result.run_dir), {
+        _update_run_json(result.run_dir if remote else Path(result.run_dir), {
             "date": night.isoformat(), "history": str(root),
             "warm_start": points, "warm_start_from": [partition_name(n.date) for n in sources],
             "warm_start_notes": notes, "comparison": None if comparison is None else comparison.to_dict(),
         })
 
         target = root / name
-        replaced = target.exists()
-        old = staging_root / f"{name}.replaced-{secrets.token_hex(4)}"
+        run_name = result.run_dir.name if remote else Path(result.run_dir).name
+        if remote:
+            replaced = _publish_remote(staging, run_name, target)
+        else:
+            replaced = target.exists()
+            old = staging_root / f"{name}.replaced-{secrets.token_hex(4)}"
+            if replaced:
+                os.replace(target, old)  # both renames stay inside HISTORY: one filesystem
+            os.replace(staging, target)
+            if replaced:
+                shutil.rmtree(old, ignore_errors=True)
         if replaced:
-            os.replace(target, old)  # both renames stay inside HISTORY: one filesystem
-        os.replace(staging, target)
-        if replaced:
-            shutil.rmtree(old, ignore_errors=True)
             say(f"nightly {name}: replaced the earlier run of this date")
-    run_dir = target / Path(result.run_dir).name
+    run_dir = target / run_name
     return NightlyResult(night, target, dataclasses.replace(result, run_dir=run_dir), points,
                          [partition_name(n.date) for n in sources], notes, comparison, replaced)

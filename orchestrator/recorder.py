@@ -6,6 +6,7 @@ Imports Ray (the runner imports this module only when a sweep starts).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from pathlib import Path
@@ -20,17 +21,29 @@ from .spec import SweepSpec
 
 __all__ = ["Recorder", "error_text", "attach"]
 
+log = logging.getLogger(__name__)
+
 # Ray Tune pickles its callbacks with the experiment state and unpickles them on restore. The
 # tables and the terminal cannot travel in that pickle, so a restored Recorder picks them up here,
-# by run directory, from the resume that is restoring it.
-_LIVE: dict[str, tuple[RunTables, ProgressView]] = {}
+# by run directory, from the resume that is restoring it. A run on a URI is keyed by its URI (its
+# local staging directory is a new one on every resume) and also gets the staging directory and
+# the mirror that copies it to the URI.
+_LIVE: dict[str, tuple[RunTables, ProgressView, Path, Any]] = {}
+
+
+def _key(run_dir: Path, location: Any = None) -> str:
+    return str(location) if location is not None else str(Path(run_dir).resolve())
 
 
 @contextlib.contextmanager
-def attach(run_dir: Path, tables: RunTables, view: ProgressView) -> Iterator[None]:
-    """Make ``tables`` and ``view`` the ones a Recorder of ``run_dir`` unpickled meanwhile uses."""
-    key = str(Path(run_dir).resolve())
-    _LIVE[key] = (tables, view)
+def attach(run_dir: Path, tables: RunTables, view: ProgressView, mirror: Any = None) -> Iterator[None]:
+    """Make ``tables`` and ``view`` the ones a Recorder of ``run_dir`` unpickled meanwhile uses.
+
+    ``mirror`` (a :class:`~orchestrator.storage.Mirror`): the run lives at ``mirror.remote`` and
+    ``run_dir`` is its local staging copy.
+    """
+    key = _key(run_dir, mirror.remote if mirror is not None else None)
+    _LIVE[key] = (tables, view, Path(run_dir), mirror)
     try:
         yield
     finally:
@@ -63,21 +76,56 @@ class Recorder(Callback):
     """
 
     def __init__(self, tables: RunTables, spec: SweepSpec, view: ProgressView, run_dir: Path,
-                 stopper: Any = None) -> None:
+                 stopper: Any = None, mirror: Any = None) -> None:
         self.tables, self.spec, self.view, self.run_dir = tables, spec, view, Path(run_dir)
         self.stopper = stopper
+        self.mirror = mirror  # a run on a URI: copies run_dir (local staging) there at each flush
+        self.key = _key(self.run_dir, mirror.remote if mirror is not None else None)
         self.max_epochs = max_epochs(spec)
         self.last_flush = time.time()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "run_dir": str(self.run_dir), "stopper": self.stopper}
+        return {"spec": self.spec, "run_dir": str(self.run_dir), "stopper": self.stopper, "key": self.key}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.spec, self.run_dir, self.stopper = state["spec"], Path(state["run_dir"]), state["stopper"]
-        live = _LIVE.get(str(self.run_dir.resolve()))
-        self.tables, self.view = live if live else (None, None)  # type: ignore[assignment]
+        self.key = state.get("key") or str(self.run_dir.resolve())
+        live = _LIVE.get(self.key)
+        self.tables, self.view, self.mirror = (None, None, None)  # type: ignore[assignment]
+        if live:
+            self.tables, self.view, self.run_dir, self.mirror = live
         self.max_epochs = max_epochs(self.spec)
         self.last_flush = time.time()
+
+    def flush(self) -> None:
+        """Write the tables (and copy the run directory to its URI, for a run on one).
+
+        A copy that fails (a network hiccup) is logged and retried at the next flush; the sweep
+        goes on. The copy at the end of the run is the one that must succeed.
+        """
+        self.tables.flush(self.run_dir)
+        self._push()
+        self.last_flush = time.time()
+
+    def _push(self, names: tuple[str, ...] | None = None) -> None:
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.push() if names is None else self.mirror.push(names)
+        except Exception as e:  # noqa: BLE001 - retried at the next flush
+            log.warning("could not copy the run directory to %s (will retry): %s", self.mirror.remote,
+                        str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    def get_state(self) -> dict | None:
+        """Called by Tune just before it saves (and then uploads) its experiment state.
+
+        For a run on a URI, the journal goes up first: the journal at the location is then always
+        at least as recent as Tune's snapshot there, as it is on a local disk, so a resume never
+        misses a trial that Tune's state says has finished. Nothing is stored in Tune's state.
+        """
+        if self.tables is not None:
+            self._push(("journal.jsonl",))
+        return None
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.tables is None:
@@ -94,8 +142,7 @@ class Recorder(Callback):
         self.view.epoch(trial.trial_id, math.nan if result.get("diverged") else value,
                         self.tables.trials[trial.trial_id].config)
         if time.time() - self.last_flush > FLUSH_EVERY_S:
-            self.tables.flush(self.run_dir)
-            self.last_flush = time.time()
+            self.flush()
 
     def _config_changed(self, trial: Any, result: dict) -> None:
         """PBT replaced this trial's config (exploit + explore): record it as an event."""

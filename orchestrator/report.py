@@ -68,18 +68,27 @@ _NUMERIC_TYPES = ("uniform", "loguniform", "int", "randint")
 # -------------------------------------------------------------------------------------------------
 
 
-def write_report(run: Run | str | Path, out: str | Path | None = None) -> Path:
+def write_report(run: Run | str | Path, out: Any = None) -> Path:
     """Render the report of ``run`` (a :class:`Run` or a run directory) and write it.
 
     Args:
-        run: a loaded run or the path of a run directory.
-        out: the HTML file to write (default ``<run_dir>/report.html``).
+        run: a loaded run or the path or URI of a run directory.
+        out: the HTML file to write (default ``<run_dir>/report.html``), a path or a URI.
 
     Returns:
-        The path written (written to a temporary name and renamed, like the run's tables).
+        The path written (written to a temporary name and renamed, like the run's tables), or
+        the :class:`~orchestrator.storage.Location` for a URI.
     """
+    from .storage import Location, is_uri, resolve
+
     if not isinstance(run, Run):
         run = read_run(run)
+    if out is None and isinstance(run.path, Location):
+        out = run.path / "report.html"
+    if isinstance(out, Location) or (out is not None and is_uri(str(out))):
+        target = out if isinstance(out, Location) else resolve(str(out), check=False)
+        target.write_bytes(render_report(run).encode("utf-8"))  # whole (one PUT, or a rename)
+        return target  # type: ignore[return-value]
     path = Path(out) if out is not None else Path(run.path) / "report.html"
     page = render_report(run)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -106,7 +115,7 @@ def render_report(run: Run) -> str:
         _section_parallel(ctx),
         _section_trials(ctx),
     ]
-    title = f"sweep report · {ctx.info.get('run_id') or Path(run.path).name}"
+    title = f"sweep report · {ctx.info.get('run_id') or getattr(run.path, 'name', None) or Path(run.path).name}"
     nav = " · ".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name in SECTIONS)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return (

@@ -8,7 +8,8 @@ Layout (see the README's "Results schema"):
     <out>/<run_id>/events.parquet   interventions: scheduler stops, divergence, patience
 
 Every file is written to a temporary name in the same directory and renamed over the old one, so
-a crash leaves the previous complete file, never a truncated one. Epoch rows are keyed by
+a crash leaves the previous complete file, never a truncated one. (A run on a storage URI is
+written so to a local staging copy, which :class:`orchestrator.storage.Mirror` copies there whole.) Epoch rows are keyed by
 ``(trial_id, epoch)``: recording the same epoch twice replaces it instead of duplicating it.
 
 This module imports neither Ray nor TensorFlow.
@@ -412,9 +413,12 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     _atomic_write(path, lambda f: pq.write_table(table, f))
 
 
-def write_json(obj: Any, path: str | Path) -> None:
+def write_json(obj: Any, path: Any) -> None:
     """Write JSON atomically (same rule as :func:`write_parquet`)."""
     text = json.dumps(obj, indent=2, default=_json_default, allow_nan=False)
+    if hasattr(path, "fs"):  # a storage Location: written whole (one PUT, or a rename)
+        path.write_bytes(text.encode("utf-8"))
+        return
     _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
@@ -445,23 +449,63 @@ def clean_json(obj: Any) -> Any:
 
 @dataclass(frozen=True)
 class Run:
-    """A run directory loaded into pandas (see :func:`read_run`)."""
+    """A run directory loaded into pandas (see :func:`read_run`).
 
-    path: Path
+    ``path`` is a :class:`~pathlib.Path`, or a :class:`~orchestrator.storage.Location` for a run
+    read from a URI (``str(path)`` is the URI).
+    """
+
+    path: Any
     info: dict[str, Any]
     trials: pd.DataFrame
     epochs: pd.DataFrame
     events: pd.DataFrame
 
 
-def read_run(run_dir: str | Path) -> Run:
-    """Load a run directory's run.json and tables."""
+def read_run(run_dir: Any) -> Run:
+    """Load a run directory's run.json and tables: a local path, or a URI (``s3://``, ``gs://``, ``file://``)."""
+    from .storage import Location, is_uri, resolve
+
+    if isinstance(run_dir, Location) or is_uri(str(run_dir)):
+        return _read_remote_run(run_dir if isinstance(run_dir, Location) else resolve(str(run_dir), check=False))
     p = Path(run_dir)
     info = json.loads(Path(p, "run.json").read_text(encoding="utf-8"))
     def _read(name: str) -> pd.DataFrame:
         f = p / name
         return pd.read_parquet(f) if f.exists() else pd.DataFrame()
     return Run(p, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
+
+
+def _read_remote_run(loc: Any) -> Run:
+    info = json.loads((loc / "run.json").read_text())
+
+    def _read(name: str) -> pd.DataFrame:
+        f = loc / name
+        return pd.read_parquet(f.path, filesystem=f.fs) if f.is_file() else pd.DataFrame()
+    return Run(loc, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
+
+
+def _remote_run_dirs(loc: Any) -> list[Any]:
+    """The run directories at or below a URI location (one listing), as :func:`read_runs` finds them locally."""
+    if (loc / "run.json").is_file():
+        return [loc]
+    dirs = []
+    for rel in loc.walk_files():
+        parts = rel.split("/")
+        if parts[-1] != "run.json" or any(d.startswith(("_", ".")) for d in parts[:-1]):
+            continue
+        dirs.append(parts[:-1])
+    found = []
+    for parts in sorted(dirs, key=len):  # a run directory's own subdirectories hold no runs
+        if parts and not any(parts[:len(f)] == f for f in found):
+            found.append(parts)
+    out = []
+    for parts in found:
+        d = loc
+        for part in parts:
+            d = d / part
+        out.append(d)
+    return out
 
 
 def iter_hp_columns(df: pd.DataFrame) -> Iterable[str]:
@@ -479,7 +523,7 @@ class Runs:
     ``run_id``; a hyperparameter one run did not have is null in its rows).
     """
 
-    paths: list[Path]
+    paths: list[Any]  # Path, or Location for runs read from a URI
     runs: pd.DataFrame
     trials: pd.DataFrame
     epochs: pd.DataFrame
@@ -512,7 +556,19 @@ def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
             else:  # staging and hidden directories (a night in progress) hold no finished runs
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
 
+    from .storage import Location, is_uri, resolve
+
+    remote: list[Any] = []
     for src in sources:
+        if isinstance(src, Location) or is_uri(str(src)):
+            loc = src if isinstance(src, Location) else resolve(str(src), check=False)
+            if loc.name == "run.json" and loc.is_file():
+                remote.append(loc.parent)
+            elif loc.is_dir():
+                remote.extend(_remote_run_dirs(loc))
+            else:
+                raise FileNotFoundError(f"{src}: not a directory or a run.json (glob patterns need a local path)")
+            continue
         p = Path(src)
         if p.is_dir():
             _walk(p)
@@ -524,7 +580,7 @@ def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
             found.append(p.parent)
         else:
             raise FileNotFoundError(f"{src}: not a directory, a run.json or a glob pattern")
-    paths = list(dict.fromkeys(p.resolve() for p in found))
+    paths: list[Any] = list(dict.fromkeys([*(p.resolve() for p in found), *remote]))
     if not paths:
         raise FileNotFoundError(f"no run directory (with a run.json) in {', '.join(map(str, sources))}")
 

@@ -54,7 +54,7 @@ DRIVER_ENV = {
 class RunResult:
     """What a finished run left behind."""
 
-    run_dir: Path
+    run_dir: Path  # or, for a run on a URI, its Location (str() is the URI)
     run_id: str
     status: str
     selected: str | None
@@ -416,7 +416,7 @@ def _tensorboard_callback() -> Any:
     return EpochScalars()
 
 
-def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
+def _mark_incomplete(run_dir: Path, tables: RunTables | None, mirror: Any = None) -> None:
     """After a failure: keep what the finished epochs told us and say the run is incomplete."""
     import json
 
@@ -430,6 +430,30 @@ def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
         write_json(info, run_dir / "run.json")
     except Exception:
         pass
+    if mirror is not None:
+        try:
+            mirror.push()
+        except Exception as e:  # noqa: BLE001 - the failure being reported is the caller's
+            log.warning("could not copy %s to %s: %s", run_dir, mirror.remote, e)
+
+
+def _staging(run_id: str) -> Path:
+    """A new local staging directory for a run on a URI (its journal and tables are written here).
+
+    In ``SWEEP_STAGING_DIR`` when set, else in the system's temporary directory.
+    """
+    import tempfile
+
+    parent = os.environ.get("SWEEP_STAGING_DIR") or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="sweep-staging-", dir=parent)) / run_id
+
+
+def _drop_staging(run_dir: Path) -> None:
+    import shutil
+
+    shutil.rmtree(run_dir.parent, ignore_errors=True)
 
 
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
@@ -439,7 +463,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
 
     Args:
         spec: the validated sweep.
-        out: parent directory of run directories.
+        out: parent directory of run directories: a local path, or a URI pyarrow can write
+            (``s3://bucket/prefix``, ``gs://...``, ``file:///...``; see :mod:`orchestrator.storage`).
         address: a Ray cluster to connect to; None starts Ray embedded (or reuses one already
             initialised in this process).
         view: progress display (a default one on stdout when None).
@@ -458,12 +483,20 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     started = time.time()
     # Ray (and its workers' TensorFlow import) starts while this thread loads pandas, scikit-learn
     # and the data; a bad file still fails before the sweep starts (Ray is then shut down).
+    from .storage import Location, Mirror, resolve
+
+    where = resolve(out, "--out")  # an unknown scheme or an unreachable bucket fails before Ray starts
     ray_start = _RayStart(address, ray_resources)
     try:
         from .results import RunTables, clean_json, new_run_id, write_json
 
         run_id = new_run_id(spec.name, started)
-        run_dir = Path(out).expanduser().resolve() / run_id
+        mirror: Mirror | None = None
+        if isinstance(where, Location):  # tables and journal staged locally, copied there
+            run_dir = _staging(run_id)
+            mirror = Mirror(run_dir, where / run_id)
+        else:
+            run_dir = where / run_id
         prepared, view, _ = _prepare(spec, view)
     except BaseException:
         ray_start.abandon()
@@ -480,6 +513,11 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         spec = resolve_resources(spec)  # `auto` -> what this Ray instance or cluster has
         _check_fits(spec)
         run_dir.mkdir(parents=True, exist_ok=False)
+        if mirror is not None:
+            try:
+                mirror.remote.mkdir()
+            except OSError as e:  # a bucket that does not exist, no permission to write
+                raise SpecError("--out", f"{mirror.remote}: cannot write: {str(e).splitlines()[0]}") from None
         info: dict[str, Any] = {
             "run_id": run_id, "name": spec.name, "status": "running", "strategy": "parallel",
             "spec_file": spec.source, "spec": spec.to_dict(),
@@ -498,6 +536,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         tables = RunTables(run_id, spec.metric_name, spec.mode, resources=spec.resources.model_dump())
         tables.open_journal(run_dir / JOURNAL)
         tables.flush(run_dir)
+        if mirror is not None:
+            mirror.push()
 
         stopper = None
         if spec.stoppers.plateau or spec.stoppers.experiment_plateau:
@@ -506,7 +546,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             stopper = SweepStopper(spec)
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
         evaluator = _warm_evaluator(count_trials(spec))
-        callbacks = [Recorder(tables, spec, view, run_dir, stopper), evaluator]
+        callbacks = [Recorder(tables, spec, view, run_dir, stopper, mirror=mirror), evaluator]
         if tensorboard:
             callbacks.append(_tensorboard_callback())
             info["tensorboard"] = str(run_dir / "tune")
@@ -520,7 +560,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                 max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name="tune", storage_path=str(run_dir), verbose=0,
+                name="tune", verbose=0,
+                # Ray Tune writes checkpoints and its experiment state to the location itself
+                **({"storage_path": str(run_dir)} if mirror is None else
+                   {"storage_path": mirror.remote.path, "storage_filesystem": mirror.remote.fs}),
                 callbacks=callbacks,
                 stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -531,14 +574,16 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                                         checkpoint_score_order=spec.mode),
             ),
         )
-        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator)
+        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator, mirror=mirror)
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
-            _mark_incomplete(run_dir, tables)
+            _mark_incomplete(run_dir, tables, mirror)
         raise
     finally:
         if tables is not None:
             tables.close_journal()
+        if mirror is not None:
+            _drop_staging(run_dir)
         if started_ray:
             ray.shutdown()
 
@@ -556,23 +601,54 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
     """
     import json
 
-    from .results import RunTables, clean_json, write_json
     from .spec import SweepSpec as _Spec
+    from .storage import RUN_FILES, Location, Mirror, resolve
 
-    run_dir = Path(run_dir).expanduser().resolve()
-    name = run_dir.name
-    if not (run_dir / "run.json").is_file():
-        raise SpecError("", f"{run_dir}: not a run directory (no run.json)", name)
+    where = resolve(run_dir, "RUN_DIR")
+    mirror: Mirror | None = None
+    tune_dir: Any = None
+    if isinstance(where, Location):  # pull the run's own files into a local staging copy
+        name = where.name
+        if not (where / "run.json").is_file():
+            raise SpecError("", f"{where}: not a run directory (no run.json)", name)
+        run_dir = _staging(name)
+        where.download(RUN_FILES, run_dir)
+        mirror = Mirror(run_dir, where)
+        shown: Any = where
+        tune_dir = where / "tune"
+    else:
+        run_dir = shown = where
+        name = run_dir.name
     try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        spec = _Spec.model_validate(info["spec"])
-    except Exception as e:  # unreadable or from an incompatible version
-        raise SpecError("run.json", f"cannot be read back: {str(e).splitlines()[0]}", name) from None
-    if info.get("status") == "complete":
-        raise SpecError("", f"{run_dir} is complete; nothing to resume", name)
-    if not (run_dir / JOURNAL).is_file() or not (run_dir / "tune").is_dir():
-        raise SpecError("", f"{run_dir} has no journal or Ray Tune state to resume from", name)
-    prepared, view, _ = _prepare(spec, view)
+        if not (run_dir / "run.json").is_file():
+            raise SpecError("", f"{run_dir}: not a run directory (no run.json)", name)
+        try:
+            info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            spec = _Spec.model_validate(info["spec"])
+        except Exception as e:  # unreadable or from an incompatible version
+            raise SpecError("run.json", f"cannot be read back: {str(e).splitlines()[0]}", name) from None
+        if info.get("status") == "complete":
+            raise SpecError("", f"{shown} is complete; nothing to resume", name)
+        has_tune = tune_dir.is_dir() if tune_dir is not None else (run_dir / "tune").is_dir()
+        if not (run_dir / JOURNAL).is_file() or not has_tune:
+            raise SpecError("", f"{shown} has no journal or Ray Tune state to resume from", name)
+        prepared, view, _ = _prepare(spec, view)
+    except BaseException:
+        if mirror is not None:
+            _drop_staging(run_dir)
+        raise
+    try:
+        return _resume(spec, prepared, view, info, run_dir, shown, mirror, address, ray_resources)
+    finally:
+        if mirror is not None:
+            _drop_staging(run_dir)
+
+
+def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, info: dict[str, Any], run_dir: Path,
+            shown: Any, mirror: Any, address: str | None, ray_resources: dict[str, float] | None) -> RunResult:
+    from .results import RunTables, clean_json, write_json
+
+    name = getattr(shown, "name", None) or run_dir.name
 
     started_ray = connect_ray(address, ray_resources)
     import ray
@@ -583,20 +659,25 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
     spec = resolve_resources(spec)
     tables = RunTables.replay(run_dir / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
                               resources=spec.resources.model_dump())
+    # Ray Tune's state: beside the journal, or at the URI itself
+    tune_at: dict[str, Any] = ({"path": str(run_dir / "tune")} if mirror is None else
+                               {"path": (mirror.remote / "tune").path, "storage_filesystem": mirror.remote.fs})
     try:
         _check_fits(spec)
-        if not tune.Tuner.can_restore(str(run_dir / "tune")):
-            raise SpecError("", f"{run_dir}/tune holds no Ray Tune experiment state to restore", name)
+        if not tune.Tuner.can_restore(**tune_at):
+            raise SpecError("", f"{shown}/tune holds no Ray Tune experiment state to restore", name)
         tables.open_journal(run_dir / JOURNAL)
         info.update({"status": "running", "ended_at": None,
                      "resumed": [*info.get("resumed", []), {"at": time.time(), "pid": os.getpid()}]})
         write_json(clean_json(info), run_dir / "run.json")
-        with attach(run_dir, tables, view):
-            tuner = tune.Tuner.restore(str(run_dir / "tune"), trainable=_trainable(spec, prepared, info["started_at"]),
+        if mirror is not None:
+            mirror.push()
+        with attach(run_dir, tables, view, mirror):
+            tuner = tune.Tuner.restore(**tune_at, trainable=_trainable(spec, prepared, info["started_at"]),
                                        resume_unfinished=True, resume_errored=True)
-            return _execute(tuner, spec, prepared, tables, info, run_dir, view)
+            return _execute(tuner, spec, prepared, tables, info, run_dir, view, mirror=mirror)
     except BaseException:
-        _mark_incomplete(run_dir, tables)
+        _mark_incomplete(run_dir, tables, mirror)
         raise
     finally:
         tables.close_journal()
@@ -605,7 +686,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
 
 
 def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
-             run_dir: Path, view: ProgressView, evaluator: Any = None) -> RunResult:
+             run_dir: Path, view: ProgressView, evaluator: Any = None, mirror: Any = None) -> RunResult:
     """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
     import ray
 
@@ -662,12 +743,14 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
         },
     })
     write_json(clean_json(info), run_dir / "run.json")
+    if mirror is not None:
+        mirror.push()
     c = info["compute"]
     view.print(f"compute: {c['epochs_trained']} epochs in {c['trial_seconds']:.1f} trial-seconds; training every "
                f"trial to its full length: {c['epochs_full']} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
                f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
-    return RunResult(run_dir, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
-                     spec.metric_name)
+    return RunResult(run_dir if mirror is None else mirror.remote, info["run_id"], info["status"], selected,
+                     best_value, test_metrics, counts, spec.metric_name)
 
 
 def _best_checkpoint(result: Any, mode: str) -> Any:
