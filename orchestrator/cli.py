@@ -171,17 +171,24 @@ def nightly(
 
 @app.command()
 def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
-    """Check a spec without running it; print how many trials it would run."""
+    """Check a spec and its data without running it; print how many trials it would run."""
+    from . import data as data_mod
     from .space import count_trials
 
     try:
         spec = _load(file)
+        # Read and split the data as `sweep run` would: a bad value or a class too rare to
+        # stratify is found here, not when the sweep starts.
+        raw, prepared = data_mod.load_for(spec)
     except SpecError as e:
-        _fail(str(e))
+        _fail(str(e) if e.file else str(e.with_file(file.name)))
     n = count_trials(spec)
     searched = ", ".join(f"{k} ({p.type})" for k, p in spec.searched.items()) or "nothing"
+    rep = prepared.report
     typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
-               f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}")
+               f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}; "
+               f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
+               f"{rep['n_features']} features")
 
 
 @app.command()

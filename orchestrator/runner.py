@@ -326,10 +326,7 @@ def _prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepa
     """Load and split the data (a bad file fails here, before anything starts); make the view."""
     from . import data as data_mod
 
-    raw = data_mod.load_raw(dataset=spec.data.dataset, path=spec.data_path(), target=spec.data.target,
-                            task=spec.task, samples=spec.data.samples, seed=spec.data.seed)
-    prepared = data_mod.prepare(raw, fractions=(spec.data.split.train, spec.data.split.val, spec.data.split.test),
-                                seed=spec.data.seed, stratify=spec.data.stratify)
+    raw, prepared = data_mod.load_for(spec)
     view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
     rep = prepared.report
     view.print(f"data {raw.name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
@@ -430,15 +427,17 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         SpecError: data or resources that cannot work (nothing is left running).
     """
     started = time.time()
-    # Ray (and its workers' TensorFlow import) starts while this thread loads pandas, scikit-learn
-    # and the data; a bad file still fails before the sweep starts (Ray is then shut down).
+    # A user's data file may be unusable (a bad value, a class too rare to stratify): it is read
+    # before Ray starts, so a bad one starts nothing. A built-in data set loads while Ray (and its
+    # workers' TensorFlow import) starts; it fails only on a bad data.samples (Ray is then shut down).
+    early = _prepare(spec, view) if spec.data.path is not None else None
     ray_start = _RayStart(address, ray_resources)
     try:
         from .results import RunTables, clean_json, new_run_id, write_json
 
         run_id = new_run_id(spec.name, started)
         run_dir = Path(out).expanduser().resolve() / run_id
-        prepared, view, _ = _prepare(spec, view)
+        prepared, view, _ = early or _prepare(spec, view)
     except BaseException:
         ray_start.abandon()
         raise
