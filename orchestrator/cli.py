@@ -74,9 +74,15 @@ def run(
     num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Override search.num_samples."),
     max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", help="Override resources.max_concurrent."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Start Ray's dashboard (on 127.0.0.1) with an "
+                                   "embedded Ray; off by default."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
     _check_local("--out", out)
+    if dashboard:
+        import os
+
+        os.environ["SWEEP_DASHBOARD"] = "1"  # read by runner.connect_ray when it starts Ray
     try:
         spec = _load(file, num_samples, max_concurrent, seed)
     except SpecError as e:
