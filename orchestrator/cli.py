@@ -76,9 +76,15 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write each trial's per-epoch curves for "
                                      "TensorBoard (tensorboard --logdir RUN_DIR/tune)."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Start Ray's dashboard (on 127.0.0.1) with an "
+                                   "embedded Ray; off by default."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
     where = _where("--out", out)
+    if dashboard:
+        import os
+
+        os.environ["SWEEP_DASHBOARD"] = "1"  # read by runner.connect_ray when it starts Ray
     try:
         spec = _load(file, num_samples, max_concurrent, seed)
     except SpecError as e:
@@ -194,17 +200,24 @@ def nightly(
 
 @app.command()
 def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
-    """Check a spec without running it; print how many trials it would run."""
+    """Check a spec and its data without running it; print how many trials it would run."""
+    from . import data as data_mod
     from .space import count_trials
 
     try:
         spec = _load(file)
+        # Read and split the data as `sweep run` would: a bad value or a class too rare to
+        # stratify is found here, not when the sweep starts.
+        raw, prepared = data_mod.load_for(spec)
     except SpecError as e:
-        _fail(str(e))
+        _fail(str(e) if e.file else str(e.with_file(file.name)))
     n = count_trials(spec)
     searched = ", ".join(f"{k} ({p.type})" for k, p in spec.searched.items()) or "nothing"
+    rep = prepared.report
     typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
-               f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}")
+               f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}; "
+               f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
+               f"{rep['n_features']} features")
 
 
 @app.command()

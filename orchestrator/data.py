@@ -49,6 +49,8 @@ __all__ = [
     "Prepared",
     "load_raw",
     "check_source",
+    "load_for",
+    "MISSING",
     "split_indices",
     "prepare",
 ]
@@ -57,6 +59,9 @@ BUILTIN_DATASETS = ("digits", "diabetes", "exam")
 TASKS = ("classification", "regression")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+MISSING = ("error", "impute")
+"""What to do with missing values in a data file: refuse them, or impute features and drop rows
+without a target."""
 MIN_ROWS = 10
 """Fewest usable rows (after dropping rows with a missing target) a data set may have."""
 
@@ -164,10 +169,13 @@ def load_raw(
     task: str | None = None,
     samples: int | None = None,
     seed: int = 0,
+    missing: str = "impute",
 ) -> RawData:
     """Load a built-in data set or a CSV / Parquet file.
 
-    Rows whose target is missing (NaN, empty or blank) are dropped and counted.
+    With ``missing="impute"``, rows whose target is missing (NaN, empty or blank) are dropped and
+    counted (missing feature values are imputed later, by :func:`prepare`); with
+    ``missing="error"`` any missing value in a file is refused, naming the column and the row.
 
     Args:
         dataset: one of :data:`BUILTIN_DATASETS`; give exactly one of ``dataset`` and ``path``.
@@ -180,6 +188,7 @@ def load_raw(
         samples: for ``exam``, how many rows to generate (default 1000); for ``digits`` and
             ``diabetes``, a deterministic random subsample of that many rows. Ignored for files.
         seed: seed for generating ``exam`` and for subsampling.
+        missing: ``"impute"`` or ``"error"`` (see above); the built-in data sets have none.
 
     Returns:
         The loaded :class:`RawData`.
@@ -190,6 +199,8 @@ def load_raw(
     """
     _check_exactly_one(dataset, path)
     _check_task_value(task)
+    if missing not in MISSING:
+        raise DataError("data.missing", f"unknown value {missing!r}; use one of: {', '.join(MISSING)}")
     if dataset is not None:
         return _load_builtin(dataset, target=target, task=task, samples=samples, seed=seed)
 
@@ -199,12 +210,32 @@ def load_raw(
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     _check_target_in_columns(target, columns, file)
+    if missing == "error":
+        _refuse_missing(frame, target, file)
     rows_total = len(frame)
-    y, X, dropped = _drop_missing_target(frame[target], frame.drop(columns=[target]))
-    y = _clean_target(y, task, where=f"target {target!r} in {file}", key="data.target")
+    y, X, dropped, kept = _drop_missing_target(frame[target], frame.drop(columns=[target]))
     _check_rows(len(y), dropped, rows_total, where=str(file), key="data.path")
+    y = _clean_target(y, task, where=f"target {target!r} in {file}", key="data.target", rows=kept)
     _check_features(X, where=str(file))
     return RawData(X=X, y=y, task=task, name=file.name, rows_dropped_missing_target=dropped)
+
+
+def load_for(spec: Any) -> tuple[RawData, Prepared]:
+    """Load and prepare the data a :class:`~orchestrator.spec.SweepSpec` names (its ``data`` section).
+
+    What ``sweep run`` does before anything starts and ``sweep validate`` does to check the data.
+
+    Returns:
+        The loaded :class:`RawData` and the :class:`Prepared` splits.
+
+    Raises:
+        DataError: as :func:`load_raw` and :func:`prepare`.
+    """
+    d = spec.data
+    raw = load_raw(dataset=d.dataset, path=spec.data_path(), target=d.target, task=spec.task,
+                   samples=d.samples, seed=d.seed, missing=getattr(d, "missing", "impute"))
+    prepared = prepare(raw, fractions=(d.split.train, d.split.val, d.split.test), seed=d.seed, stratify=d.stratify)
+    return raw, prepared
 
 
 def check_source(
@@ -409,11 +440,29 @@ def _read_table(file: Path) -> pd.DataFrame:
         raise DataError(
             "data.path", f"{file} is empty; it needs a header row and data rows"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError("data.path", _not_utf8(file, exc)) from None
     except Exception as exc:  # pandas/pyarrow raise many kinds (ParserError, ArrowInvalid, ...)
         raise DataError("data.path", f"cannot read {file}: {_first_line(exc)}") from exc
     if frame.shape[1] == 0:
         raise DataError("data.path", f"{file} has no columns; it needs a header row")
     return frame
+
+
+def _not_utf8(file: Path, exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 is: line and byte, found by decoding the file."""
+    where = ""
+    try:
+        raw = file.read_bytes() if _file_format(file) == "csv" and not file.name.lower().endswith(".gz") else b""
+        if raw:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                line = raw.count(b"\n", 0, e.start) + 1
+                where = f" (byte 0x{raw[e.start]:02x} on line {line})"
+    except OSError:
+        pass
+    return f"{file} is not UTF-8 text{where}; save it as UTF-8"
 
 
 def _read_columns(file: Path) -> list[str]:
@@ -429,6 +478,8 @@ def _read_columns(file: Path) -> list[str]:
         raise DataError(
             "data.path", f"{file} is empty; it needs a header row and data rows"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError("data.path", _not_utf8(file, exc)) from None
     except Exception as exc:
         raise DataError("data.path", f"cannot read {file}: {_first_line(exc)}") from exc
     # pandas' Parquet index columns are stored in the schema but are not data columns.
@@ -451,7 +502,7 @@ def _check_target_in_columns(target: str, columns: Sequence[str], file: Path) ->
     )
 
 
-def _drop_missing_target(y: pd.Series, X: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame, int]:
+def _drop_missing_target(y: pd.Series, X: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame, int, np.ndarray]:
     missing = y.isna()
     if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):
         blank = y.astype(str).str.strip().eq("")
@@ -463,11 +514,51 @@ def _drop_missing_target(y: pd.Series, X: pd.DataFrame) -> tuple[pd.Series, pd.D
         y[keep].reset_index(drop=True),
         X[keep].reset_index(drop=True),
         dropped,
+        np.flatnonzero(keep),
     )
 
 
-def _clean_target(y: pd.Series, task: str, *, where: str, key: str) -> pd.Series:
-    """Give the target a uniform type: float64 (regression), int64 or str (classification)."""
+def _missing_mask(col: pd.Series) -> np.ndarray:
+    """Missing cells: NaN/None/NA, and (text columns) empty or blank strings."""
+    missing = col.isna()
+    if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+        missing = missing | col.astype(str).str.strip().eq("")
+    return missing.to_numpy(dtype=bool)
+
+
+def _refuse_missing(frame: pd.DataFrame, target: str, file: Path) -> None:
+    """``missing: error``: the first column (the target first) with a missing value is an error."""
+    for col in [target, *[c for c in frame.columns if c != target]]:
+        bad = _missing_mask(frame[col])
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            what = "the target column" if col == target else "column"
+            fix = ("set data.missing: impute to drop rows without a target" if col == target else
+                   "set data.missing: impute to fill them from the training split (median / most frequent)")
+            raise DataError(
+                "data.target" if col == target else "data.path",
+                f"{what} {col!r} in {file} has {int(bad.sum())} missing value"
+                f"{'s' if bad.sum() > 1 else ''} (NaN or empty), first at {_row(rows[0])}; "
+                f"fill them in, or {fix}",
+            )
+
+
+def _row(position: int) -> str:
+    """A 0-based row position as a user finds it: data row N (line N+1 of a CSV with a header)."""
+    return f"data row {int(position) + 1}"
+
+
+def _clean_target(y: pd.Series, task: str, *, where: str, key: str,
+                  rows: np.ndarray | None = None) -> pd.Series:
+    """Give the target a uniform type: float64 (regression), int64 or str (classification).
+
+    ``rows`` maps each value to its row in the file (to name the row of a bad value).
+    """
+
+    def at(mask: np.ndarray) -> str:
+        first = int(np.flatnonzero(mask)[0])
+        return f" at {_row(rows[first] if rows is not None else first)}"
+
     if task == "regression":
         if pd.api.types.is_bool_dtype(y):
             return y.astype(np.float64)
@@ -478,7 +569,7 @@ def _clean_target(y: pd.Series, task: str, *, where: str, key: str) -> pd.Series
             raise DataError(
                 key,
                 f"{where} must be numeric for regression, but {int(bad.sum())} of {len(y)} "
-                f"values could not be parsed as numbers (e.g. {example!r}); clean those values "
+                f"values could not be parsed as numbers (e.g. {example!r}{at(bad)}); clean those values "
                 "or use task: classification",
             )
         parsed = parsed.astype(np.float64)
@@ -486,7 +577,7 @@ def _clean_target(y: pd.Series, task: str, *, where: str, key: str) -> pd.Series
         if inf.any():
             raise DataError(
                 key,
-                f"{where} has {int(inf.sum())} infinite values; remove or replace them",
+                f"{where} has {int(inf.sum())} infinite values (first{at(inf)}); remove or replace them",
             )
         return parsed
 
@@ -500,7 +591,7 @@ def _clean_target(y: pd.Series, task: str, *, where: str, key: str) -> pd.Series
             example = y[non_integer].iloc[0]
             raise DataError(
                 key,
-                f"{where} has non-integer numeric values such as {example!r}; class labels "
+                f"{where} has non-integer numeric values such as {example!r}{at(non_integer)}; class labels "
                 "must be integers or strings (use task: regression for a continuous target)",
             )
         out = y.astype(np.int64)
@@ -546,8 +637,9 @@ def _check_features(X: pd.DataFrame, *, where: str) -> None:
             if inf.any():
                 raise DataError(
                     "data.path",
-                    f"column {col!r} in {where} has {int(inf.sum())} infinite values; remove or "
-                    "replace them (missing values are fine: they are imputed)",
+                    f"column {col!r} in {where} has {int(inf.sum())} infinite values (first at "
+                    f"{_row(np.flatnonzero(inf)[0])}); remove or "
+                    "replace them",
                 )
 
 
@@ -767,9 +859,13 @@ def prepare(
     do_stratify = classification and (True if stratify is None else bool(stratify))
     _check_features(raw.X, where=raw.name)
 
-    idx_train, idx_val, idx_test = split_indices(
-        raw.y, task=task, fractions=fractions, seed=seed, stratify=do_stratify
-    )
+    try:
+        idx_train, idx_val, idx_test = split_indices(
+            raw.y, task=task, fractions=fractions, seed=seed, stratify=do_stratify
+        )
+    except DataError as e:  # name the data and its target column (split_indices sees only labels)
+        target = f"target {str(raw.y.name)!r} of " if raw.y.name is not None else ""
+        raise DataError(e.key, f"{target}{raw.name}: {e.message}") from None
     parts = {"train": idx_train, "val": idx_val, "test": idx_test}
 
     # Fixed (not fitted) type normalisation: numeric -> float64, categorical -> str objects.

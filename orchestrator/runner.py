@@ -130,15 +130,39 @@ def _agent_port_patch() -> Any:
         return None
 
 
+def _loopback_patch() -> Any:
+    """Make an embedded Ray bind its servers to 127.0.0.1 instead of every interface.
+
+    Ray (2.60) turns ``_node_ip_address="127.0.0.1"`` into the machine's address unless it runs
+    in its single-machine mode (the default on macOS and Windows, ``ENABLE_RAY_CLUSTER`` false);
+    on Linux its GCS, raylet and workers then listen on all interfaces. This switches that mode on
+    for the duration of ``ray.init``: the node's address is then 127.0.0.1, which every process
+    of the instance is started with. Returns an undo function (or None when Ray's internals moved).
+    """
+    try:
+        from ray._private import ray_constants
+
+        before = ray_constants.ENABLE_RAY_CLUSTER
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+        def undo() -> None:
+            ray_constants.ENABLE_RAY_CLUSTER = before
+
+        return undo
+    except Exception:
+        return None
+
+
 def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
-                preload: bool | None = None) -> bool:
+                preload: bool | None = None, dashboard: bool | None = None) -> bool:
     """Start an embedded Ray or connect to ``address``; True when this call started it.
 
     A Ray already initialised in this process (a notebook, the test session) is reused as is.
     An embedded Ray's workers inherit :data:`WORKER_ENV` from this process (no runtime_env, so
     trials can use the workers Ray prestarts as it starts), run at :data:`WORKER_NICENESS`, and
     import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: only with
-    ``SWEEP_PRELOAD=1``).
+    ``SWEEP_PRELOAD=1``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
+    127.0.0.1) only when ``dashboard`` (default: only with ``SWEEP_DASHBOARD=1``, ``--dashboard``).
     A cluster gets the environment as a runtime_env.
     """
     import ray
@@ -165,14 +189,20 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
             extra["_system_config"] = {"preload_python_modules": list(PRELOAD_MODULES),
                                        "prestart_worker_first_driver": False}
         extra.setdefault("_system_config", {})["worker_niceness"] = WORKER_NICENESS
-        # Ray resolves loopback to the machine's address for its own servers, so there is no
-        # loopback-only embedded Ray to ask for; it runs without a dashboard.
+        if dashboard is None:
+            dashboard = os.environ.get("SWEEP_DASHBOARD", "0") == "1"
         undo = _agent_port_patch()
+        loopback = _loopback_patch()
         try:
-            ray.init(include_dashboard=False, **(resources or {}), **common, **extra)
+            context = ray.init(include_dashboard=dashboard, dashboard_host="127.0.0.1",
+                     _node_ip_address="127.0.0.1" if loopback is not None else None,
+                     **(resources or {}), **common, **extra)
         finally:
-            if undo is not None:
-                undo()
+            for u in (loopback, undo):
+                if u is not None:
+                    u()
+        if dashboard and getattr(context, "dashboard_url", None):
+            print(f"ray dashboard: http://{context.dashboard_url}", file=sys.stderr, flush=True)
     logging.getLogger("ray").setLevel(logging.ERROR)
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     return True
@@ -326,10 +356,7 @@ def _prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepa
     """Load and split the data (a bad file fails here, before anything starts); make the view."""
     from . import data as data_mod
 
-    raw = data_mod.load_raw(dataset=spec.data.dataset, path=spec.data_path(), target=spec.data.target,
-                            task=spec.task, samples=spec.data.samples, seed=spec.data.seed)
-    prepared = data_mod.prepare(raw, fractions=(spec.data.split.train, spec.data.split.val, spec.data.split.test),
-                                seed=spec.data.seed, stratify=spec.data.stratify)
+    raw, prepared = data_mod.load_for(spec)
     view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
     rep = prepared.report
     view.print(f"data {raw.name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
@@ -481,11 +508,13 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         SpecError: data or resources that cannot work (nothing is left running).
     """
     started = time.time()
-    # Ray (and its workers' TensorFlow import) starts while this thread loads pandas, scikit-learn
-    # and the data; a bad file still fails before the sweep starts (Ray is then shut down).
     from .storage import Location, Mirror, resolve
 
     where = resolve(out, "--out")  # an unknown scheme or an unreachable bucket fails before Ray starts
+    # A user's data file may be unusable (a bad value, a class too rare to stratify): it is read
+    # before Ray starts, so a bad one starts nothing. A built-in data set loads while Ray (and its
+    # workers' TensorFlow import) starts; it fails only on a bad data.samples (Ray is then shut down).
+    early = _prepare(spec, view) if spec.data.path is not None else None
     ray_start = _RayStart(address, ray_resources)
     try:
         from .results import RunTables, clean_json, new_run_id, write_json
@@ -497,7 +526,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             mirror = Mirror(run_dir, where / run_id)
         else:
             run_dir = where / run_id
-        prepared, view, _ = _prepare(spec, view)
+        prepared, view, _ = early or _prepare(spec, view)
     except BaseException:
         ray_start.abandon()
         raise

@@ -190,6 +190,7 @@ class DataSpec(_Frozen):
     split: SplitSpec = SplitSpec()
     stratify: bool | None = None
     seed: int = 0
+    missing: Literal["error", "impute"] = "error"
 
 
 class MetricSpec(_Frozen):

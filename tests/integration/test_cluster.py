@@ -115,7 +115,7 @@ def _ray_start_works() -> str | None:
     return None if r.returncode == 0 else f"`ray start --help` failed: {r.stderr.strip()[:200]}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
     """Head (1 CPU, dashboard) + worker (1 CPU) on loopback, token auth on; yields their addresses."""
     why = _ray_start_works()
@@ -172,6 +172,35 @@ def _job(args: list[str], env: dict[str, str], timeout: float = 60) -> subproces
                           start_new_session=True)
 
 
+def test_job_submission_and_connection_without_the_token_are_refused(cluster, tmp_path):
+    """Anyone who can reach the cluster's ports but lacks the token can run nothing on it."""
+    work = tmp_path / "job"
+    work.mkdir()
+    marker = tmp_path / "ran"
+    command = ["--", "python", "-c", f"open({str(marker)!r}, 'w').write('ran')"]
+    addr = cluster["dashboard"]
+    # No token at all: the job API answers 401.
+    refused = _job(["submit", "--address", addr, "--no-wait", "--working-dir", str(work), *command],
+                   _env(None, mode=None))
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "401" in refused.stdout + refused.stderr or "nauthori" in refused.stdout + refused.stderr
+    # A wrong token: refused as well.
+    wrong = _job(["submit", "--address", addr, "--no-wait", "--working-dir", str(work), *command],
+                 _env(secrets.token_hex(32)))
+    assert wrong.returncode != 0, wrong.stdout + wrong.stderr
+    # A driver connecting to the GCS without the token gets no node list.
+    gcs_port = int(cluster["gcs"].rsplit(":", 1)[1])
+    try:
+        nodes = _alive_nodes(gcs_port, _env(None, mode=None))
+    except subprocess.TimeoutExpired:
+        nodes = 0
+    assert nodes == 0
+    # And the right token works (so the refusals above are about the token, not a dead cluster).
+    assert _alive_nodes(gcs_port, _env(cluster["token"])) == 2
+    time.sleep(2)
+    assert not marker.exists()
+
+
 def test_sweep_submitted_as_a_job_runs_on_both_nodes(cluster, tmp_path):
     work = tmp_path / "job"
     work.mkdir()
@@ -187,15 +216,6 @@ def test_sweep_submitted_as_a_job_runs_on_both_nodes(cluster, tmp_path):
     out = tmp_path / "shared"  # one machine: a local path is storage both nodes reach
     env = _env(cluster["token"])
     addr = cluster["dashboard"]
-
-    # Without the token the dashboard refuses the submission.
-    refused = _job(["submit", "--address", addr, "--no-wait", "--working-dir", str(work), "--", "true"],
-                   _env(None, mode=None))
-    assert refused.returncode != 0, refused.stdout + refused.stderr
-    assert "401" in refused.stdout + refused.stderr or "nauthori" in refused.stdout + refused.stderr
-    wrong = _job(["submit", "--address", addr, "--no-wait", "--working-dir", str(work), "--", "true"],
-                 _env(secrets.token_hex(32)))
-    assert wrong.returncode != 0, wrong.stdout + wrong.stderr
 
     sub = _job(["submit", "--address", addr, "--no-wait", "--submission-id", "sweep-two-nodes",
                 "--working-dir", str(work), "--",

@@ -1,37 +1,123 @@
-"""Spec files are data: the package never evaluates, imports or unsafely loads what a spec says."""
+"""Spec files are data: the package never evaluates, imports or unsafely loads what a spec says.
+
+An AST lint over every module of the package: no ``eval``/``exec``/``compile``, no dynamic import
+(``__import__``, ``importlib.import_module`` however it is imported, ``pydoc.locate``, ``runpy``),
+no YAML loading that can build Python objects (``yaml.load``/``load_all`` without a safe loader,
+``unsafe_load``, ``full_load``, the unsafe loader classes). The lint is itself tested on a snippet
+holding each offence, so it cannot pass by finding nothing.
+"""
 
 from __future__ import annotations
 
 import ast
+import textwrap
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orchestrator"
 
+FORBIDDEN_CALLS = {
+    "eval", "exec", "compile", "__import__", "import_module", "importlib.import_module",
+    "importlib.__import__", "builtins.__import__", "builtins.eval", "builtins.exec", "pydoc.locate", "locate",
+    "runpy.run_path", "runpy.run_module", "yaml.unsafe_load", "yaml.unsafe_load_all", "yaml.full_load",
+    "yaml.full_load_all", "yaml.add_constructor", "yaml.add_multi_constructor",
+}
+YAML_LOADS = {"yaml.load", "yaml.load_all", "load", "load_all"}  # safe only with an explicit safe loader
+SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
+UNSAFE_NAMES = {"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"}
+FORBIDDEN_IMPORTS = {("importlib", "import_module"), ("pydoc", "locate"), ("yaml", "load"), ("yaml", "load_all"),
+                     ("yaml", "unsafe_load"), ("yaml", "full_load"), ("yaml", "Loader"), ("yaml", "UnsafeLoader"),
+                     ("yaml", "FullLoader")}
 
-def _calls(tree: ast.AST):
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else node.attr
+    return ""
+
+
+def _loader_name(node: ast.AST) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+
+
+def offences(source: str, filename: str = "<snippet>") -> list[str]:
+    """Every forbidden construct in ``source``, as ``filename:line: what``."""
+    tree = ast.parse(source, filename=filename)
+    found = []
+    yaml_imported: dict[str, str] = {}  # local name -> name in yaml (``from yaml import load as l``)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            f = node.func
-            if isinstance(f, ast.Name):
-                yield f.id, node
-            elif isinstance(f, ast.Attribute):
-                base = f.value.id if isinstance(f.value, ast.Name) else ""
-                yield f"{base}.{f.attr}", node
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                if (node.module, alias.name) in FORBIDDEN_IMPORTS:
+                    found.append(f"{filename}:{node.lineno}: from {node.module} import {alias.name}")
+                if node.module == "yaml":
+                    yaml_imported[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "runpy":
+                    found.append(f"{filename}:{node.lineno}: import runpy")
+        elif isinstance(node, ast.Attribute) and _dotted(node.value) == "yaml" and node.attr in UNSAFE_NAMES:
+            found.append(f"{filename}:{node.lineno}: yaml.{node.attr}")
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            if name in FORBIDDEN_CALLS:
+                found.append(f"{filename}:{node.lineno}: {name}()")
+            elif name.startswith("yaml.") and name in YAML_LOADS or yaml_imported.get(name) in YAML_LOADS:
+                loader = next((k.value for k in node.keywords if k.arg == "Loader"),
+                              node.args[1] if len(node.args) > 1 else None)
+                if loader is None or _loader_name(loader) not in SAFE_LOADERS:
+                    found.append(f"{filename}:{node.lineno}: {name}() without a safe Loader")
+    return found
 
 
-def test_no_eval_exec_dynamic_import_or_unsafe_yaml():
-    offences = []
+def test_no_eval_exec_dynamic_import_or_unsafe_yaml_in_the_package():
+    found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for name, node in _calls(tree):
-            bad = name in ("eval", "exec", "compile", "__import__", "importlib.import_module",
-                           "yaml.load", "yaml.unsafe_load", "yaml.full_load", "yaml.load_all")
-            if name == "yaml.load":
-                bad = not any(isinstance(k.value, ast.Attribute) and k.value.attr == "SafeLoader"
-                              for k in node.keywords if k.arg == "Loader")
-            if bad:
-                offences.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}")
-    assert offences == []
+        found += offences(path.read_text(encoding="utf-8"), str(path.relative_to(PACKAGE.parent)))
+    assert found == []
+
+
+def test_the_lint_finds_each_offence():
+    snippet = textwrap.dedent("""
+        import importlib, yaml, builtins, pydoc
+        import runpy
+        from importlib import import_module
+        from yaml import load as yload, Loader
+        eval(spec["model"])
+        exec(code)
+        compile(src, "x", "exec")
+        __import__(spec["module"])
+        importlib.import_module(spec["module"])
+        import_module(name)
+        builtins.__import__(name)
+        pydoc.locate(spec["class"])
+        yaml.load(text)
+        yaml.load(text, Loader=yaml.Loader)
+        yaml.load(text, yaml.FullLoader)
+        yaml.load_all(text)
+        yaml.unsafe_load(text)
+        yaml.full_load(text)
+        yload(text)
+        yaml.add_constructor("!x", f)
+    """)
+    found = offences(snippet)
+    lines = sorted({int(f.split(":")[1]) for f in found})
+    # every line from the first offence on is flagged (line 2 imports harmless modules)
+    assert lines == list(range(3, 22)), found
+
+
+def test_the_lint_accepts_safe_loading():
+    snippet = textwrap.dedent("""
+        import yaml
+        yaml.safe_load(text)
+        yaml.load(text, Loader=yaml.SafeLoader)
+        yaml.load(text, yaml.CSafeLoader)
+        yaml.parse(text, Loader=yaml.SafeLoader)
+        getattr(obj, "name")
+    """)
+    assert offences(snippet) == []
 
 
 def test_spec_loader_uses_safe_load_only():
