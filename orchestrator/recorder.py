@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,11 +16,11 @@ from typing import Any, Iterator
 from ray.tune import Callback
 
 from .progress import ProgressView
-from .results import RunTables, end_status
+from .results import RunTables, classify_failure, end_status
 from .space import max_epochs, resolve_config
 from .spec import SweepSpec
 
-__all__ = ["Recorder", "error_text", "attach"]
+__all__ = ["Recorder", "error_text", "failure", "attach"]
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +53,54 @@ def attach(run_dir: Path, tables: RunTables, view: ProgressView, mirror: Any = N
 FLUSH_EVERY_S = 10.0
 
 
-def error_text(trial: Any) -> str:
-    """The one-line cause of a trial's failure."""
+def _chain(err: BaseException) -> list[Any]:
+    """``err`` and what it wraps (Ray's ``cause``, Python's ``__cause__``/``__context__``)."""
+    seen: list[Any] = []
+    todo = [err]
+    while todo and len(seen) < 10:
+        e = todo.pop(0)
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [getattr(e, "cause", None) if isinstance(getattr(e, "cause", None), BaseException) else None,
+                 e.__cause__, e.__context__]
+    return seen
+
+
+def failure(trial: Any) -> tuple[str, str]:
+    """Why ``trial`` last failed: ``(reason, one-line message)`` (see :func:`classify_failure`)."""
     try:
-        err = trial.get_pickled_error()
+        err = None
+        local = getattr(trial, "pickled_error_file", None)  # written at once; storage gets it later
+        if local and os.path.exists(local):
+            from ray import cloudpickle
+
+            with open(local, "rb") as f:
+                err = cloudpickle.load(f)
+        if err is None:
+            err = trial.get_pickled_error()
         if err is not None:
-            cause = getattr(err, "cause", None) or err
-            return f"{type(cause).__name__}: {cause}".splitlines()[0][:1000]
+            chain = _chain(err)
+            types = [c.__name__ for e in chain for c in type(e).__mro__]
+            root = chain[0]
+            for e in chain:  # the user's exception rather than Ray's wrapper around it
+                if not type(e).__module__.startswith("ray."):
+                    root = e
+                    break
+            text = f"{type(root).__name__}: {root}" if root is not chain[0] or not str(root) else str(root)
+            return classify_failure(types, text)
     except Exception:
         pass
     try:
         lines = [ln for ln in str(trial.get_error() or "").splitlines() if ln.strip()]
-        return lines[-1][:1000] if lines else "error"
+        return classify_failure([], lines[-1] if lines else "error")
     except Exception:
-        return "error"
+        return "error", "error"
+
+
+def error_text(trial: Any) -> str:
+    """The one-line cause of a trial's failure."""
+    return failure(trial)[1]
 
 
 class Recorder(Callback):
@@ -172,7 +207,10 @@ class Recorder(Callback):
         by_stopper = self.stopper.reason_for(trial.trial_id) if self.stopper is not None else None
         if status == "stopped" and by_stopper:
             reason = by_stopper
-        tables.trial_ended(trial.trial_id, status, reason, error_text(trial) if errored else "")
+        error = ""
+        if errored:
+            reason, error = failure(trial)
+        tables.trial_ended(trial.trial_id, status, reason, error)
         best, _ = tables.best(trial.trial_id)
         self.view.trial_finished(trial.trial_id, status, reason, len(tables.curve(trial.trial_id, spec.metric_name)),
                                  best, t.config)
@@ -183,3 +221,12 @@ class Recorder(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ended(trial, trials, errored=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """The trial failed and Ray Tune restarts it (``max_failures``): count it, keep why."""
+        if self.tables is None:
+            return
+        reason, error = failure(trial)
+        self.tables.trial_retried(trial.trial_id, reason, error)
+        self.view.print(f"trial {trial.trial_id} failed ({error}); retry {trial.num_failures} of "
+                        f"{self.spec.max_failures} from its last checkpoint")

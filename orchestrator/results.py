@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
     "end_status",
     "asha_rung",
     "EPOCH_FIELDS",
+    "classify_failure",
 ]
 
 # Per-epoch fields copied from a trial's report into epochs.parquet (when present).
@@ -107,6 +109,40 @@ def end_status(*, errored: bool, last: dict[str, Any] | None, max_epochs: int,
     return "stopped", "stopped"
 
 
+_OOM_TYPES = {"MemoryError", "ResourceExhaustedError", "OutOfMemoryError"}
+_OOM_WORDS = re.compile(r"out of memory|outofmemory|resourceexhausted|\boom\b", re.IGNORECASE)
+_DIED_TYPES = {"RayActorError", "ActorDiedError", "WorkerCrashedError", "ActorUnavailableError", "NodeDiedError"}
+
+
+def classify_failure(types: Iterable[str], message: str) -> tuple[str, str]:
+    """Why a trial failed, from its exception's type names (the whole chain) and message.
+
+    Returns:
+        ``(reason, text)``:
+
+        - ``out_of_memory`` ("out of memory: ...") for ``MemoryError``, TensorFlow's
+          ``ResourceExhaustedError``, Ray's ``OutOfMemoryError`` or a worker Ray's memory monitor
+          killed (exit type ``NODE_OUT_OF_MEMORY``), or an exception whose first line says so;
+        - ``worker_died`` ("worker process died (killed, possibly out of memory): ...") when the
+          trial's process vanished otherwise (a SIGKILL from the kernel's OOM killer or anyone,
+          a crash);
+        - ``error`` for any other exception; ``text`` is then the message's first line.
+    """
+    names = set(types)
+    message = str(message)
+    first = next((ln.strip() for ln in message.splitlines() if ln.strip()), "") or "error"
+    first = first[:1000]
+    exit_type = re.search(r"Worker exit type: (\w+)", message)
+    if names & _OOM_TYPES or "NODE_OUT_OF_MEMORY" in message:
+        return "out_of_memory", first if first.lower().startswith("out of memory") else f"out of memory: {first}"
+    if names & _DIED_TYPES:
+        how = f" (exit type {exit_type.group(1)})" if exit_type else ""
+        return "worker_died", f"worker process died (killed, possibly out of memory): {first}{how}"
+    if _OOM_WORDS.search(first):
+        return "out_of_memory", f"out of memory: {first}"
+    return "error", first
+
+
 @dataclass
 class _Trial:
     trial_id: str
@@ -119,6 +155,7 @@ class _Trial:
     placement: dict[str, Any] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
+    retries: int = 0  # restarts after a failure (Ray Tune's max_failures)
 
 
 class RunTables:
@@ -188,14 +225,21 @@ class RunTables:
                     tables.event(**entry)
                 elif kind == "config":
                     tables.set_config(entry["trial_id"], entry["config"])
+                elif kind == "retry":
+                    tables.trial_retried(entry["trial_id"], entry["reason"], entry.get("error", ""),
+                                         at=entry.get("at"))
         return tables
 
     def trial_started(self, trial_id: str, config: dict[str, Any], at: float | None = None) -> None:
-        """Called when a trial starts (again, after a failure or a resume: the attempt is counted)."""
+        """Called when a trial starts (again, after a failure or a resume: the attempt is counted).
+
+        A trial that had already ended keeps its status until it ends again: Ray Tune restores its
+        experiment from a snapshot taken every few seconds, so after a driver crash it may run a
+        trial the journal already saw finish (from its last checkpoint, to the same end).
+        """
         self._log("start", trial_id=trial_id, config=config, at=at or time.time())
         if trial_id in self.trials:
             self.trials[trial_id].attempts += 1
-            self.trials[trial_id].status = "running"
         else:
             self.trials[trial_id] = _Trial(trial_id, dict(config))
 
@@ -224,6 +268,14 @@ class RunTables:
                 t.placement[k] = result[k]
         t.last = keep
         t.ended_at = at
+
+    def trial_retried(self, trial_id: str, reason: str, error: str, at: float | None = None) -> None:
+        """A trial failed and Ray Tune restarts it from its last checkpoint: count it, add an event."""
+        at = at or time.time()
+        self._log("retry", trial_id=trial_id, reason=reason, error=error, at=at)
+        t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
+        t.retries += 1
+        self._add_event(trial_id, int(t.last.get("epoch", 0)), "error", "retry", reason, error[:500], at)
 
     def trial_ended(self, trial_id: str, status: str, stop_reason: str, error: str = "",
                     at: float | None = None) -> None:
@@ -337,7 +389,7 @@ class RunTables:
                 f"best_{self.metric}": best, f"last_{self.metric}": last,
                 "train_seconds": train_seconds,
                 "started_at": _utc(t.started_at), "ended_at": _utc(t.ended_at),
-                "attempts": t.attempts,
+                "attempts": t.attempts, "retries": t.retries,
                 "cpus": float(self.resources.get("cpu", 1.0)), "gpus": float(self.resources.get("gpu", 0.0)),
                 "node_ip": self.node_ips.get(t.placement.get("node_id"), t.placement.get("node_ip")),
                 "node_id": t.placement.get("node_id"), "pid": t.placement.get("pid"),

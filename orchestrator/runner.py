@@ -47,6 +47,9 @@ DRIVER_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
     "RAY_DEDUP_LOGS": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # A failed trial's traceback goes to its error.txt under tune/; the terminal gets one line and
+    # trials.parquet / events.parquet keep the message.
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
 }
 
 
@@ -370,9 +373,11 @@ def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> 
     """The trainable as Tune runs it: data (without the test split) and resources bound."""
     from ray import tune
 
+    from .training.faults import load_plan
     from .training.trainable import TrialContext, TrialData, train_trial
 
-    ctx = TrialContext(spec=spec, run_started_at=started)
+    # $SWEEP_FAULT_INJECTION (tests only) is read here, on the driver, and travels with the context.
+    ctx = TrialContext(spec=spec, run_started_at=started, faults=load_plan())
     # Train and validation arrays only (never the test split), in a class workers unpickle without
     # importing pandas or scikit-learn.
     trainable = tune.with_parameters(train_trial, data=TrialData.of(prepared.without_test()), ctx=ctx)

@@ -104,6 +104,7 @@ class TrialContext:
 
     spec: SweepSpec
     run_started_at: float
+    faults: list[dict[str, Any]] | None = None  # test-only fault plan (see training/faults.py)
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,7 +457,7 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
               report: Callable[[dict[str, Any], str | None], None], threads: int = 1,
               restore_dir: str | None = None, started: float | None = None,
               run_started_at: float | None = None, placement: dict[str, Any] | None = None,
-              cache: ModelCache | None = None) -> dict[str, Any]:
+              cache: ModelCache | None = None, faults: list[Any] | None = None) -> dict[str, Any]:
     """Train one configuration, reporting every epoch through ``report(row, checkpoint_dir)``.
 
     The body of :func:`train_trial`, callable without Ray (``report`` is then any function; it may
@@ -477,6 +478,8 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
         started, run_started_at: clocks for the timing columns (default: now).
         placement: columns added to the first epoch's row.
         cache: the model cache (default: this worker's).
+        faults: injected faults (tests only; :mod:`orchestrator.training.faults`), fired as their
+            epoch begins, after the previous epoch's report (and checkpoint) reached the driver.
 
     Returns:
         ``{"cache_hit", "setup_s", "report_wait_s", "epochs"}`` for benchmarks.
@@ -516,6 +519,9 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
             self.epoch_started = started
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            for fault in faults or ():
+                reporter.wait()
+                fault.at_epoch_begin(epoch + 1)
             self.epoch_started = time.time()
             if epoch == int(state["epoch"]):
                 info["setup_s"] = self.epoch_started - started
@@ -669,14 +675,20 @@ def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: Trial
 
     restored = tune.get_checkpoint()
     placement = _placement(threads)
+    faults = None
+    if ctx.faults:
+        from .faults import faults_for
+
+        faults = faults_for(ctx.faults, trial_id, int(hp["epochs"]))
     try:
         if restored is not None:
             with restored.as_directory() as d:
                 run_trial(hp, data, spec, _trial_seed(spec.seed, trial_id), report=report, threads=threads,
-                          restore_dir=d, started=started, run_started_at=ctx.run_started_at, placement=placement)
+                          restore_dir=d, started=started, run_started_at=ctx.run_started_at, placement=placement,
+                          faults=faults)
         else:
             run_trial(hp, data, spec, _trial_seed(spec.seed, trial_id), report=report, threads=threads,
-                      started=started, run_started_at=ctx.run_started_at, placement=placement)
+                      started=started, run_started_at=ctx.run_started_at, placement=placement, faults=faults)
     except TrialStopped:
         # Ray Tune ended the trial while it trained ahead: end the training thread the way its
         # own report does (SystemExit(0) is a clean end for Ray's runner thread).
