@@ -65,7 +65,38 @@ SWEEP = str(Path(PY).with_name("sweep"))
 NOTES = """
 ## Notes
 
-(Analysis to be written.)
+- **Speedup (pass).** Most of the 3.2x comes from the trainable, not from parallelism: the
+  orchestrator's own training code run sequentially in one process (88 s) is 2.3x faster than plain
+  Keras `fit` on arrays (202 s), because it compiles the train step once per architecture and keeps
+  traced models in a per-worker cache. Against that sequential loop the sweep end to end is 0.93x:
+  on this workload (32 trials, about 87 trial-seconds in all) the ~12 s of start-up and the final
+  test evaluation cost as much as the second slot gains.
+- **Efficiency (miss: 0.44 over the command, 0.62 over the Tune phase, target 0.90).** Three
+  losses, in order of size: start-up (command start to first trial about 10-12 s, the same as a
+  hand-written Ray Tune script, see Start-up), the tail (the last trial runs alone, then the test
+  evaluation), and within the Tune phase a slowdown of each trial when two run at once (sum of
+  trial seconds in the sweep 1.3-1.5x the same trials alone). Two single-threaded NumPy matmul
+  processes run at full speed side by side on this machine (0.78 s alone, 0.79 s each together),
+  so the cores themselves do not contend; what remains is Ray's per-result work on the same two
+  cores (the driver's Tune loop and recorder about 6 CPU-seconds, Ray's daemons about 5, in a
+  16-trial x 9-epoch run sampled with psutil) and the helper processes' load on the shared machine
+  during the recorded repeats (load averages 2-9). The figures above were taken while other work
+  ran; they need a quiet re-run before any conclusion on the Tune phase.
+- **Per-trial fixed cost (pass when the architecture repeats).** A cached model costs 0.017 s in
+  process and 0.009 s through Ray; a new architecture still pays its tracing (0.6-0.8 s). A random
+  search over 24 architecture/optimizer combinations hits the cache rarely (2 of 12), so the
+  fixed cost there stays near the plain Keras figure.
+- **Start-up (miss: 11.8 s, target 8 s).** Equal to the hand-written Ray Tune script (11.8 s):
+  `ray.init` (3-4 s), a worker's TensorFlow import (4-5 s on a loaded core) and the first trace
+  (about 1 s) run one after another. Preloading TensorFlow in Ray's prestarted workers did not help
+  on 2 cores, because Ray starts them only as `ray.init` returns.
+- **Memory (miss by 3 MB: 53 MB, target 50 MB).** The growth is the model cache filling (4 models
+  with their traced functions) in the first 10 trials: every 10 trials after that the worker reads
+  899, 895, 897, 900, 904 MB, so there is no per-trial leak; a smaller cache would pass at the cost
+  of more tracing.
+- **GPU.** No GPU machine was lent to this project's tasks (the device tool's status said "not
+  drawn"), so the `gpu: 0.125` against `gpu: 1` run is not recorded; logical-GPU placement is
+  tested in `tests/integration/test_placement.py`.
 """
 
 TARGETS = {"speedup": 1.5, "efficiency": 0.90, "fixed_cost_s": 0.15, "startup_s": 8.0, "memory_growth_mb": 50.0}
