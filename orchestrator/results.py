@@ -178,6 +178,9 @@ class RunTables:
         self.resources = resources or {"cpu": 1.0, "gpu": 0.0}
         self.trials: dict[str, _Trial] = {}
         self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
+        # The same rows by trial, so one trial's curve costs its own epochs, not the run's (with
+        # thousands of trials, scanning every epoch per query made the driver quadratic).
+        self._epochs_of: dict[str, dict[int, dict[str, Any]]] = {}
         self.events: list[dict[str, Any]] = []
         self.diagnoses: dict[str, dict[str, Any]] = {}
         self.selected: str | None = None
@@ -261,6 +264,7 @@ class RunTables:
             if k in result:
                 row[k] = result[k]
         self.epochs[(trial_id, epoch)] = row
+        self._epochs_of.setdefault(trial_id, {})[epoch] = row
         if "started_at" in result:
             t.started_at = float(result["started_at"])
         for k in _PLACEMENT_FIELDS:
@@ -309,15 +313,15 @@ class RunTables:
     # -- queries -----------------------------------------------------------------------------
     def curve(self, trial_id: str, column: str) -> list[float]:
         """One trial's per-epoch values of ``column`` in epoch order."""
-        rows = sorted((e for (t, _), e in self.epochs.items() if t == trial_id), key=lambda r: r["epoch"])
-        return [float(r.get(column, math.nan)) for r in rows]
+        rows = self._epochs_of.get(trial_id, {})
+        return [float(rows[e].get(column, math.nan)) for e in sorted(rows)]
 
     def best(self, trial_id: str) -> tuple[float, int]:
         """Best finite value of the metric and its epoch (``nan, 0`` when there is none)."""
         values = self.curve(trial_id, self.metric)
         # The reported epoch numbers, not positions: a trial PBT restored from a donor's
         # checkpoint goes on from the donor's epoch, so its epochs need not be 1, 2, 3, ...
-        epochs = sorted(e for (t, e) in self.epochs if t == trial_id)
+        epochs = sorted(self._epochs_of.get(trial_id, {}))
         best, at = math.nan, 0
         for i, v in zip(epochs, values):
             if not math.isfinite(v):
