@@ -33,7 +33,8 @@ _LIVE: dict[str, tuple[RunTables, ProgressView, Path, Any]] = {}
 
 
 def _key(run_dir: Path, location: Any = None) -> str:
-    return str(location) if location is not None else str(Path(run_dir).resolve())
+    # a URI's filesystem and path (its query, endpoint options, may be spelt differently on resume)
+    return f"{location.fs.type_name}://{location.path}" if location is not None else str(Path(run_dir).resolve())
 
 
 @contextlib.contextmanager
@@ -126,6 +127,8 @@ class Recorder(Callback):
         self.spec, self.run_dir, self.stopper = state["spec"], Path(state["run_dir"]), state["stopper"]
         self.key = state.get("key") or str(self.run_dir.resolve())
         live = _LIVE.get(self.key)
+        if live is None and len(_LIVE) == 1:  # the run directory moved since: the one being resumed
+            live = next(iter(_LIVE.values()))
         self.tables, self.view, self.mirror = (None, None, None)  # type: ignore[assignment]
         if live:
             self.tables, self.view, self.run_dir, self.mirror = live

@@ -748,7 +748,12 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
         if checkpoint is not None:
             hp = tables.trials[selected].config
             test_data = TrialData.of(_test_only(prepared), splits=("test",))
-            with checkpoint.as_directory() as ckpt_dir:
+            # A checkpoint at a URI goes to the evaluating worker as it is (that worker, on any node,
+            # downloads it); on a shared file system its directory is readable from every node.
+            import contextlib
+
+            at = contextlib.nullcontext(checkpoint) if mirror is not None else checkpoint.as_directory()
+            with at as ckpt_dir:
                 actor = getattr(evaluator, "actor", None)
                 if actor is not None:  # warm since the sweep began; no trial runs any more
                     ref = actor.evaluate.remote(ckpt_dir, hp, test_data, spec.resources.cpu)

@@ -725,17 +725,18 @@ class Evaluator:
 
         return os.getpid()
 
-    def evaluate(self, checkpoint_dir: str, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
+    def evaluate(self, checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
                  gpus: float = 0.0) -> dict[str, float]:
         return evaluate_on_test(checkpoint_dir, hp, data, cpus, gpus)
 
 
-def evaluate_on_test(checkpoint_dir: str, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
+def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
                      gpus: float = 0.0) -> dict[str, float]:
     """Evaluate the selected trial's best weights on the test split (the run's only look at it).
 
     Args:
-        checkpoint_dir: directory holding :data:`WEIGHTS_FILE`.
+        checkpoint_dir: directory holding :data:`WEIGHTS_FILE`, or a Ray Tune ``Checkpoint`` on a
+            storage URI (downloaded here, in the worker).
         hp: the trial's resolved hyperparameters.
         data: prepared data; only ``data.test`` is read.
         cpus: CPU share for TensorFlow's threads.
@@ -744,6 +745,9 @@ def evaluate_on_test(checkpoint_dir: str, hp: dict[str, Any], data: "TrialData |
     Returns:
         ``{"test_loss": ..., "test_accuracy": ...}`` (or ``test_mae``/``test_mse`` for regression).
     """
+    if hasattr(checkpoint_dir, "as_directory"):
+        with checkpoint_dir.as_directory() as local_dir:
+            return evaluate_on_test(local_dir, hp, data, cpus, gpus)
     configure_tensorflow(cpus, gpus)
     import keras
 

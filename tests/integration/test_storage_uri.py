@@ -137,3 +137,29 @@ def test_s3_run_killed_resumed_and_shown(s3_root, tmp_path, capsys):
     info = _check_resumed(run, before)
     assert run_cli("show", str(run)) == 0
     assert f"run {info['run_id']} · status complete · 6 trials" in capsys.readouterr().out
+
+
+def test_nightly_into_a_uri_history_twice_the_same_date(ray_session, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SWEEP_STAGING_DIR", str(tmp_path / "staging"))
+    spec = write_spec(tmp_path, {
+        "name": "nighturi", "data": {"dataset": "digits"}, "model": {"epochs": 2, "batch_size": 64},
+        "params": {"learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.05}},
+        "metric": "val_accuracy", "search": {"algorithm": "random", "num_samples": 2, "seed": 0},
+    })
+    hist = tmp_path / "bucket" / "nightly"
+    assert run_cli("nightly", spec, "--history", hist.as_uri(), "--date", "2026-11-20") == 0
+    first = capsys.readouterr().out
+    assert "first night with val_accuracy" in first
+    assert run_cli("nightly", spec, "--history", hist.as_uri(), "--date", "2026-11-20") == 0
+    out = capsys.readouterr().out
+    assert "replaced the earlier run of this date" in out
+    (run_dir,) = (hist / "date=2026-11-20").iterdir()  # one run: the second
+    assert f"results: {hist.as_uri()}/date=2026-11-20/{run_dir.name}" in out
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and info["nightly"]["date"] == "2026-11-20"
+    assert (run_dir / "tune").is_dir() and (run_dir / "journal.jsonl").is_file()
+    assert not list((hist / "_staging").iterdir())
+    assert not list((tmp_path / "staging").iterdir())  # the drivers' local staging copies are gone
+    h = orchestrator.load_history(hist.as_uri())
+    assert list(h.runs["run_id"]) == [info["run_id"]] and len(h.trials) == 2
+    assert h.trials["date"].dt.strftime("%Y-%m-%d").unique().tolist() == ["2026-11-20"]
