@@ -601,9 +601,13 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                 callbacks=callbacks,
                 stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                # Ray keeps the best checkpoint by score and, besides, always the latest one.
-                # PBT copies a donor's checkpoint after the donor has moved on: keep them all there.
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.scheduler.type == "pbt" else 1,
+                # Every checkpoint is kept while the sweep runs (the older ones are pruned when it
+                # ends, see _prune_checkpoints): Ray Tune deletes a trial's older checkpoint as soon
+                # as a newer one is saved but writes its experiment snapshot later, in the
+                # background, so a driver killed in between would leave a snapshot naming a
+                # deleted checkpoint and `sweep resume` could not restore that trial. PBT also
+                # copies a donor's checkpoint after the donor has moved on.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None,
                                                         checkpoint_score_attribute="objective",
                                                         checkpoint_score_order=spec.mode),
             ),
@@ -766,6 +770,7 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
         tables.selected = selected
         tables.test_metrics = test_metrics
     tables.flush(run_dir)
+    _prune_checkpoints(grid, spec.mode)
 
     counts: dict[str, int] = {}
     for t in tables.trials.values():
@@ -790,6 +795,41 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
                f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
     return RunResult(run_dir if mirror is None else mirror.remote, info["run_id"], info["status"], selected,
                      best_value, test_metrics, counts, spec.metric_name)
+
+
+def _prune_checkpoints(grid: Any, mode: str) -> int:
+    """Once the sweep has ended, delete each trial's checkpoints but its best and its latest.
+
+    While it runs, every checkpoint is kept (see the CheckpointConfig in :func:`run_sweep`); what a
+    finished run keeps is what Ray's ``num_to_keep=1`` with a score would have kept. Works on any
+    storage (the results' pyarrow filesystem); a checkpoint that cannot be deleted stays.
+
+    Returns:
+        The number of checkpoint directories deleted.
+    """
+    deleted = 0
+    for result in grid:
+        if result.path is None or result.checkpoint is None:
+            continue
+        keep = {result.checkpoint.path}
+        best = _best_checkpoint(result, mode)
+        if best is not None:
+            keep.add(best.path)
+        fs = result.filesystem
+        try:
+            from pyarrow import fs as pafs
+
+            entries = fs.get_file_info(pafs.FileSelector(result.path, allow_not_found=True))
+        except Exception:
+            continue
+        for e in entries:
+            if e.type == pafs.FileType.Directory and e.base_name.startswith("checkpoint_") and e.path not in keep:
+                try:
+                    fs.delete_dir(e.path)
+                    deleted += 1
+                except Exception:
+                    pass
+    return deleted
 
 
 def _best_checkpoint(result: Any, mode: str) -> Any:

@@ -75,6 +75,10 @@ def test_quickstart_through_cli(ray_session, tmp_path, capsys):
     # the same figure is printed and stored
     sel = trials[trials["is_selected"]].iloc[0]
     assert f"{sel['best_val_accuracy']:.4f}" in printed
+    # a finished run keeps at most each trial's best and latest checkpoints (all are kept while it runs)
+    trial_dirs = [d for d in (run_dir / "tune").iterdir() if d.is_dir() and list(d.glob("checkpoint_*"))]
+    assert len(trial_dirs) == len(trials)
+    assert max(len(list(d.glob("checkpoint_*"))) for d in trial_dirs) <= 2
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.yaml")))
