@@ -11,9 +11,11 @@ inside ``model.fit`` and the runner records each as a row of ``events.parquet``.
 action                 when                                                            what is done
 =====================  ==============================================================  =====================
 ``revert_and_cut_lr``  a loss is NaN/inf or exploded (``divergence.explode_factor`` x  restore the best
-                       its first value), or, since the last change, the curves swing  epoch's weights,
-                       up and down (:func:`~orchestrator.diagnosis.oscillation`) or    ``lr *= lr_cut``
-                       the training loss climbed back well above its minimum
+                       its first value or the trivial predictor's), it is still worse  earlier epoch's
+                       than the trivial predictor's after a few epochs, or, since the  weights,
+                       last change, the curves swing up and down                       ``lr *= lr_cut``
+                       (:func:`~orchestrator.diagnosis.oscillation`) or the training
+                       loss climbed back well above its minimum
 ``stop_diverged``      as above, but ``max_reverts`` reverts were spent or the          stop; keep the best
                        learning rate is already at its lower bound                     epoch
 ``stop_overfit``       validation loss rose ``overfit_rise`` above its minimum for     stop; keep the best
@@ -54,6 +56,7 @@ __all__ = [
     "Intervention",
     "ModelOutcome",
     "decide",
+    "blown_up",
     "lr_bounds",
     "clamp",
     "start_config",
@@ -136,6 +139,24 @@ def _best_epoch(values: Sequence[float], mode: str, min_delta: float = 0.0) -> i
     return at
 
 
+def blown_up(train_loss: Sequence[float], val_loss: Sequence[float], baseline_loss: float | None,
+             explode_factor: float) -> list[bool]:
+    """Per epoch: whether it diverged (a NaN/inf loss, or a training loss past ``explode_factor`` x
+    its first finite value or x the trivial predictor's). Such epochs are never "the best epoch":
+    a revert does not go back to them and selection skips them (their rows are flagged ``diverged``)."""
+    ref = baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0 else None
+    out, first = [], math.nan
+    for i, t in enumerate(train_loss):
+        t = _f(t)
+        v = _f(val_loss[i]) if i < len(val_loss) else 0.0
+        if math.isnan(first) and math.isfinite(t):
+            first = t
+        bad = not (math.isfinite(t) and math.isfinite(v))
+        bad = bad or (first > 0 and t > explode_factor * first) or (ref is not None and t > explode_factor * ref)
+        out.append(bool(bad))
+    return out
+
+
 def _g(x: float) -> str:
     return f"{x:.3g}"
 
@@ -163,26 +184,28 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
     va = [_f(v) for v in val_loss]
     me = [_f(v) for v in metric]
     lr = float(lr)
-    best_epoch = _best_epoch(me, mode)
+    bad = blown_up(tr, va, baseline_loss, rules.explode_factor)
+    healthy = [math.nan if b_ else v for v, b_ in zip(me, bad)]
+    best_epoch = _best_epoch(healthy, mode)
+    best_before = _best_epoch(healthy[:-1], mode)  # what a revert goes back to: the current epoch is the problem
     changes = [i for i in interventions if i.action != "continue"]
     since = max((i.epoch for i in changes), default=0)  # the window: epochs after the last change
     reverts = sum(i.action in REVERTS for i in changes)
     ref = baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0 else None
 
-    def decision(action: str, reason: str, detail: str, new_lr: float | None = None,
-                 revert: bool = False) -> Decision:
-        return Decision(action, reason, detail, lr, lr if new_lr is None else new_lr,
-                        best_epoch if revert or action in STOP_ACTIONS else None)
+    def decision(action: str, reason: str, detail: str, new_lr: float | None = None) -> Decision:
+        target = best_before if action in REVERTS else best_epoch if action in STOP_ACTIONS else None
+        return Decision(action, reason, detail, lr, lr if new_lr is None else new_lr, target)
 
     def cut(reason: str, detail: str) -> Decision:
         if reverts >= b.max_reverts or lr <= rules.lr_low * (1 + 1e-9):
             why = (f"{reverts} reverts spent" if reverts >= b.max_reverts
                    else f"the learning rate is at its lower bound {_g(rules.lr_low)}")
-            return decision("stop_diverged", reason, f"{detail}; {why}: stopping, keeping epoch {best_epoch}")
+            return decision("stop_diverged", reason, f"{detail}; {why}: stopping, back to epoch {best_before}")
         new = max(rules.lr_low, lr * b.lr_cut)
         return decision("revert_and_cut_lr", reason,
-                        f"{detail}: back to epoch {best_epoch}'s weights, learning rate {_g(lr)} -> {_g(new)}",
-                        new, revert=True)
+                        f"{detail}: back to epoch {best_before}'s weights, learning rate {_g(lr)} -> {_g(new)}",
+                        new)
 
     if n == 0:
         return decision("continue", "ok", "no epoch yet")
@@ -195,6 +218,9 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
     if math.isfinite(first_tr) and first_tr > 0 and last_tr > rules.explode_factor * first_tr:
         return cut("diverged", f"epoch {n}: training loss {_g(last_tr)} exploded past "
                                f"{rules.explode_factor:g}x its first value {_g(first_tr)}")
+    if ref is not None and last_tr > rules.explode_factor * ref:
+        return cut("diverged", f"epoch {n}: training loss {_g(last_tr)} is more than {rules.explode_factor:g}x "
+                               f"the trivial predictor's {_g(ref)}")
 
     # -- oscillation / instability since the last change ------------------------------------------
     win_tr, win_va, win_me = tr[since:], va[since:], me[since:]
@@ -212,6 +238,12 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
     if n - since < max(1, b.cooldown) and since > 0:
         return decision("continue", "cooldown", f"{n - since} epoch(s) since the last change at epoch {since}")
 
+    # -- worse than the trivial predictor after a few epochs: the learning rate is too high -------
+    rel = relative_improvement(tr, ref)
+    if len(win_tr) >= th.min_epochs and rel is not None and ref is not None and rel < -th.too_slow_improvement:
+        return cut("diverged", f"after {n} epochs the training loss {_g(last_tr)} is {-rel:.0%} above the "
+                               f"trivial predictor's {_g(ref)}")
+
     # -- overfitting over the whole model ----------------------------------------------------------
     finite_va = [(i, v) for i, v in enumerate(va, start=1) if math.isfinite(v)]
     if len(finite_va) >= th.min_epochs_overfit:
@@ -219,13 +251,14 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
         rise = last_va / m_va - 1 if m_va > 0 else 0.0
         tr_at_min = tr[m_ep - 1]
         fall = (tr_at_min - last_tr) / tr_at_min if math.isfinite(tr_at_min) and tr_at_min > 0 else 0.0
-        if n - m_ep >= th.overfit_patience and rise >= th.overfit_rise and fall >= th.overfit_train_fall:
+        learned = ref is None or m_va < ref  # a model that never beat the trivial loss is not overfitting
+        if (learned and n - m_ep >= th.overfit_patience and rise >= th.overfit_rise
+                and fall >= th.overfit_train_fall):
             return decision("stop_overfit", "overfit",
                             f"validation loss rose {rise:.0%} above its minimum {_g(m_va)} at epoch {m_ep} while "
                             f"training loss fell {fall:.0%}: stopping, keeping epoch {best_epoch}")
 
     # -- learning too slowly -----------------------------------------------------------------------
-    rel = relative_improvement(tr, ref)
     if len(win_tr) >= th.min_epochs and rel is not None and rel < th.too_slow_improvement:
         if lr < rules.lr_high * (1 - 1e-9):
             new = min(rules.lr_high, lr * b.lr_raise)
@@ -296,13 +329,23 @@ def _clamp_one(p: Param, v: Any) -> Any:
     return float(min(p.high, max(p.low, float(v))))  # type: ignore[union-attr]
 
 
-def clamp(spec: SweepSpec, config: dict[str, Any]) -> dict[str, Any]:
+def clamp(spec: SweepSpec, config: dict[str, Any], free_lr: bool = False) -> dict[str, Any]:
     """``config`` moved inside the spec's space: ranges clipped, choices snapped to the nearest
     listed value (on a log scale for positive numbers), constants restored, inactive conditional
-    hyperparameters ``None``."""
+    hyperparameters ``None``.
+
+    ``free_lr``: a *fixed* learning rate is only where the babysitter starts; with this, the
+    learning rate is clipped to :func:`lr_bounds` instead of restored (the next model starts at
+    the rate babysitting found). A searched learning rate always stays in its range.
+    """
     from .space import resolve_config
 
-    return resolve_config(spec, {k: _clamp_one(p, config.get(k)) for k, p in spec.params.items()})
+    out = {k: _clamp_one(p, config.get(k)) for k, p in spec.params.items()}
+    lr = config.get("learning_rate")
+    if free_lr and isinstance(spec.params["learning_rate"], Constant) and lr is not None and math.isfinite(_f(lr)):
+        low, high = lr_bounds(spec)
+        out["learning_rate"] = min(high, max(low, float(lr)))
+    return resolve_config(spec, out)
 
 
 def _center(p: Param) -> Any:
@@ -392,7 +435,7 @@ def _try(spec: SweepSpec, config: dict[str, Any], moves: list[tuple[str, bool]])
         if new != config[name]:
             out = dict(config)
             out[name] = new
-            return clamp(spec, out), name
+            return clamp(spec, out, free_lr=True), name
     return config, None
 
 
@@ -439,10 +482,11 @@ def next_config(history: Sequence[ModelOutcome], spec: SweepSpec, rng: random.Ra
     else:
         base = best
     config = dict(base.config)
-    if base.lr_at_best is not None and math.isfinite(base.lr_at_best) and config.get("learning_rate") is not None:
-        config["learning_rate"] = base.lr_at_best
-    config = clamp(spec, config)
+    if base.lr_at_best is not None and math.isfinite(base.lr_at_best):
+        config["learning_rate"] = base.lr_at_best  # what babysitting it found to work
+    config = clamp(spec, config, free_lr=True)
     why = ""
+    changed: str | None = None
     if last.action == "stop_overfit":
         config, changed = _regularise(spec, config)
         why = "the last model overfit: " + (f"more regularisation / less capacity ({changed})" if changed
@@ -452,23 +496,23 @@ def next_config(history: Sequence[ModelOutcome], spec: SweepSpec, rng: random.Ra
         why = "the last model underfit: " + (f"more capacity ({changed})" if changed
                                              else "no more capacity in the space")
     elif last.action == "stop_diverged":
-        config, changed = _try(spec, config, [("learning_rate", False)])
-        if changed is None and config.get("learning_rate") is not None:
-            low, _ = lr_bounds(spec)
-            config = clamp(spec, {**config, "learning_rate": max(low, float(config["learning_rate"]) / 3)})
-            changed = "learning_rate"
-        why = "the last model diverged: a smaller learning rate"
+        start_lr = float(last.config.get("learning_rate") or config["learning_rate"])
+        new = clamp(spec, {**config, "learning_rate": min(float(config["learning_rate"]), start_lr) / 10},
+                    free_lr=True)
+        changed = "learning_rate" if new["learning_rate"] != config["learning_rate"] else None
+        config = new
+        why = f"the last model diverged: learning rate {_g(start_lr)} -> {_g(config['learning_rate'])}"
     else:
         gap = None
         if base.train_loss_at_best and base.val_loss_at_best is not None and base.train_loss_at_best > 0:
             gap = (base.val_loss_at_best - base.train_loss_at_best) / base.train_loss_at_best
         if gap is not None and gap > GAP_REGULARISE:
             config, changed = _regularise(spec, config)
-            why = f"building on the best model (validation loss {gap:.0%} above training): regularise ({changed})"
+            why = f"building on the best model (validation loss {gap:.0%} above training): regularise ({changed or 'nothing left to change'})"
         else:
             config, changed = _grow(spec, config)
-            why = f"building on the best model (small train/validation gap): more capacity ({changed})"
-    tried = [clamp(spec, h.config) for h in history]
+            why = f"building on the best model (small train/validation gap): more capacity ({changed or 'none left'})"
+    tried = [clamp(spec, h.config, free_lr=True) for h in history]
     if config in tried or changed is None:
         names = [k for k, p in spec.searched.items() if not isinstance(p, Constant)]
         from .space import _draw
@@ -477,7 +521,7 @@ def next_config(history: Sequence[ModelOutcome], spec: SweepSpec, rng: random.Ra
             if not names:
                 break
             name = rng.choice(names)
-            candidate = clamp(spec, {**config, name: _draw(spec.params[name], rng)})
+            candidate = clamp(spec, {**config, name: _draw(spec.params[name], rng)}, free_lr=True)
             if candidate not in tried:
                 config = candidate
                 why += f"; already tried, so {name} drawn at random"

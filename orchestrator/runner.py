@@ -8,6 +8,7 @@ kept out of the user's terminal; ``--address`` / ``RAY_ADDRESS`` connects to a c
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import socket
@@ -410,7 +411,7 @@ def _mark_incomplete(run_dir: Path, tables: RunTables | None) -> None:
 
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
               view: ProgressView | None = None, ray_resources: dict[str, float] | None = None,
-              warm_start: list[dict[str, Any]] | None = None) -> RunResult:
+              warm_start: list[dict[str, Any]] | None = None, budget_s: float | None = None) -> RunResult:
     """Run a sweep end to end and write its run directory.
 
     Args:
@@ -422,6 +423,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         ray_resources: ``num_cpus``/``num_gpus`` for an embedded Ray (default: what the machine has).
         warm_start: configurations to try first (the search algorithm's ``points_to_evaluate``;
             each replaces one sample; hyperparameters a point leaves out are sampled as usual).
+        budget_s: wall-clock seconds the search may take, counted from this call (``sweep
+            compare``): a parallel sweep gets Ray Tune's ``time_budget_s`` (what is left of it when
+            the Tuner starts), the babysitter a deadline. The final test evaluation comes after it.
+            None: no time limit.
 
     Returns:
         A :class:`RunResult`.
@@ -455,7 +460,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         _check_fits(spec)
         run_dir.mkdir(parents=True, exist_ok=False)
         info: dict[str, Any] = {
-            "run_id": run_id, "name": spec.name, "status": "running", "strategy": "parallel",
+            "run_id": run_id, "name": spec.name, "status": "running", "strategy": spec.strategy,
             "spec_file": spec.source, "spec": spec.to_dict(),
             "started_at": started, "ended_at": None,
             "versions": _versions(),
@@ -463,15 +468,19 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             "ray": {"address": address or os.environ.get("RAY_ADDRESS") or "embedded", "started_here": started_ray,
                     "cluster_resources": ray.cluster_resources()},
             "hosts": sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}),
-            "budget": {"trials": count_trials(spec), "metric": spec.metric_name, "mode": spec.mode,
+            "budget": {"trials": count_trials(spec) if spec.strategy == "parallel" else spec.babysit.max_models,
+                       "time_s": budget_s, "metric": spec.metric_name, "mode": spec.mode,
                        "max_epochs": max_epochs(spec), "resources": spec.resources.model_dump(),
                        **({"resources_requested": requested.model_dump()} if requested.is_auto else {})},
             "data": prepared.report,
         }
         write_json(clean_json(info), run_dir / "run.json")
-        tables = RunTables(run_id, spec.metric_name, spec.mode, resources=spec.resources.model_dump())
+        tables = RunTables(run_id, spec.metric_name, spec.mode, strategy=spec.strategy,
+                           resources=spec.resources.model_dump())
         tables.open_journal(run_dir / JOURNAL)
         tables.flush(run_dir)
+        if spec.strategy == "babysit":
+            return _execute_babysit(spec, prepared, tables, info, run_dir, view, started, budget_s)
 
         stopper = None
         if spec.stoppers.plateau or spec.stoppers.experiment_plateau:
@@ -479,7 +488,9 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
 
             stopper = SweepStopper(spec)
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
-        evaluator = _warm_evaluator(count_trials(spec))
+        # Under a time budget the last trials may never start: warm the evaluator after the first report.
+        evaluator = _warm_evaluator(count_trials(spec) if budget_s is None else 1)
+        time_budget = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
         tuner = tune.Tuner(
             _trainable(spec, prepared, started),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
@@ -487,6 +498,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                 metric="objective", mode=spec.mode, search_alg=_search_alg(spec, warm_start),
                 scheduler=_scheduler(spec), num_samples=n_samples,
                 max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+                time_budget_s=time_budget,
             ),
             run_config=tune.RunConfig(
                 name="tune", storage_path=str(run_dir), verbose=0,
@@ -500,7 +512,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                                         checkpoint_score_order=spec.mode),
             ),
         )
-        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator)
+        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator,
+                        stopped_reason="budget" if budget_s is not None else "interrupted")
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
             _mark_incomplete(run_dir, tables)
@@ -539,6 +552,8 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
         raise SpecError("run.json", f"cannot be read back: {str(e).splitlines()[0]}", name) from None
     if info.get("status") == "complete":
         raise SpecError("", f"{run_dir} is complete; nothing to resume", name)
+    if info.get("strategy") == "babysit":
+        raise SpecError("", f"{run_dir} is a babysitting run; it cannot be resumed (run it again)", name)
     if not (run_dir / JOURNAL).is_file() or not (run_dir / "tune").is_dir():
         raise SpecError("", f"{run_dir} has no journal or Ray Tune state to resume from", name)
     prepared, view, _ = _prepare(spec, view)
@@ -574,11 +589,10 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
 
 
 def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
-             run_dir: Path, view: ProgressView, evaluator: Any = None) -> RunResult:
+             run_dir: Path, view: ProgressView, evaluator: Any = None, stopped_reason: str = "interrupted") -> RunResult:
     """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
     import ray
 
-    from .results import clean_json, write_json
     from .training.model import baseline_loss
     from .training.trainable import TrialData, evaluate_on_test
 
@@ -588,11 +602,12 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
         grid = tuner.fit()
     finally:
         view.stop()
+    info["search_ended_at"] = time.time()
 
     tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
     for tid, t in tables.trials.items():
-        if t.status == "running":  # never ended (driver interrupted)
-            tables.trial_ended(tid, "stopped", "interrupted")
+        if t.status == "running":  # never ended (driver interrupted, or the time budget ran out)
+            tables.trial_ended(tid, "stopped", stopped_reason)
     _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
     selected = tables.select_best()
     test_metrics: dict[str, float] = {}
@@ -614,15 +629,26 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
                     ray.kill(actor)
         tables.selected = selected
         tables.test_metrics = test_metrics
-    tables.flush(run_dir)
+    return _finish(spec, tables, info, run_dir, view, selected, test_metrics)
 
+
+def _finish(spec: SweepSpec, tables: RunTables, info: dict[str, Any], run_dir: Path, view: ProgressView,
+            selected: str | None, test_metrics: dict[str, float]) -> RunResult:
+    """Write the tables and the final run.json; print the compute line."""
+    from .results import clean_json, write_json
+
+    tables.flush(run_dir)
     counts: dict[str, int] = {}
     for t in tables.trials.values():
         counts[t.status] = counts.get(t.status, 0) + 1
     best_value = tables.best(selected)[0] if selected else None
+    ended = time.time()
+    search_end = info.pop("search_ended_at", ended)
+    info["budget"]["search_elapsed_s"] = search_end - info["started_at"]
     info.update({
         "status": "complete" if selected else "no_result",
-        "ended_at": time.time(),
+        "ended_at": ended,
+        "elapsed_s": ended - info["started_at"],
         "counts": counts,
         "compute": tables.compute(),
         "selected": None if not selected else {
@@ -637,6 +663,72 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
                f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
     return RunResult(run_dir, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
                      spec.metric_name)
+
+
+def _execute_babysit(spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
+                     run_dir: Path, view: ProgressView, started: float, budget_s: float | None) -> RunResult:
+    """``strategy: babysit``: one Ray actor on one slot trains the models one at a time.
+
+    The actor (:class:`~orchestrator.training.babysitter.BabysitWorker`) streams its records back
+    (a Ray streaming generator); each becomes a trial, epoch or event row here, as Tune's reports
+    do for a parallel sweep. Then, as for a parallel sweep: diagnosis, selection on validation, and
+    one test evaluation of the selected model's best epoch (in the same actor, already warm).
+    """
+    import ray
+
+    from .recorder import FLUSH_EVERY_S
+    from .training.babysitter import BabysitWorker
+    from .training.model import baseline_loss
+    from .training.trainable import TrialData
+
+    r = spec.resources
+    actor = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(BabysitWorker).remote(r.cpu, r.gpu)
+    deadline = None if budget_s is None else started + budget_s
+    view.total = spec.babysit.max_models
+    view.set_capacity(r.model_dump(), ray.cluster_resources())
+    view.start()
+    last_flush = time.time()
+    try:
+        stream = actor.run.options(num_returns="streaming").remote(
+            spec, TrialData.of(prepared.without_test()), started, deadline, str(run_dir / "checkpoints"))
+        for ref in stream:
+            rec = ray.get(ref)
+            kind, tid = rec["kind"], rec["trial_id"]
+            if kind == "start":
+                tables.trial_started(tid, rec["config"], at=rec["at"])
+                view.set_running(1)
+            elif kind == "epoch":
+                tables.epoch(tid, rec["row"])
+                row = rec["row"]
+                view.epoch(tid, math.nan if row.get("diverged") else float(row.get(spec.metric_name, math.nan)),
+                           tables.trials[tid].config)
+            elif kind == "event":
+                tables.event(tid, rec["epoch"], "babysitter", rec["decision"], rec["reason"], rec["detail"],
+                             at=rec["at"], old_value=rec["old_value"], new_value=rec["new_value"])
+            elif kind == "end":
+                tables.trial_ended(tid, rec["status"], rec["stop_reason"], at=rec["at"], record_event=False)
+                best, _ = tables.best(tid)
+                view.set_running(0)
+                view.trial_finished(tid, rec["status"], rec["stop_reason"], len(tables.curve(tid, "train_loss")),
+                                    best, tables.trials[tid].config)
+            if time.time() - last_flush > FLUSH_EVERY_S:
+                tables.flush(run_dir)
+                last_flush = time.time()
+    finally:
+        view.stop()
+    info["search_ended_at"] = time.time()
+    try:
+        _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
+        selected = tables.select_best()
+        test_metrics: dict[str, float] = {}
+        if selected is not None:
+            test_data = TrialData.of(_test_only(prepared), splits=("test",))
+            test_metrics = ray.get(actor.evaluate.remote(selected, tables.trials[selected].config, test_data))
+            tables.selected = selected
+            tables.test_metrics = test_metrics
+    finally:
+        ray.kill(actor)
+    return _finish(spec, tables, info, run_dir, view, selected, test_metrics)
 
 
 def _best_checkpoint(result: Any, mode: str) -> Any:

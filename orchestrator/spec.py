@@ -353,7 +353,7 @@ class BabysitSpec(_Frozen):
     lr_decay: float = Field(0.5, gt=0, lt=1)         # plateau: lr *= lr_decay (a step)
     lr_raise: float = Field(3.0, gt=1, le=100)       # too slow: lr *= lr_raise
     max_decays: int = Field(2, ge=0, le=100)         # decays without improvement before the model is done
-    max_reverts: int = Field(3, ge=0, le=100)        # reverts before a diverging model is given up
+    max_reverts: int = Field(5, ge=0, le=100)        # reverts before a diverging model is given up
     cooldown: int = Field(2, ge=0, le=1000)          # epochs after a change before the next (not divergence)
     max_models: int = Field(50, ge=1, le=100_000)    # models trained one after the other (a budget ends sooner)
 

@@ -67,6 +67,26 @@ def test_a_diverged_first_epoch_reverts_to_the_initial_weights():
     assert d.action == "revert_and_cut_lr" and d.revert_to_epoch == 0
 
 
+def test_a_loss_far_above_the_trivial_predictors_is_divergence_from_the_first_epoch():
+    # Adam at lr=3 on digits: the first epoch's loss is already hundreds (no "first value" to compare)
+    d = _decide([869.0], [999.0], lr=3.0)
+    assert d.action == "revert_and_cut_lr" and d.reason == "diverged" and d.revert_to_epoch == 0
+
+
+def test_still_worse_than_the_trivial_predictor_after_a_few_epochs_cuts_the_learning_rate():
+    d = _decide([3.1, 3.0, 3.05], [3.2, 3.1, 3.0], lr=0.5)
+    assert d.action == "revert_and_cut_lr" and "trivial" in d.detail
+    # the same curve is not "too slow": raising the rate would make it worse
+    assert d.new_lr < 0.5
+
+
+def test_a_model_that_never_beat_the_trivial_loss_is_not_called_overfitting():
+    train = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.5]
+    val = [8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0]
+    rules = Rules(BabysitSpec(), lr_low=1e-4, lr_high=1.0, explode_factor=100.0)
+    assert _decide(train, val, lr=0.01, rules=rules).action != "stop_overfit"
+
+
 def test_swinging_losses_are_oscillation_and_cut_the_learning_rate():
     val = [1.2, 0.5, 1.3, 0.45, 1.25, 0.5]
     train = [1.5, 0.9, 1.4, 0.8, 1.3, 0.9]
