@@ -95,8 +95,8 @@ def end_status(*, errored: bool, last: dict[str, Any] | None, max_epochs: int,
         return "diverged", "diverged"
     reason = last.get("stop_reason") or ""
     epochs = int(last.get("epoch", 0))
-    if reason == "patience":
-        return "stopped", "patience"
+    if reason in ("patience", "budget"):
+        return "stopped", reason
     if reason == "max_epochs" or epochs >= max_epochs:
         return "completed", "max_epochs"
     if scheduler == "asha":

@@ -340,13 +340,13 @@ def _prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepa
     return prepared, view, raw.name
 
 
-def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> Any:
+def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, deadline: float | None = None) -> Any:
     """The trainable as Tune runs it: data (without the test split) and resources bound."""
     from ray import tune
 
     from .training.trainable import TrialContext, TrialData, train_trial
 
-    ctx = TrialContext(spec=spec, run_started_at=started)
+    ctx = TrialContext(spec=spec, run_started_at=started, deadline=deadline)
     # Train and validation arrays only (never the test split), in a class workers unpickle without
     # importing pandas or scikit-learn.
     trainable = tune.with_parameters(train_trial, data=TrialData.of(prepared.without_test()), ctx=ctx)
@@ -483,16 +483,25 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             return _execute_babysit(spec, prepared, tables, info, run_dir, view, started, budget_s)
 
         stopper = None
-        if spec.stoppers.plateau or spec.stoppers.experiment_plateau:
+        deadline = None if budget_s is None else started + budget_s
+        if spec.stoppers.plateau or spec.stoppers.experiment_plateau or deadline is not None:
             from .stoppers import SweepStopper
 
-            stopper = SweepStopper(spec)
+            # Under a time budget it also ends the experiment at the deadline (from this call, not
+            # from when Tune's own time_budget_s clock starts), so no trial starts after it.
+            stopper = SweepStopper(spec, deadline)
+        if deadline is not None:
+            # A trial Tune started just before the deadline returns without a report.
+            os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+            # The budget, not num_samples, ends the search: queue few trials ahead (Tune's default
+            # of 200 pending trials creates their directories up front, seconds of the budget).
+            os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(spec.resources.max_concurrent or 2)))
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
         # Under a time budget the last trials may never start: warm the evaluator after the first report.
         evaluator = _warm_evaluator(count_trials(spec) if budget_s is None else 1)
         time_budget = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
         tuner = tune.Tuner(
-            _trainable(spec, prepared, started),
+            _trainable(spec, prepared, started, deadline),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
             tune_config=tune.TuneConfig(
                 metric="objective", mode=spec.mode, search_alg=_search_alg(spec, warm_start),

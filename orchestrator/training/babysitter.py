@@ -59,10 +59,10 @@ def babysit_models(spec: SweepSpec, data: TrialData, emit: Any, *, run_started_a
     rng = random.Random(spec.seed)
     history: list[ModelOutcome] = []
     cache = model_cache()
-    last_epoch_s = 0.0
+    first_epoch_s = 0.0  # the longest first epoch of a model so far (it includes tracing)
     for k in range(spec.babysit.max_models):
-        if deadline is not None and time.time() + last_epoch_s >= deadline:
-            break
+        if deadline is not None and time.time() + first_epoch_s >= deadline:
+            break  # a new model's first epoch would end past the deadline
         hp, why = next_config(history, spec, rng)
         trial_id = f"babysit_{k:05d}"
         started = time.time()
@@ -86,13 +86,14 @@ def babysit_models(spec: SweepSpec, data: TrialData, emit: Any, *, run_started_a
                 self.t0 = time.time()
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                nonlocal last_epoch_s
+                nonlocal first_epoch_s
                 logs = dict(logs or {})
                 now = time.time()
                 n = epoch + 1
                 row: dict[str, Any] = {"epoch": n, "learning_rate": state["lr"], "elapsed_s": now - run_started_at,
                                        "trial_elapsed_s": now - started, "epoch_s": now - self.t0}
-                last_epoch_s = row["epoch_s"]
+                if n == 1:
+                    first_epoch_s = max(first_epoch_s, now - started)
                 for nm in names:
                     row[f"train_{nm}"] = float(logs.get(nm, math.nan))
                     row[f"val_{nm}"] = float(logs.get(f"val_{nm}", math.nan))
