@@ -556,15 +556,17 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
         raise SpecError("", f"{run_dir}: not a run directory (no run.json)", name)
     try:
         info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        spec = _Spec.model_validate(info["spec"])
+        babysat = isinstance(info, dict) and info.get("strategy") == "babysit"
+        spec = None if babysat else _Spec.model_validate(info["spec"])
     except Exception as e:  # unreadable or from an incompatible version
         raise SpecError("run.json", f"cannot be read back: {str(e).splitlines()[0]}", name) from None
+    if babysat:
+        raise SpecError("", f"{run_dir} is a babysitting run; it cannot be resumed (run it again)", name)
     if info.get("status") == "complete":
         raise SpecError("", f"{run_dir} is complete; nothing to resume", name)
-    if info.get("strategy") == "babysit":
-        raise SpecError("", f"{run_dir} is a babysitting run; it cannot be resumed (run it again)", name)
     if not (run_dir / JOURNAL).is_file() or not (run_dir / "tune").is_dir():
         raise SpecError("", f"{run_dir} has no journal or Ray Tune state to resume from", name)
+    assert spec is not None
     prepared, view, _ = _prepare(spec, view)
 
     started_ray = connect_ray(address, ray_resources)
