@@ -12,7 +12,8 @@ and the comparison directory gathers them::
     <out>/<name>-compare-<stamp>/plots/*.png
     <out>/<name>-compare-<stamp>/index.html
 
-Everything here except :func:`run_compare` is pure (pandas, matplotlib): no Ray, no TensorFlow.
+Everything here is pure (pandas, matplotlib): no Ray, no TensorFlow; :func:`run_compare` runs
+the strategies through :mod:`orchestrator.runner`.
 """
 
 from __future__ import annotations
@@ -361,7 +362,7 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                 log: Callable[[str], None] = print) -> CompareResult:
     """Run every strategy x seed under ``budget_s`` and write the comparison directory."""
     from .results import clean_json, new_run_id, read_run, write_json, write_parquet
-    from .runner import connect_ray, run_sweep
+    from .runner import connect_ray, run_sweep, warm_workers
 
     comp_dir = Path(out).expanduser().resolve() / new_run_id(f"{spec.name}-compare")
     (comp_dir / "runs").mkdir(parents=True)
@@ -373,7 +374,7 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
             for strategy in strategies:
                 s = _strategy_spec(spec, strategy, seed)
                 log(f"== {strategy}, seed {seed}: budget {budget_s:g} s ==")
-                _warm_workers()
+                warm_workers()
                 t0 = time.time()
                 result = run_sweep(s, comp_dir / "runs", address=address, budget_s=budget_s)
                 run = read_run(result.run_dir)
@@ -398,9 +399,9 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                     + " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items()))
     finally:
         if started_ray:
-            import ray
+            from .runner import shutdown_ray
 
-            ray.shutdown()
+            shutdown_ray()
     series = pd.concat(frames, ignore_index=True)
     write_parquet(series, comp_dir / "comparison.parquet")
     runs = pd.DataFrame(rows)
@@ -428,31 +429,6 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                             "its interventions (events.parquet)."))
     write_page(comp_dir, summary, figures)
     return CompareResult(comp_dir, summary)
-
-
-def _warm_workers() -> None:
-    """Import TensorFlow in as many Ray worker processes as there are CPUs, before a strategy's
-    clock starts, so that neither strategy's budget pays for it.
-
-    On a loaded 2-core machine importing TensorFlow in two fresh workers at once took longer than a
-    30 s budget; it is set-up, not tuning. Ray keeps the idle workers and gives them to the next
-    trials and actors (workers are pooled), so both strategies start warm.
-    """
-    import ray
-
-    n = max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-    @ray.remote(num_cpus=1)
-    def warm() -> int:
-        import os
-
-        import tensorflow  # noqa: F401
-
-        from .training import trainable  # noqa: F401
-
-        return os.getpid()
-
-    ray.get([warm.remote() for _ in range(n)])
 
 
 def _slots(info: dict[str, Any]) -> int:
