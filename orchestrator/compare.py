@@ -224,6 +224,12 @@ def plot_best_so_far(series: pd.DataFrame, x: str, *, metric: str, budget_s: flo
                     ls=_STYLES[int(seed) % len(_STYLES)], lw=1.6, label=f"{strategy} seed {seed}")
         if target is not None:
             ax.axhline(target, color="#555", lw=0.8, ls="--", label=f"target {target:.4g}")
+        v = series["best_val_so_far"].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size:  # zoom on where the strategies differ: the first, poor epochs are cut off
+            lo, hi = (np.percentile(v, 10), v.max()) if series_mode(series) == "max" else (v.min(), np.percentile(v, 90))
+            pad = 0.05 * ((hi - lo) or abs(hi) or 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
         if x == "elapsed_s":
             ax.axvline(budget_s, color="#000", lw=0.8, ls=":", label="budget")
         ax.set_xlabel("wall-clock seconds since the strategy started" if x == "elapsed_s"
@@ -232,6 +238,15 @@ def plot_best_so_far(series: pd.DataFrame, x: str, *, metric: str, budget_s: flo
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         return _png(fig)
+
+
+def series_mode(series: pd.DataFrame) -> str:
+    """``max`` when best-so-far rises over time (an accuracy), else ``min``."""
+    for _, g in series.groupby(["strategy", "seed"], sort=False):
+        v = g["best_val_so_far"].dropna().to_numpy(dtype=float)
+        if v.size > 1 and v[-1] != v[0]:
+            return "max" if v[-1] > v[0] else "min"
+    return "max"
 
 
 def plot_babysat(epochs: pd.DataFrame, events: pd.DataFrame, *, metric: str, title: str) -> bytes | None:
@@ -256,7 +271,9 @@ def plot_babysat(epochs: pd.DataFrame, events: pd.DataFrame, *, metric: str, tit
             bottom.step(g["elapsed_s"], g["learning_rate"], where="pre", color=cmap[i], lw=1.2)
             t0 = float((g["elapsed_s"] - g["trial_elapsed_s"]).min())
             top.axvline(t0, color="#bbb", lw=0.6)
-            top.text(t0, 1.0, f" {i}", transform=top.get_xaxis_transform(), fontsize=7, va="bottom", color=cmap[i])
+            if i % (len(ids) // 15 + 1) == 0:  # number every model, or every k-th of many
+                top.text(t0, 1.0, f" {i}", transform=top.get_xaxis_transform(), fontsize=7, va="bottom",
+                         color=cmap[i])
         seen: set[str] = set()
         if events is not None and not events.empty:
             ev = events[events.decision.isin(list(_ACTION_MARKERS))]

@@ -103,6 +103,12 @@ class Recorder(Callback):
                 except Exception:  # already gone
                     pass
 
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """The search is over (Ray Tune then reads every trial's results back for ``tuner.fit``'s
+        ResultGrid, seconds with many trials under load): stamp when the training ended."""
+        if self.tables is not None:
+            self.tables.search_ended_at = time.time()
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.tables is None:
             return

@@ -646,7 +646,11 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
         grid = tuner.fit()
     finally:
         view.stop()
-    info["search_ended_at"] = time.time()
+    # The search ended when Tune's experiment did; tuner.fit then builds its ResultGrid from every
+    # trial's files (recorded apart as results_read_s).
+    fit_returned = time.time()
+    info["search_ended_at"] = getattr(tables, "search_ended_at", None) or fit_returned
+    info["results_read_s"] = fit_returned - info["search_ended_at"]
 
     tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
     for tid, t in tables.trials.items():
