@@ -199,6 +199,50 @@ def nightly(
 
 
 @app.command()
+def compare(
+    file: Path = typer.Argument(..., help="Spec file: the parallel sweep, and the space the babysitter moves in."),
+    budget: str = typer.Option(..., "--budget", help="Wall-clock budget per strategy and seed: 300, 90s, 5m, 1.5h."),
+    strategies: str = typer.Option("parallel,babysit", "--strategies", help="Comma-separated: parallel, babysit."),
+    seeds: int = typer.Option(1, "--seeds", help="Runs per strategy, with seeds 0..K-1 added to the spec's."),
+    target: Optional[float] = typer.Option(None, "--target", help="Metric level for time-to-target (default: "
+                                           "the level every run reached)."),
+    out: Path = typer.Option(Path("results"), "--out", help="Parent directory of the comparison directory."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run)."),
+) -> None:
+    """Parallel sweep vs babysitting one model at a time, on the same budget (Parquet, plots, HTML)."""
+    import math
+
+    from .compare import parse_budget, parse_strategies, run_compare, summary_table
+
+    _check_local("--out", out)
+    try:
+        budget_s = parse_budget(budget)
+        names = parse_strategies(strategies)
+        if seeds < 1 or seeds > 100:
+            raise SpecError("--seeds", f"must be between 1 and 100, got {seeds}")
+        if target is not None and not math.isfinite(target):
+            raise SpecError("--target", f"must be a finite number, got {target}")
+        spec = _load(file)
+    except SpecError as e:
+        _fail(str(e))
+    try:
+        result = run_compare(spec, budget_s, strategies=names, seeds=seeds, target=target, out=out,
+                             address=address, log=typer.echo)
+    except SpecError as e:
+        _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
+    except KeyboardInterrupt:
+        _fail("interrupted; the comparison directory is incomplete", 130)
+    rows = summary_table(result.summary)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+    t = result.summary["target"]
+    typer.echo(f"target {spec.metric_name}={'-' if t is None else format(t, '.4f')} "
+               f"({result.summary['target_source']})")
+    typer.echo(f"comparison: {result.path}  (index.html, comparison.parquet, summary.json, plots/, runs/)")
+
+
+@app.command()
 def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
     """Check a spec and its data without running it; print how many trials it would run."""
     from . import data as data_mod

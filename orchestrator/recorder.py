@@ -165,6 +165,36 @@ class Recorder(Callback):
             self._push(("journal.jsonl",))
         return None
 
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """Past a time budget's deadline, kill the trials that have not reported an epoch yet.
+
+        They are still starting (a worker importing TensorFlow under load): none has anything to
+        lose, and Ray Tune would wait up to 10 s for each to acknowledge a stop. Trials that are
+        training stop by themselves at their next batch (the trainable knows the deadline).
+        """
+        deadline = getattr(self.stopper, "deadline", None)
+        if deadline is None or self.tables is None or time.time() < deadline:
+            return
+        import ray
+
+        killed = self.__dict__.setdefault("killed", set())
+        reported = {tid for tid, _ in self.tables.epochs}
+        for t in trials:
+            actor = getattr(getattr(t, "temporary_state", None), "ray_actor", None)
+            if (t.status == "RUNNING" and actor is not None and t.trial_id not in killed
+                    and t.trial_id not in reported):
+                killed.add(t.trial_id)
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:  # already gone
+                    pass
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """The search is over (Ray Tune then reads every trial's results back for ``tuner.fit``'s
+        ResultGrid, seconds with many trials under load): stamp when the training ended."""
+        if self.tables is not None:
+            self.tables.search_ended_at = time.time()
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.tables is None:
             return
@@ -211,6 +241,8 @@ class Recorder(Callback):
         if status == "stopped" and by_stopper:
             reason = by_stopper
         error = ""
+        if errored and trial.trial_id in self.__dict__.get("killed", ()):
+            status, reason, errored = "stopped", "budget", False  # killed by on_step_end at the deadline
         if errored:
             reason, error = failure(trial)
         tables.trial_ended(trial.trial_id, status, reason, error)

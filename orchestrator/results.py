@@ -98,8 +98,8 @@ def end_status(*, errored: bool, last: dict[str, Any] | None, max_epochs: int,
         return "diverged", "diverged"
     reason = last.get("stop_reason") or ""
     epochs = int(last.get("epoch", 0))
-    if reason == "patience":
-        return "stopped", "patience"
+    if reason in ("patience", "budget"):
+        return "stopped", reason
     if reason == "max_epochs" or epochs >= max_epochs:
         return "completed", "max_epochs"
     if scheduler == "asha":
@@ -186,6 +186,7 @@ class RunTables:
         self.selected: str | None = None
         self.test_metrics: dict[str, float] = {}
         self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
+        self.search_ended_at: float | None = None  # when Ray Tune's experiment ended (the recorder stamps it)
 
     # A journal (JSON lines, appended and flushed at every call) makes a run resumable after the
     # driver is killed: the Parquet files are rewritten every few seconds, the journal at once,
@@ -223,7 +224,8 @@ class RunTables:
                     tables.epoch(entry["trial_id"], entry["result"], at=entry.get("at"))
                 elif kind == "end":
                     tables.trial_ended(entry["trial_id"], entry["status"], entry["stop_reason"],
-                                       entry.get("error", ""), at=entry.get("at"))
+                                       entry.get("error", ""), at=entry.get("at"),
+                                       record_event=entry.get("record_event", True))
                 elif kind == "event":
                     tables.event(**entry)
                 elif kind == "config":
@@ -282,32 +284,37 @@ class RunTables:
         self._add_event(trial_id, int(t.last.get("epoch", 0)), "error", "retry", reason, error[:500], at)
 
     def trial_ended(self, trial_id: str, status: str, stop_reason: str, error: str = "",
-                    at: float | None = None) -> None:
-        """Record how a trial ended, and an event when something other than its budget stopped it."""
+                    at: float | None = None, record_event: bool = True) -> None:
+        """Record how a trial ended, and an event when something other than its budget stopped it
+        (unless ``record_event`` is False: the babysitter records its own stops as events)."""
         at = at or time.time()
-        self._log("end", trial_id=trial_id, status=status, stop_reason=stop_reason, error=error, at=at)
+        self._log("end", trial_id=trial_id, status=status, stop_reason=stop_reason, error=error, at=at,
+                  record_event=record_event)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
         t.status, t.stop_reason, t.error = status, stop_reason, error
         t.ended_at = at
-        if stop_reason not in ("max_epochs", ""):
+        if record_event and stop_reason not in ("max_epochs", ""):
             source = ("guard" if status == "diverged" else "early_stopping" if stop_reason == "patience"
                       else "error" if status == "error"
                       else "stopper" if stop_reason in ("plateau", "experiment_plateau") else "scheduler")
             self._add_event(trial_id, int(t.last.get("epoch", 0)), source, "stop", stop_reason, error[:500], at)
 
     def event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str = "",
-              at: float | None = None) -> None:
-        """Append one intervention row to events.parquet."""
+              at: float | None = None, old_value: float | None = None, new_value: float | None = None) -> None:
+        """Append one intervention row to events.parquet (``old_value``/``new_value``: the learning
+        rate before and after a babysitter's change)."""
         at = at or time.time()
         self._log("event", trial_id=trial_id, epoch=epoch, source=source, decision=decision, reason=reason,
-                  detail=detail, at=at)
-        self._add_event(trial_id, epoch, source, decision, reason, detail, at)
+                  detail=detail, at=at, old_value=old_value, new_value=new_value)
+        self._add_event(trial_id, epoch, source, decision, reason, detail, at, old_value, new_value)
 
     def _add_event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str,
-                   at: float) -> None:
+                   at: float, old_value: float | None = None, new_value: float | None = None) -> None:
         self.events.append({
             "run_id": self.run_id, "trial_id": trial_id, "epoch": epoch, "at": _utc(at),
             "source": source, "decision": decision, "reason": reason, "detail": detail,
+            "old_value": math.nan if old_value is None else float(old_value),
+            "new_value": math.nan if new_value is None else float(new_value),
         })
 
     # -- queries -----------------------------------------------------------------------------
@@ -319,6 +326,9 @@ class RunTables:
     def best(self, trial_id: str) -> tuple[float, int]:
         """Best finite value of the metric and its epoch (``nan, 0`` when there is none)."""
         values = self.curve(trial_id, self.metric)
+        # An epoch flagged diverged (the babysitter goes on after reverting it) is never the best.
+        flags = self.curve(trial_id, "diverged")
+        values = [math.nan if f == 1.0 else v for v, f in zip(values, flags)]
         # The reported epoch numbers, not positions: a trial PBT restored from a donor's
         # checkpoint goes on from the donor's epoch, so its epochs need not be 1, 2, 3, ...
         epochs = sorted(self._epochs_of.get(trial_id, {}))
@@ -430,11 +440,13 @@ class RunTables:
         return df
 
     def events_frame(self) -> pd.DataFrame:
-        cols = ["run_id", "trial_id", "epoch", "at", "source", "decision", "reason", "detail"]
+        cols = ["run_id", "trial_id", "epoch", "at", "source", "decision", "reason", "detail", "old_value",
+                "new_value"]
         df = pd.DataFrame(self.events, columns=cols)
         if df.empty:
             df = df.astype({"run_id": "string", "trial_id": "string", "epoch": "int64", "source": "string",
-                            "decision": "string", "reason": "string", "detail": "string"})
+                            "decision": "string", "reason": "string", "detail": "string", "old_value": "float64",
+                            "new_value": "float64"})
             df["at"] = pd.Series([], dtype="datetime64[ns, UTC]")
         return df
 

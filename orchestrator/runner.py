@@ -8,6 +8,7 @@ kept out of the user's terminal; ``--address`` / ``RAY_ADDRESS`` connects to a c
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import socket
@@ -268,6 +269,39 @@ class _RayStart:
             ray.shutdown()
 
 
+def warm_workers() -> None:
+    """Import TensorFlow in as many Ray worker processes as there are CPUs, before a strategy's
+    clock starts, so that neither strategy's budget pays for it.
+
+    On a loaded 2-core machine importing TensorFlow in two fresh workers at once took longer than a
+    30 s budget; it is set-up, not tuning. Ray keeps idle workers in its pool for later tasks and
+    actors, which may then start warm (it is not guaranteed: under heavy load a parallel sweep's
+    first trials still started 15-20 s into a 30 s budget).
+    """
+    import ray
+
+    n = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    @ray.remote(num_cpus=1)
+    def warm() -> int:
+        import os
+
+        import tensorflow  # noqa: F401
+
+        from orchestrator.training import trainable  # noqa: F401
+
+        return os.getpid()
+
+    ray.get([warm.remote() for _ in range(n)])
+
+
+def shutdown_ray() -> None:
+    """Shut down the Ray this process started (:func:`connect_ray` returned True)."""
+    import ray
+
+    ray.shutdown()
+
+
 def resolve_resources(spec: SweepSpec) -> SweepSpec:
     """The spec with ``auto`` resources resolved from what the connected Ray reports."""
     if not spec.resources.is_auto:
@@ -369,7 +403,7 @@ def _prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepa
     return prepared, view, raw.name
 
 
-def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> Any:
+def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, deadline: float | None = None) -> Any:
     """The trainable as Tune runs it: data (without the test split) and resources bound."""
     from ray import tune
 
@@ -377,7 +411,7 @@ def _trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float) -> 
     from .training.trainable import TrialContext, TrialData, train_trial
 
     # $SWEEP_FAULT_INJECTION (tests only) is read here, on the driver, and travels with the context.
-    ctx = TrialContext(spec=spec, run_started_at=started, faults=load_plan())
+    ctx = TrialContext(spec=spec, run_started_at=started, faults=load_plan(), deadline=deadline)
     # Train and validation arrays only (never the test split), in a class workers unpickle without
     # importing pandas or scikit-learn.
     trainable = tune.with_parameters(train_trial, data=TrialData.of(prepared.without_test()), ctx=ctx)
@@ -490,7 +524,8 @@ def _drop_staging(run_dir: Path) -> None:
 
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
               view: ProgressView | None = None, ray_resources: dict[str, float] | None = None,
-              warm_start: list[dict[str, Any]] | None = None, tensorboard: bool = False) -> RunResult:
+              warm_start: list[dict[str, Any]] | None = None, tensorboard: bool = False,
+              budget_s: float | None = None) -> RunResult:
     """Run a sweep end to end and write its run directory.
 
     Args:
@@ -505,6 +540,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             each replaces one sample; hyperparameters a point leaves out are sampled as usual).
         tensorboard: also write each trial's per-epoch curves as TensorBoard event files (in its
             directory under ``RUN_DIR/tune``; ``tensorboard --logdir RUN_DIR/tune``).
+        budget_s: wall-clock seconds the search may take, counted from this call (``sweep
+            compare``): a parallel sweep gets Ray Tune's ``time_budget_s`` (what is left of it when
+            the Tuner starts), the babysitter a deadline. The final test evaluation comes after it.
+            None: no time limit.
 
     Returns:
         A :class:`RunResult`.
@@ -553,7 +592,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             except OSError as e:  # a bucket that does not exist, no permission to write
                 raise SpecError("--out", f"{mirror.remote}: cannot write: {str(e).splitlines()[0]}") from None
         info: dict[str, Any] = {
-            "run_id": run_id, "name": spec.name, "status": "running", "strategy": "parallel",
+            "run_id": run_id, "name": spec.name, "status": "running", "strategy": spec.strategy,
             "spec_file": spec.source, "spec": spec.to_dict(),
             "started_at": started, "ended_at": None,
             "versions": _versions(),
@@ -561,37 +600,53 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             "ray": {"address": address or os.environ.get("RAY_ADDRESS") or "embedded", "started_here": started_ray,
                     "cluster_resources": ray.cluster_resources()},
             "hosts": sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}),
-            "budget": {"trials": count_trials(spec), "metric": spec.metric_name, "mode": spec.mode,
+            "budget": {"trials": count_trials(spec) if spec.strategy == "parallel" else spec.babysit.max_models,
+                       "time_s": budget_s, "metric": spec.metric_name, "mode": spec.mode,
                        "max_epochs": max_epochs(spec), "resources": spec.resources.model_dump(),
                        **({"resources_requested": requested.model_dump()} if requested.is_auto else {})},
             "data": prepared.report,
         }
         write_json(clean_json(info), run_dir / "run.json")
-        tables = RunTables(run_id, spec.metric_name, spec.mode, resources=spec.resources.model_dump())
+        tables = RunTables(run_id, spec.metric_name, spec.mode, strategy=spec.strategy,
+                           resources=spec.resources.model_dump())
         tables.open_journal(run_dir / JOURNAL)
         tables.flush(run_dir)
         if mirror is not None:
             mirror.push()
+        if spec.strategy == "babysit":
+            return _execute_babysit(spec, prepared, tables, info, run_dir, view, started, budget_s, mirror)
 
         stopper = None
-        if spec.stoppers.plateau or spec.stoppers.experiment_plateau:
+        deadline = None if budget_s is None else started + budget_s
+        if spec.stoppers.plateau or spec.stoppers.experiment_plateau or deadline is not None:
             from .stoppers import SweepStopper
 
-            stopper = SweepStopper(spec)
+            # Under a time budget it also ends the experiment at the deadline (from this call, not
+            # from when Tune's own time_budget_s clock starts), so no trial starts after it.
+            stopper = SweepStopper(spec, deadline)
+        if deadline is not None:
+            # A trial Tune started just before the deadline returns without a report.
+            os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+            # The budget, not num_samples, ends the search: queue few trials ahead (Tune's default
+            # of 200 pending trials creates their directories up front, seconds of the budget).
+            os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(spec.resources.max_concurrent or 2)))
         n_samples = spec.search.num_samples or (1 if spec.search.algorithm == "grid" else 16)
-        evaluator = _warm_evaluator(count_trials(spec))
+        # Under a time budget the last trials may never start: warm the evaluator after the first report.
+        evaluator = _warm_evaluator(count_trials(spec) if budget_s is None else 1)
+        time_budget = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
         callbacks = [Recorder(tables, spec, view, run_dir, stopper, mirror=mirror), evaluator]
         if tensorboard:
             callbacks.append(_tensorboard_callback())
             info["tensorboard"] = str(run_dir / "tune")
             write_json(clean_json(info), run_dir / "run.json")
         tuner = tune.Tuner(
-            _trainable(spec, prepared, started),
+            _trainable(spec, prepared, started, deadline),
             param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
             tune_config=tune.TuneConfig(
                 metric="objective", mode=spec.mode, search_alg=_search_alg(spec, warm_start),
                 scheduler=_scheduler(spec), num_samples=n_samples,
                 max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+                time_budget_s=time_budget,
             ),
             run_config=tune.RunConfig(
                 name="tune", verbose=0,
@@ -612,7 +667,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                                         checkpoint_score_order=spec.mode),
             ),
         )
-        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator, mirror=mirror)
+        return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator, mirror=mirror,
+                        stopped_reason="budget" if budget_s is not None else "interrupted")
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
             _mark_incomplete(run_dir, tables, mirror)
@@ -662,9 +718,13 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
             raise SpecError("", f"{run_dir}: not a run directory (no run.json)", name)
         try:
             info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-            spec = _Spec.model_validate(info["spec"])
+            babysat = isinstance(info, dict) and info.get("strategy") == "babysit"
+            spec = None if babysat else _Spec.model_validate(info["spec"])
         except Exception as e:  # unreadable or from an incompatible version
             raise SpecError("run.json", f"cannot be read back: {str(e).splitlines()[0]}", name) from None
+        if babysat:
+            raise SpecError("", f"{shown} is a babysitting run; it cannot be resumed (run it again)", name)
+        assert spec is not None
         if info.get("status") == "complete":
             raise SpecError("", f"{shown} is complete; nothing to resume", name)
         has_tune = tune_dir.is_dir() if tune_dir is not None else (run_dir / "tune").is_dir()
@@ -724,11 +784,11 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
 
 
 def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
-             run_dir: Path, view: ProgressView, evaluator: Any = None, mirror: Any = None) -> RunResult:
+             run_dir: Path, view: ProgressView, evaluator: Any = None, mirror: Any = None,
+             stopped_reason: str = "interrupted") -> RunResult:
     """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
     import ray
 
-    from .results import clean_json, write_json
     from .training.model import baseline_loss
     from .training.trainable import TrialData, evaluate_on_test
 
@@ -738,11 +798,16 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
         grid = tuner.fit()
     finally:
         view.stop()
+    # The search ended when Tune's experiment did; tuner.fit then builds its ResultGrid from every
+    # trial's files (recorded apart as results_read_s).
+    fit_returned = time.time()
+    info["search_ended_at"] = getattr(tables, "search_ended_at", None) or fit_returned
+    info["results_read_s"] = fit_returned - info["search_ended_at"]
 
     tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
     for tid, t in tables.trials.items():
-        if t.status == "running":  # never ended (driver interrupted)
-            tables.trial_ended(tid, "stopped", "interrupted")
+        if t.status == "running":  # never ended (driver interrupted, or the time budget ran out)
+            tables.trial_ended(tid, "stopped", stopped_reason)
     _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
     selected = tables.select_best()
     test_metrics: dict[str, float] = {}
@@ -769,16 +834,27 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
                     ray.kill(actor)
         tables.selected = selected
         tables.test_metrics = test_metrics
-    tables.flush(run_dir)
     _prune_checkpoints(grid, spec.mode)
+    return _finish(spec, tables, info, run_dir, view, selected, test_metrics, mirror)
 
+
+def _finish(spec: SweepSpec, tables: RunTables, info: dict[str, Any], run_dir: Path, view: ProgressView,
+            selected: str | None, test_metrics: dict[str, float], mirror: Any = None) -> RunResult:
+    """Write the tables and the final run.json (and copy them to the run's URI); print the compute line."""
+    from .results import clean_json, write_json
+
+    tables.flush(run_dir)
     counts: dict[str, int] = {}
     for t in tables.trials.values():
         counts[t.status] = counts.get(t.status, 0) + 1
     best_value = tables.best(selected)[0] if selected else None
+    ended = time.time()
+    search_end = info.pop("search_ended_at", ended)
+    info["budget"]["search_elapsed_s"] = search_end - info["started_at"]
     info.update({
         "status": "complete" if selected else "no_result",
-        "ended_at": time.time(),
+        "ended_at": ended,
+        "elapsed_s": ended - info["started_at"],
         "counts": counts,
         "compute": tables.compute(),
         "selected": None if not selected else {
@@ -830,6 +906,73 @@ def _prune_checkpoints(grid: Any, mode: str) -> int:
                 except Exception:
                     pass
     return deleted
+
+
+def _execute_babysit(spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
+                     run_dir: Path, view: ProgressView, started: float, budget_s: float | None,
+                     mirror: Any = None) -> RunResult:
+    """``strategy: babysit``: one Ray actor on one slot trains the models one at a time.
+
+    The actor (:class:`~orchestrator.training.babysitter.BabysitWorker`) streams its records back
+    (a Ray streaming generator); each becomes a trial, epoch or event row here, as Tune's reports
+    do for a parallel sweep. Then, as for a parallel sweep: diagnosis, selection on validation, and
+    one test evaluation of the selected model's best epoch (in the same actor, already warm).
+    """
+    import ray
+
+    from .recorder import FLUSH_EVERY_S
+    from .training.babysitter import BabysitWorker
+    from .training.model import baseline_loss
+    from .training.trainable import TrialData
+
+    r = spec.resources
+    actor = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(BabysitWorker).remote(r.cpu, r.gpu)
+    deadline = None if budget_s is None else started + budget_s
+    view.total = spec.babysit.max_models
+    view.set_capacity(r.model_dump(), ray.cluster_resources())
+    view.start()
+    last_flush = time.time()
+    try:
+        stream = actor.run.options(num_returns="streaming").remote(
+            spec, TrialData.of(prepared.without_test()), started, deadline, str(run_dir / "checkpoints"))
+        for ref in stream:
+            rec = ray.get(ref)
+            kind, tid = rec["kind"], rec["trial_id"]
+            if kind == "start":
+                tables.trial_started(tid, rec["config"], at=rec["at"])
+                view.set_running(1)
+            elif kind == "epoch":
+                tables.epoch(tid, rec["row"])
+                row = rec["row"]
+                view.epoch(tid, math.nan if row.get("diverged") else float(row.get(spec.metric_name, math.nan)),
+                           tables.trials[tid].config)
+            elif kind == "event":
+                tables.event(tid, rec["epoch"], "babysitter", rec["decision"], rec["reason"], rec["detail"],
+                             at=rec["at"], old_value=rec["old_value"], new_value=rec["new_value"])
+            elif kind == "end":
+                tables.trial_ended(tid, rec["status"], rec["stop_reason"], at=rec["at"], record_event=False)
+                best, _ = tables.best(tid)
+                view.set_running(0)
+                view.trial_finished(tid, rec["status"], rec["stop_reason"], len(tables.curve(tid, "train_loss")),
+                                    best, tables.trials[tid].config)
+            if time.time() - last_flush > FLUSH_EVERY_S:
+                tables.flush(run_dir)
+                last_flush = time.time()
+    finally:
+        view.stop()
+    info["search_ended_at"] = time.time()
+    try:
+        _diagnose(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
+        selected = tables.select_best()
+        test_metrics: dict[str, float] = {}
+        if selected is not None:
+            test_data = TrialData.of(_test_only(prepared), splits=("test",))
+            test_metrics = ray.get(actor.evaluate.remote(selected, tables.trials[selected].config, test_data))
+            tables.selected = selected
+            tables.test_metrics = test_metrics
+    finally:
+        ray.kill(actor)
+    return _finish(spec, tables, info, run_dir, view, selected, test_metrics, mirror)
 
 
 def _best_checkpoint(result: Any, mode: str) -> Any:

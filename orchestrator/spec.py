@@ -31,6 +31,7 @@ __all__ = [
     "IntRange",
     "Param",
     "SweepSpec",
+    "BabysitSpec",
     "load_spec",
     "parse_spec",
 ]
@@ -340,6 +341,24 @@ class ResourcesSpec(_Frozen):
         return ResourcesSpec(cpu=float(cpu), gpu=float(gpu), max_concurrent=max_concurrent)
 
 
+class BabysitSpec(_Frozen):
+    """The babysitter's rules (``strategy: babysit``; see :mod:`orchestrator.babysit`).
+
+    Learning-rate changes stay inside the spec's ``learning_rate`` range (when it is searched) or
+    within ``[lr / 1000, lr * 10]`` of a fixed one.
+    """
+
+    patience: int = Field(3, ge=1, le=1000)          # epochs without improvement before a step decay
+    min_delta: float = Field(0.0, ge=0)              # the least change of the metric that counts
+    lr_cut: float = Field(0.3, gt=0, lt=1)           # divergence/oscillation: revert, lr *= lr_cut
+    lr_decay: float = Field(0.5, gt=0, lt=1)         # plateau: lr *= lr_decay (a step)
+    lr_raise: float = Field(3.0, gt=1, le=100)       # too slow: lr *= lr_raise
+    max_decays: int = Field(2, ge=0, le=100)         # decays without improvement before the model is done
+    max_reverts: int = Field(5, ge=0, le=100)        # reverts before a diverging model is given up
+    cooldown: int = Field(2, ge=0, le=1000)          # epochs after a change before the next (not divergence)
+    max_models: int = Field(50, ge=1, le=100_000)    # models trained one after the other (a budget ends sooner)
+
+
 class _RawSpec(_Frozen):
     name: str | None = None
     description: str | None = None
@@ -355,6 +374,8 @@ class _RawSpec(_Frozen):
     resources: ResourcesSpec = ResourcesSpec()
     max_failures: int = Field(0, ge=0, le=100)
     seed: int = 0
+    strategy: Literal["parallel", "babysit"] = "parallel"
+    babysit: BabysitSpec = BabysitSpec()
 
 
 class SweepSpec(_Frozen):
@@ -380,6 +401,8 @@ class SweepSpec(_Frozen):
     resources: ResourcesSpec
     max_failures: int
     seed: int
+    strategy: Literal["parallel", "babysit"] = "parallel"
+    babysit: BabysitSpec = BabysitSpec()
 
     @property
     def searched(self) -> dict[str, Param]:
@@ -585,6 +608,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     _check_search(raw.search, params)
     _check_scheduler(raw.scheduler, raw.search, params)
     _check_resources(raw.resources)
+    _check_strategy(raw)
     if raw.early_stopping is not None:
         allowed = _metric_names(task)
         if raw.early_stopping.monitor not in allowed:
@@ -608,6 +632,8 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         resources=raw.resources,
         max_failures=raw.max_failures,
         seed=raw.seed,
+        strategy=raw.strategy,
+        babysit=raw.babysit,
     )
     from .space import count_trials  # local: space imports spec
 
@@ -803,6 +829,21 @@ def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Par
     if not numeric:
         raise SpecError("scheduler.type", "pbt needs at least one searched numeric hyperparameter "
                         "(e.g. learning_rate: {type: loguniform, ...}) to perturb")
+
+
+def _check_strategy(raw: _RawSpec) -> None:
+    """The babysitter is its own scheduler: Ray Tune's schedulers and stoppers apply to parallel sweeps."""
+    if raw.strategy != "babysit":
+        return
+    if raw.scheduler.type != "none":
+        raise SpecError("scheduler.type", "strategy babysit adjusts and stops its models itself; a scheduler "
+                        f"applies to parallel sweeps only (use type: none), got {raw.scheduler.type}")
+    if raw.stoppers.plateau is not None or raw.stoppers.experiment_plateau is not None:
+        raise SpecError("stoppers", "strategy babysit stops its models itself (babysit.patience, "
+                        "babysit.max_decays); stoppers apply to parallel sweeps only")
+    if raw.early_stopping is not None:
+        raise SpecError("early_stopping", "strategy babysit stops an overfitting model itself (keeping its "
+                        "best epoch); early_stopping applies to parallel sweeps only")
 
 
 def _check_resources(r: ResourcesSpec) -> None:

@@ -7,6 +7,7 @@ feeds them Ray's results and remembers why each trial was stopped, for the trial
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from ray.tune import Stopper
@@ -24,7 +25,8 @@ class SweepStopper(Stopper):
     ``experiment_plateau``); the recorder reads it when the trial ends.
     """
 
-    def __init__(self, spec: SweepSpec) -> None:
+    def __init__(self, spec: SweepSpec, deadline: float | None = None) -> None:
+        self.deadline = deadline  # a time budget's end: no trial starts after it (``stop_all``)
         self.mode = spec.mode
         self.metric = spec.metric_name
         self.plateau = spec.stoppers.plateau
@@ -51,13 +53,23 @@ class SweepStopper(Stopper):
             return True
         return False
 
+    # Past the deadline, trials stop by themselves at their next batch and report that partial
+    # epoch; the experiment ends this much later so those reports arrive (Tune would otherwise
+    # wait for each trial to acknowledge its stop).
+    DRAIN_S = 1.0
+
+    def past_deadline(self, drain: float = 0.0) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline + drain
+
     def stop_all(self) -> bool:
-        return bool(self.experiment and self.experiment.stopped)
+        return bool(self.experiment and self.experiment.stopped) or self.past_deadline(self.DRAIN_S)
 
     def reason_for(self, trial_id: str) -> str | None:
         """Why this stopper ended ``trial_id`` (None if it did not)."""
         if trial_id in self.reasons:
             return self.reasons[trial_id]
-        if self.stop_all():
+        if self.experiment and self.experiment.stopped:
             return "experiment_plateau"
+        if self.past_deadline():
+            return "budget"
         return None

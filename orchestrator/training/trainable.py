@@ -105,6 +105,7 @@ class TrialContext:
     spec: SweepSpec
     run_started_at: float
     faults: list[dict[str, Any]] | None = None  # test-only fault plan (see training/faults.py)
+    deadline: float | None = None  # a time budget's end (``sweep compare``): trials stop training there
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,6 +354,8 @@ class AsyncReporter:
         self.stopped = False
         self.error: BaseException | None = None
         self.blocked_s = 0.0  # time the training thread waited for the driver
+        self.deadline: float | None = None  # the time budget's end; training stops at a batch past it
+        self.past_deadline = False
         self._thread = threading.Thread(target=self._run, name="sweep-report", daemon=True)
         self._thread.start()
 
@@ -432,6 +435,9 @@ class _Callbacks:
             def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
                 if reporter.stopped or reporter.error is not None:
                     reporter.check()
+                if reporter.deadline is not None and time.time() >= reporter.deadline:
+                    reporter.past_deadline = True
+                    model.stop_training = True
 
             def on_test_batch_begin(self, batch: int, logs: Any = None) -> None:
                 pass
@@ -457,7 +463,8 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
               report: Callable[[dict[str, Any], str | None], None], threads: int = 1,
               restore_dir: str | None = None, started: float | None = None,
               run_started_at: float | None = None, placement: dict[str, Any] | None = None,
-              cache: ModelCache | None = None, faults: list[Any] | None = None) -> dict[str, Any]:
+              cache: ModelCache | None = None, faults: list[Any] | None = None,
+              deadline: float | None = None) -> dict[str, Any]:
     """Train one configuration, reporting every epoch through ``report(row, checkpoint_dir)``.
 
     The body of :func:`train_trial`, callable without Ray (``report`` is then any function; it may
@@ -480,6 +487,8 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
         cache: the model cache (default: this worker's).
         faults: injected faults (tests only; :mod:`orchestrator.training.faults`), fired as their
             epoch begins, after the previous epoch's report (and checkpoint) reached the driver.
+        deadline: the end of the sweep's time budget: training stops at the first batch past it,
+            or after an epoch when the next one would end past it (stop reason ``budget``).
 
     Returns:
         ``{"cache_hit", "setup_s", "report_wait_s", "epochs"}`` for benchmarks.
@@ -509,6 +518,7 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
     batch_size = int(hp["batch_size"])
     writer = _WeightsWriter.for_model(model)
     reporter = AsyncReporter(report)
+    reporter.deadline = deadline
     info: dict[str, Any] = {"cache_hit": hit, "epochs": 0, "started": started, "model_s": time.time() - t_model}
 
     class Reporter(keras.callbacks.Callback):
@@ -554,10 +564,15 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
             if diverged:
                 stop_reason = "diverged"
                 self.model.stop_training = True
+            elif reporter.past_deadline:
+                stop_reason = "budget"  # stopped at a batch past the deadline
             elif self.model.stop_training:
                 stop_reason = "patience"  # Keras EarlyStopping ran before this callback
             elif epoch + 1 >= max_epochs:
                 stop_reason = "max_epochs"
+            elif deadline is not None and now + row["epoch_s"] > deadline:
+                stop_reason = "budget"  # the next epoch would end past the deadline
+                self.model.stop_training = True
             row["stop_reason"] = stop_reason
             if epoch == int(state["epoch"]):
                 row.update(placement or {})
@@ -661,6 +676,8 @@ def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: Trial
 
     started = time.time()
     spec = ctx.spec
+    if ctx.deadline is not None and started >= ctx.deadline:
+        return  # Tune started it as the time budget ran out: nothing to train
     hp = resolve_config(spec, config)
     trial_id = tune.get_context().get_trial_id() or "local"
     tf_imported = "tensorflow" in sys.modules
@@ -685,10 +702,11 @@ def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: Trial
             with restored.as_directory() as d:
                 run_trial(hp, data, spec, _trial_seed(spec.seed, trial_id), report=report, threads=threads,
                           restore_dir=d, started=started, run_started_at=ctx.run_started_at, placement=placement,
-                          faults=faults)
+                          faults=faults, deadline=ctx.deadline)
         else:
             run_trial(hp, data, spec, _trial_seed(spec.seed, trial_id), report=report, threads=threads,
-                      started=started, run_started_at=ctx.run_started_at, placement=placement, faults=faults)
+                      started=started, run_started_at=ctx.run_started_at, placement=placement, faults=faults,
+                      deadline=ctx.deadline)
     except TrialStopped:
         # Ray Tune ended the trial while it trained ahead: end the training thread the way its
         # own report does (SystemExit(0) is a clean end for Ray's runner thread).

@@ -198,3 +198,12 @@ def test_show_min_metric_and_top(tmp_path, capsys):
     assert len(rows) == 2
     assert "* t2" in rows[0] and "t3" in rows[1]
 
+
+
+def test_resume_refuses_a_babysitting_run_with_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json({"run_id": "r", "status": "incomplete", "strategy": "babysit", "spec": {}}, run / "run.json")
+    assert main(["resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "babysitting run; it cannot be resumed" in err[0]

@@ -371,13 +371,16 @@ def test_empty_events_table_keeps_its_columns_and_types(tmp_path: Path) -> None:
     write_parquet(full.events_frame(), tmp_path / "full.parquet")
     write_parquet(empty.events_frame(), tmp_path / "empty.parquet")
     schema = pq.read_schema(tmp_path / "empty.parquet").remove_metadata()
-    assert schema.names == ["run_id", "trial_id", "epoch", "at", "source", "decision", "reason", "detail"]
+    assert schema.names == ["run_id", "trial_id", "epoch", "at", "source", "decision", "reason", "detail",
+                            "old_value", "new_value"]
     assert schema == pq.read_schema(tmp_path / "full.parquet").remove_metadata()
     assert pa.types.is_int64(schema.field("epoch").type)
     assert pa.types.is_timestamp(schema.field("at").type) and schema.field("at").type.tz == "UTC"
     for name in ("run_id", "trial_id", "source", "decision", "reason", "detail"):
         typ = schema.field(name).type
         assert pa.types.is_string(typ) or pa.types.is_large_string(typ), (name, typ)
+    for name in ("old_value", "new_value"):
+        assert pa.types.is_float64(schema.field(name).type), name
     assert len(pd.read_parquet(tmp_path / "empty.parquet")) == 0
 
 

@@ -311,6 +311,10 @@ BAD_CASES = [
     ("max_failures_negative.yaml", "max_failures", "greater than or equal to 0, got -1"),
     ("search_num_samples_zero.yaml", "search.num_samples", "greater than or equal to 1, got 0"),
     ("name_with_spaces_and_slashes.yaml", "name", "got 'my sweep/v2'"),
+    ("babysit_lr_cut_not_below_one.yaml", "babysit.lr_cut", "less than 1, got 1.5"),
+    ("babysit_unknown_rule.yaml", "babysit.patiense", "unknown key; expected one of: patience"),
+    ("babysit_with_asha.yaml", "scheduler.type", "strategy babysit adjusts and stops its models itself"),
+    ("strategy_unknown.yaml", "strategy", "'parallel' or 'babysit', got 'panda'"),
 ]
 
 
@@ -462,3 +466,26 @@ def test_spec_modules_import_neither_ray_nor_tensorflow():
     r = subprocess.run([sys.executable, "-c", code, str(ROOT / "search_spaces" / "quickstart.yaml")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_strategy_defaults_to_parallel_with_default_babysit_rules(tmp_path):
+    spec = _spec("data: {dataset: digits}\n", tmp_path)
+    assert spec.strategy == "parallel"
+    assert spec.babysit.lr_cut < 1 < spec.babysit.lr_raise
+    assert 0 < spec.babysit.lr_decay < 1
+
+
+def test_babysit_rules_are_read_and_survive_run_json(tmp_path):
+    spec = _spec("""
+        data: {dataset: digits}
+        strategy: babysit
+        babysit: {patience: 5, lr_cut: 0.1, max_models: 3}
+        """, tmp_path)
+    assert spec.strategy == "babysit"
+    assert (spec.babysit.patience, spec.babysit.lr_cut, spec.babysit.max_models) == (5, 0.1, 3)
+    again = SweepSpec.model_validate(spec.to_dict())
+    assert again.strategy == "babysit" and again.babysit == spec.babysit
+    # a run.json written before strategies existed still reads back (as a parallel sweep)
+    old = spec.to_dict()
+    del old["strategy"], old["babysit"]
+    assert SweepSpec.model_validate(old).strategy == "parallel"

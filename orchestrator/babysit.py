@@ -1,0 +1,529 @@
+"""The babysitter ("panda"): decisions on one model's learning curves, and the next model to try.
+
+The course's way to tune with little compute: train one model at a time, look at its curves after
+every epoch, and adjust it as it trains. This module holds the decisions, as pure functions of
+the curves so far (no Ray, no TensorFlow); :mod:`orchestrator.training.babysitter` applies them
+inside ``model.fit`` and the runner records each as a row of ``events.parquet``.
+
+:func:`decide` looks at the epochs so far and returns one :class:`Decision`, checked in this order:
+
+=====================  ==============================================================  =====================
+action                 when                                                            what is done
+=====================  ==============================================================  =====================
+``revert_and_cut_lr``  a loss is NaN/inf or exploded (``divergence.explode_factor`` x  restore the best
+                       its first value or the trivial predictor's), it is still worse  earlier epoch's
+                       than the trivial predictor's after a few epochs, or, since the  weights,
+                       last change, the curves swing up and down                       ``lr *= lr_cut``
+                       (:func:`~orchestrator.diagnosis.oscillation`) or the training
+                       loss climbed back well above its minimum
+``stop_diverged``      as above, but ``max_reverts`` reverts were spent or the          stop; keep the best
+                       learning rate is already at its lower bound                     epoch
+``stop_overfit``       validation loss rose ``overfit_rise`` above its minimum for     stop; keep the best
+                       ``overfit_patience`` epochs while training loss kept falling    epoch; next model:
+                                                                                       more regularisation
+                                                                                       or less capacity
+``raise_lr``           (almost) nothing learned yet: the training loss is hardly       ``lr *= lr_raise``
+                       below the trivial predictor's (``too_slow``)
+``next_more_capacity`` the metric stopped improving while the training loss levelled   stop; next model:
+                       off high (underfitting)                                         more capacity
+``decay_lr``           the metric has not improved for ``patience`` epochs             ``lr *= lr_decay``
+``stop_converged``     ... and ``max_decays`` decays did not help                      stop; keep the best
+                                                                                       epoch
+``continue``           none of the above, or within ``cooldown`` epochs of a change    nothing
+=====================  ==============================================================  =====================
+
+:func:`next_config` picks the next model's hyperparameters from the models so far (one change at a
+time, as the course advises), always inside the spec's search space (:func:`clamp`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .diagnosis import Thresholds, oscillation, relative_improvement, rise_above_min, tail_slope
+from .scheduling import improved
+from .spec import BabysitSpec, Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform
+
+__all__ = [
+    "ACTIONS",
+    "LR_ACTIONS",
+    "STOP_ACTIONS",
+    "Rules",
+    "Decision",
+    "Intervention",
+    "ModelOutcome",
+    "decide",
+    "blown_up",
+    "lr_bounds",
+    "clamp",
+    "start_config",
+    "next_config",
+]
+
+ACTIONS = ("continue", "revert_and_cut_lr", "decay_lr", "raise_lr", "stop_overfit", "next_more_capacity",
+           "stop_diverged", "stop_converged")
+LR_ACTIONS = ("revert_and_cut_lr", "decay_lr", "raise_lr")
+STOP_ACTIONS = ("stop_overfit", "next_more_capacity", "stop_diverged", "stop_converged")
+REVERTS = ("revert_and_cut_lr", "stop_diverged")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything :func:`decide` needs besides the curves: the spec's ``babysit`` section, the
+    learning-rate bounds, the divergence factor and the diagnosis thresholds."""
+
+    babysit: BabysitSpec = field(default_factory=BabysitSpec)
+    lr_low: float = 1e-6
+    lr_high: float = 1.0
+    explode_factor: float = 10.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> "Rules":
+        low, high = lr_bounds(spec)
+        return cls(spec.babysit, low, high, spec.divergence.explode_factor,
+                   Thresholds(explode_factor=spec.divergence.explode_factor))
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A decision already applied to this model (1-based epoch after which it was taken)."""
+
+    epoch: int
+    action: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after an epoch.
+
+    Attributes:
+        action: one of :data:`ACTIONS`.
+        reason: a short code (``diverged``, ``oscillating``, ``overfit``, ``too_slow``, ``underfit``,
+            ``plateau``, ``converged``, ``ok``, ``cooldown``).
+        detail: one sentence with the figures behind it.
+        old_lr, new_lr: the learning rate before and after (equal when unchanged).
+        revert_to_epoch: for reverts and stops, the 1-based epoch whose weights to restore (0: the
+            initial weights; None: keep the current ones).
+    """
+
+    action: str
+    reason: str
+    detail: str
+    old_lr: float
+    new_lr: float
+    revert_to_epoch: int | None = None
+
+    @property
+    def stops(self) -> bool:
+        return self.action in STOP_ACTIONS
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _best_epoch(values: Sequence[float], mode: str, min_delta: float = 0.0) -> int:
+    """1-based epoch of the best finite value (0 when there is none; ties: the earliest; a later
+    value counts as better only by more than ``min_delta``)."""
+    best, at = math.nan, 0
+    for i, v in enumerate(values, start=1):
+        if improved(_f(v), best, mode, min_delta):
+            best, at = _f(v), i
+    return at
+
+
+def blown_up(train_loss: Sequence[float], val_loss: Sequence[float], baseline_loss: float | None,
+             explode_factor: float) -> list[bool]:
+    """Per epoch: whether it diverged (a NaN/inf loss, or a training loss past ``explode_factor`` x
+    its first finite value or x the trivial predictor's). Such epochs are never "the best epoch":
+    a revert does not go back to them and selection skips them (their rows are flagged ``diverged``)."""
+    ref = baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0 else None
+    out, first = [], math.nan
+    for i, t in enumerate(train_loss):
+        t = _f(t)
+        v = _f(val_loss[i]) if i < len(val_loss) else 0.0
+        if math.isnan(first) and math.isfinite(t):
+            first = t
+        bad = not (math.isfinite(t) and math.isfinite(v))
+        bad = bad or (first > 0 and t > explode_factor * first) or (ref is not None and t > explode_factor * ref)
+        out.append(bool(bad))
+    return out
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Sequence[float], lr: float, *,
+           mode: str, baseline_loss: float | None, rules: Rules,
+           interventions: Sequence[Intervention] = ()) -> Decision:
+    """The babysitter's decision after the last epoch of ``train_loss`` (see the module's table).
+
+    Args:
+        train_loss, val_loss: per-epoch losses so far (epoch 1 first; NaN allowed).
+        metric: the spec's validation metric per epoch (may be ``val_loss`` itself).
+        lr: the learning rate the last epoch trained with.
+        mode: ``min`` or ``max`` for ``metric``.
+        baseline_loss: the trivial predictor's loss (``ln(classes)``, the target variance), or None.
+        rules: :class:`Rules`.
+        interventions: decisions other than ``continue`` already applied to this model.
+
+    Returns:
+        A :class:`Decision`.
+    """
+    b, th = rules.babysit, rules.thresholds
+    n = len(train_loss)
+    tr = [_f(v) for v in train_loss]
+    va = [_f(v) for v in val_loss]
+    me = [_f(v) for v in metric]
+    lr = float(lr)
+    bad = blown_up(tr, va, baseline_loss, rules.explode_factor)
+    healthy = [math.nan if b_ else v for v, b_ in zip(me, bad)]
+    best_epoch = _best_epoch(healthy, mode)
+    best_before = _best_epoch(healthy[:-1], mode)  # what a revert goes back to: the current epoch is the problem
+    changes = [i for i in interventions if i.action != "continue"]
+    since = max((i.epoch for i in changes), default=0)  # the window: epochs after the last change
+    reverts = sum(i.action in REVERTS for i in changes)
+    ref = baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0 else None
+
+    def decision(action: str, reason: str, detail: str, new_lr: float | None = None) -> Decision:
+        target = best_before if action in REVERTS else best_epoch if action in STOP_ACTIONS else None
+        return Decision(action, reason, detail, lr, lr if new_lr is None else new_lr, target)
+
+    def cut(reason: str, detail: str) -> Decision:
+        if reverts >= b.max_reverts or lr <= rules.lr_low * (1 + 1e-9):
+            why = (f"{reverts} reverts spent" if reverts >= b.max_reverts
+                   else f"the learning rate is at its lower bound {_g(rules.lr_low)}")
+            return decision("stop_diverged", reason, f"{detail}; {why}: stopping, back to epoch {best_before}")
+        new = max(rules.lr_low, lr * b.lr_cut)
+        return decision("revert_and_cut_lr", reason,
+                        f"{detail}: back to epoch {best_before}'s weights, learning rate {_g(lr)} -> {_g(new)}",
+                        new)
+
+    if n == 0:
+        return decision("continue", "ok", "no epoch yet")
+
+    # -- divergence: immediate, whatever the cooldown --------------------------------------------
+    last_tr, last_va = tr[-1], va[-1] if va else math.nan
+    first_tr = next((v for v in tr if math.isfinite(v)), math.nan)
+    if not math.isfinite(last_tr) or (va and not math.isfinite(last_va)):
+        return cut("diverged", f"epoch {n}: the loss is not finite (train {last_tr}, val {last_va})")
+    if math.isfinite(first_tr) and first_tr > 0 and last_tr > rules.explode_factor * first_tr:
+        return cut("diverged", f"epoch {n}: training loss {_g(last_tr)} exploded past "
+                               f"{rules.explode_factor:g}x its first value {_g(first_tr)}")
+    if ref is not None and last_tr > rules.explode_factor * ref:
+        return cut("diverged", f"epoch {n}: training loss {_g(last_tr)} is more than {rules.explode_factor:g}x "
+                               f"the trivial predictor's {_g(ref)}")
+
+    # -- oscillation / instability since the last change ------------------------------------------
+    win_tr, win_va, win_me = tr[since:], va[since:], me[since:]
+    if len(win_tr) >= th.min_epochs_oscillation:
+        osc = max((x for x in (oscillation(win_va, ref, th.oscillation_floor),
+                               oscillation(win_tr, ref, th.oscillation_floor)) if x is not None), default=None)
+        if osc is not None and osc >= th.oscillation_level:
+            return cut("oscillating", f"epochs {since + 1}-{n}: the losses swing {osc:.0%} per epoch "
+                                      f"(threshold {th.oscillation_level:.0%})")
+        rise = rise_above_min(win_tr, th.oscillation_floor * (ref or abs(win_tr[0])), last=2)
+        if rise is not None and rise >= th.unstable_rise:
+            return cut("oscillating", f"epochs {since + 1}-{n}: training loss climbed back {rise:.0%} above "
+                                      f"its minimum")
+
+    if n - since < max(1, b.cooldown) and since > 0:
+        return decision("continue", "cooldown", f"{n - since} epoch(s) since the last change at epoch {since}")
+
+    # -- worse than the trivial predictor after a few epochs: the learning rate is too high -------
+    rel = relative_improvement(tr, ref)
+    if len(win_tr) >= th.min_epochs and rel is not None and ref is not None and rel < -th.too_slow_improvement:
+        return cut("diverged", f"after {n} epochs the training loss {_g(last_tr)} is {-rel:.0%} above the "
+                               f"trivial predictor's {_g(ref)}")
+
+    # -- overfitting over the whole model ----------------------------------------------------------
+    finite_va = [(i, v) for i, v in enumerate(va, start=1) if math.isfinite(v)]
+    if len(finite_va) >= th.min_epochs_overfit:
+        m_ep, m_va = min(finite_va, key=lambda p: p[1])
+        rise = last_va / m_va - 1 if m_va > 0 else 0.0
+        tr_at_min = tr[m_ep - 1]
+        fall = (tr_at_min - last_tr) / tr_at_min if math.isfinite(tr_at_min) and tr_at_min > 0 else 0.0
+        learned = ref is None or m_va < ref  # a model that never beat the trivial loss is not overfitting
+        if (learned and n - m_ep >= th.overfit_patience and rise >= th.overfit_rise
+                and fall >= th.overfit_train_fall):
+            return decision("stop_overfit", "overfit",
+                            f"validation loss rose {rise:.0%} above its minimum {_g(m_va)} at epoch {m_ep} while "
+                            f"training loss fell {fall:.0%}: stopping, keeping epoch {best_epoch}")
+
+    # -- learning too slowly -----------------------------------------------------------------------
+    if len(win_tr) >= th.min_epochs and rel is not None and rel < th.too_slow_improvement:
+        if lr < rules.lr_high * (1 - 1e-9):
+            new = min(rules.lr_high, lr * b.lr_raise)
+            return decision("raise_lr", "too_slow", f"after {n} epochs the training loss {_g(last_tr)} is only "
+                                                     f"{rel:.0%} below the trivial predictor's: learning rate "
+                                                     f"{_g(lr)} -> {_g(new)}", new)
+
+    # -- plateau: underfit, decay, or done ---------------------------------------------------------
+    window_best = _best_epoch(win_me, mode, b.min_delta)
+    stale = len(win_me) - window_best if window_best else len(win_me)
+    if len(win_me) > b.patience and stale >= b.patience:
+        slope = tail_slope(win_tr, th.tail_epochs)
+        level = last_tr / ref if ref else None
+        if (level is not None and level >= th.high_loss_level and slope is not None
+                and -slope < th.plateau_slope and rel is not None and rel >= th.too_slow_improvement):
+            return decision("next_more_capacity", "underfit",
+                            f"no improvement for {stale} epochs and training loss levelled off at {level:.0%} of "
+                            f"the trivial predictor's: stopping; the next model gets more capacity")
+        decays = sum(i.action == "decay_lr" for i in changes)
+        if decays < b.max_decays and lr > rules.lr_low * (1 + 1e-9):
+            new = max(rules.lr_low, lr * b.lr_decay)
+            return decision("decay_lr", "plateau", f"no improvement of the metric for {stale} epochs: learning "
+                                                   f"rate {_g(lr)} -> {_g(new)}", new)
+        return decision("stop_converged", "converged", f"no improvement for {stale} epochs after {decays} "
+                                                        f"decays: stopping, keeping epoch {best_epoch}")
+    return decision("continue", "ok", f"epoch {n}: learning")
+
+
+# ------------------------------------------------------------------------------------------------
+# The space: bounds, clamping, the first and the next configuration
+# ------------------------------------------------------------------------------------------------
+
+
+def lr_bounds(spec: SweepSpec) -> tuple[float, float]:
+    """The learning rates the babysitter may use: the spec's range, or around a fixed value."""
+    p = spec.params["learning_rate"]
+    if isinstance(p, (Uniform, LogUniform)):
+        return float(p.low), float(p.high)
+    if isinstance(p, (Choice, Grid)):
+        vals = [float(v) for v in p.values]
+        if len(vals) > 1:
+            return min(vals), max(vals)
+        return vals[0] / 1000, vals[0] * 10
+    v = float(p.value)  # type: ignore[union-attr]
+    return v / 1000, v * 10
+
+
+def _nearest(values: list[Any], v: Any) -> Any:
+    if v in values:
+        return v
+    nums = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    if nums and isinstance(v, (int, float)) and not isinstance(v, bool):
+        if v > 0 and all(x > 0 for x in nums):
+            return min(nums, key=lambda x: abs(math.log(x) - math.log(v)))
+        return min(nums, key=lambda x: abs(x - v))
+    return values[0]
+
+
+def _clamp_one(p: Param, v: Any) -> Any:
+    if isinstance(p, Constant):
+        return p.value
+    if isinstance(p, (Choice, Grid)):
+        return _nearest(list(p.values), v)
+    if v is None:
+        return _center(p)
+    if isinstance(p, IntRange):
+        return int(min(p.high, max(p.low, round(float(v)))))
+    return float(min(p.high, max(p.low, float(v))))  # type: ignore[union-attr]
+
+
+def clamp(spec: SweepSpec, config: dict[str, Any], free_lr: bool = False) -> dict[str, Any]:
+    """``config`` moved inside the spec's space: ranges clipped, choices snapped to the nearest
+    listed value (on a log scale for positive numbers), constants restored, inactive conditional
+    hyperparameters ``None``.
+
+    ``free_lr``: a *fixed* learning rate is only where the babysitter starts; with this, the
+    learning rate is clipped to :func:`lr_bounds` instead of restored (the next model starts at
+    the rate babysitting found). A searched learning rate always stays in its range.
+    """
+    from .space import resolve_config
+
+    out = {k: _clamp_one(p, config.get(k)) for k, p in spec.params.items()}
+    lr = config.get("learning_rate")
+    if free_lr and isinstance(spec.params["learning_rate"], Constant) and lr is not None and math.isfinite(_f(lr)):
+        low, high = lr_bounds(spec)
+        out["learning_rate"] = min(high, max(low, float(lr)))
+    return resolve_config(spec, out)
+
+
+def _center(p: Param) -> Any:
+    if isinstance(p, Constant):
+        return p.value
+    if isinstance(p, (Choice, Grid)):
+        vals = list(p.values)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            return sorted(vals)[(len(vals) - 1) // 2]
+        return vals[0]
+    if isinstance(p, LogUniform):
+        return math.sqrt(p.low * p.high)
+    if isinstance(p, Uniform):
+        return (p.low + p.high) / 2
+    if isinstance(p, IntRange):
+        if p.log:
+            return int(round(math.sqrt(p.low * p.high)))
+        return (p.low + p.high) // 2
+    raise TypeError(f"unknown parameter kind {p!r}")  # pragma: no cover
+
+
+def start_config(spec: SweepSpec) -> dict[str, Any]:
+    """Where a person would start: the middle of every range (the geometric middle on a log scale),
+    the middle of a numeric choice, the first listed value of a categorical one."""
+    return clamp(spec, {k: _center(p) for k, p in spec.params.items()})
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """What one babysat model taught: its configuration, how it ended, and its best epoch.
+
+    Attributes:
+        config: the resolved hyperparameters it started with.
+        action: the decision that ended it (a :data:`STOP_ACTIONS` member), ``max_epochs`` or ``budget``.
+        best_value: the best value of the spec's metric (NaN when none).
+        lr_at_best: the learning rate of its best epoch (what the babysitter found to work).
+        train_loss_at_best, val_loss_at_best: the losses at that epoch (for the bias/variance gap).
+    """
+
+    config: dict[str, Any]
+    action: str
+    best_value: float
+    lr_at_best: float | None = None
+    train_loss_at_best: float | None = None
+    val_loss_at_best: float | None = None
+
+
+# One step of each hyperparameter the babysitter changes between models: (kind, amount).
+# "mul": multiply (divide going down), "add": add (subtract going down); a choice moves to the next value.
+_STEPS: dict[str, tuple[str, float]] = {
+    "units": ("mul", 2.0), "hidden_layers": ("add", 1), "dropout": ("add", 0.1), "l2": ("mul", 10.0),
+    "learning_rate": ("mul", 3.0),
+}
+GAP_REGULARISE = 0.25  # validation loss this much above training loss: high variance -> regularise
+
+
+def _step(spec: SweepSpec, name: str, value: Any, up: bool) -> Any:
+    """``value`` moved one step up or down inside the space (unchanged at an edge or for a constant)."""
+    p = spec.params[name]
+    if isinstance(p, Constant):
+        return p.value
+    if isinstance(p, (Choice, Grid)):
+        vals = sorted(v for v in p.values if isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not vals:
+            return value
+        cur = _nearest(vals, value if value is not None else vals[0])
+        i = vals.index(cur)
+        return vals[min(len(vals) - 1, i + 1)] if up else vals[max(0, i - 1)]
+    kind, amount = _STEPS[name]
+    v = float(value if value is not None else _center(p))
+    if kind == "mul":
+        if v <= 0:  # from 0 (no L2): the range's smallest positive value
+            v = float(p.low) if p.low > 0 else (1e-4 if up else 0.0)  # type: ignore[union-attr]
+            return _clamp_one(p, v) if up else _clamp_one(p, 0.0)
+        v = v * amount if up else v / amount
+    else:
+        v = v + amount if up else v - amount
+    return _clamp_one(p, v)
+
+
+def _try(spec: SweepSpec, config: dict[str, Any], moves: list[tuple[str, bool]]) -> tuple[dict[str, Any], str | None]:
+    """Apply the first move of ``moves`` that changes the configuration (one change at a time)."""
+    for name, up in moves:
+        if name not in spec.searched or config.get(name) is None:
+            continue
+        new = _step(spec, name, config[name], up)
+        if new != config[name]:
+            out = dict(config)
+            out[name] = new
+            return clamp(spec, out, free_lr=True), name
+    return config, None
+
+
+def _regularise(spec: SweepSpec, config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    return _try(spec, config, [("dropout", True), ("l2", True), ("units", False), ("hidden_layers", False)])
+
+
+def _grow(spec: SweepSpec, config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    return _try(spec, config, [("units", True), ("hidden_layers", True), ("dropout", False), ("l2", False)])
+
+
+def next_config(history: Sequence[ModelOutcome], spec: SweepSpec, rng: random.Random | None = None
+                ) -> tuple[dict[str, Any], str]:
+    """The next model's hyperparameters, from what the previous models taught.
+
+    - none yet: :func:`start_config`;
+    - the last one overfit: its configuration with more regularisation (dropout up, else L2 up) or
+      less capacity (fewer units, else fewer layers);
+    - it underfit: more capacity (more units, else more layers, else less regularisation);
+    - it diverged for good: its configuration with a smaller learning rate;
+    - it converged (or ran out of epochs): the best model so far, regularised when its validation
+      loss was well above its training loss (high variance), grown otherwise (high bias).
+
+    Every next model starts at the learning rate the model it builds on had at its best epoch (what
+    babysitting it found), and everything is clamped inside the spec's space. When the result is a
+    configuration already tried, one searched hyperparameter is drawn at random instead (``rng``;
+    seeded by the caller, so this stays deterministic).
+
+    Returns:
+        ``(config, why)``: the resolved configuration and one sentence saying what changed and why.
+    """
+    if not history:
+        return start_config(spec), "first model: the middle of the search space"
+    rng = rng or random.Random(len(history))
+    last = history[-1]
+    mode = spec.mode
+    finite = [h for h in history if math.isfinite(h.best_value)]
+    best = finite[0] if finite else last
+    for h in finite[1:]:
+        if improved(h.best_value, best.best_value, mode):
+            best = h
+    if last.action in ("stop_overfit", "next_more_capacity", "stop_diverged"):
+        base = last
+    else:
+        base = best
+    config = dict(base.config)
+    if base.lr_at_best is not None and math.isfinite(base.lr_at_best):
+        config["learning_rate"] = base.lr_at_best  # what babysitting it found to work
+    config = clamp(spec, config, free_lr=True)
+    why = ""
+    changed: str | None = None
+    if last.action == "stop_overfit":
+        config, changed = _regularise(spec, config)
+        why = "the last model overfit: " + (f"more regularisation / less capacity ({changed})" if changed
+                                            else "nothing left to regularise in the space")
+    elif last.action == "next_more_capacity":
+        config, changed = _grow(spec, config)
+        why = "the last model underfit: " + (f"more capacity ({changed})" if changed
+                                             else "no more capacity in the space")
+    elif last.action == "stop_diverged":
+        start_lr = float(last.config.get("learning_rate") or config["learning_rate"])
+        new = clamp(spec, {**config, "learning_rate": min(float(config["learning_rate"]), start_lr) / 10},
+                    free_lr=True)
+        changed = "learning_rate" if new["learning_rate"] != config["learning_rate"] else None
+        config = new
+        why = f"the last model diverged: learning rate {_g(start_lr)} -> {_g(config['learning_rate'])}"
+    else:
+        gap = None
+        if base.train_loss_at_best and base.val_loss_at_best is not None and base.train_loss_at_best > 0:
+            gap = (base.val_loss_at_best - base.train_loss_at_best) / base.train_loss_at_best
+        if gap is not None and gap > GAP_REGULARISE:
+            config, changed = _regularise(spec, config)
+            why = f"building on the best model (validation loss {gap:.0%} above training): regularise ({changed or 'nothing left to change'})"
+        else:
+            config, changed = _grow(spec, config)
+            why = f"building on the best model (small train/validation gap): more capacity ({changed or 'none left'})"
+    tried = [clamp(spec, h.config, free_lr=True) for h in history]
+    if config in tried or changed is None:
+        names = [k for k, p in spec.searched.items() if not isinstance(p, Constant)]
+        from .space import _draw
+
+        for _ in range(20):
+            if not names:
+                break
+            name = rng.choice(names)
+            candidate = clamp(spec, {**config, name: _draw(spec.params[name], rng)}, free_lr=True)
+            if candidate not in tried:
+                config = candidate
+                why += f"; already tried, so {name} drawn at random"
+                break
+    return config, why
