@@ -121,7 +121,7 @@ def classify_failure(types: Iterable[str], message: str) -> tuple[str, str]:
 
         - ``out_of_memory`` ("out of memory: ...") for ``MemoryError``, TensorFlow's
           ``ResourceExhaustedError``, Ray's ``OutOfMemoryError`` or a worker Ray's memory monitor
-          killed (exit type ``NODE_OUT_OF_MEMORY``), or an exception whose first line says so;
+          killed (exit type ``NODE_OUT_OF_MEMORY``, "running low on memory"), or an exception whose first line says so;
         - ``worker_died`` ("worker process died (killed, possibly out of memory): ...") when the
           trial's process vanished otherwise (a SIGKILL from the kernel's OOM killer or anyone,
           a crash);
@@ -132,7 +132,7 @@ def classify_failure(types: Iterable[str], message: str) -> tuple[str, str]:
     first = next((ln.strip() for ln in message.splitlines() if ln.strip()), "") or "error"
     first = first[:1000]
     exit_type = re.search(r"Worker exit type: (\w+)", message)
-    if names & _OOM_TYPES or "NODE_OUT_OF_MEMORY" in message:
+    if names & _OOM_TYPES or "NODE_OUT_OF_MEMORY" in message or "running low on memory" in message:
         return "out_of_memory", first if first.lower().startswith("out of memory") else f"out of memory: {first}"
     if names & _DIED_TYPES:
         how = f" (exit type {exit_type.group(1)})" if exit_type else ""

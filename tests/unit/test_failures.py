@@ -42,6 +42,8 @@ ACTOR_DIED = (
      "worker process died (killed, possibly out of memory): The actor died unexpectedly"),
     (["ActorDiedError", "RayActorError"], ACTOR_DIED.replace("SYSTEM_ERROR", "NODE_OUT_OF_MEMORY"),
      "out_of_memory", "out of memory: The actor died unexpectedly"),
+    (["ActorDiedError"], "The actor died unexpectedly before finishing this task.\nTask was killed due to the node "
+     "running low on memory.", "out_of_memory", "out of memory: The actor died unexpectedly"),
     (["ValueError"], "ValueError: room for zoom", "error", "ValueError: room for zoom"),
 ])
 def test_classify_failure(types: list[str], message: str, reason: str, starts: str) -> None:
