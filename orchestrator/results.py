@@ -187,8 +187,21 @@ class RunTables:
     # driver is killed: the Parquet files are rewritten every few seconds, the journal at once,
     # so it is always at least as recent as Ray Tune's own experiment snapshot.
     def open_journal(self, path: str | Path) -> None:
-        """Append every recording call to ``path`` from now on."""
+        """Append every recording call to ``path`` from now on.
+
+        A last line the previous driver did not finish (killed mid-write) is ended first, so that
+        it does not swallow the first line written now.
+        """
+        path = Path(path)
+        torn = False
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
         self._journal = open(path, "a", encoding="utf-8")
+        if torn:
+            self._journal.write("\n")
+            self._journal.flush()
 
     def close_journal(self) -> None:
         if getattr(self, "_journal", None) is not None:
