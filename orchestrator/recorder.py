@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ray.tune import Callback
+from rich.markup import escape
 
 from .progress import ProgressView
 from .results import RunTables, classify_failure, end_status
@@ -249,6 +250,8 @@ class Recorder(Callback):
         best, _ = tables.best(trial.trial_id)
         self.view.trial_finished(trial.trial_id, status, reason, len(tables.curve(trial.trial_id, spec.metric_name)),
                                  best, t.config)
+        if error:  # the traceback is in the trial's error.txt under tune/
+            self.view.print(f"  {trial.trial_id}: {escape(error)}")
         self.view.set_running(sum(x.status == "RUNNING" for x in trials if x is not trial))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -263,5 +266,5 @@ class Recorder(Callback):
             return
         reason, error = failure(trial)
         self.tables.trial_retried(trial.trial_id, reason, error)
-        self.view.print(f"trial {trial.trial_id} failed ({error}); retry {trial.num_failures} of "
+        self.view.print(f"trial {trial.trial_id} failed ({escape(error)}); retry {trial.num_failures} of "
                         f"{self.spec.max_failures} from its last checkpoint")

@@ -122,7 +122,7 @@ def classify_failure(types: Iterable[str], message: str) -> tuple[str, str]:
 
         - ``out_of_memory`` ("out of memory: ...") for ``MemoryError``, TensorFlow's
           ``ResourceExhaustedError``, Ray's ``OutOfMemoryError`` or a worker Ray's memory monitor
-          killed (exit type ``NODE_OUT_OF_MEMORY``), or an exception whose first line says so;
+          killed (exit type ``NODE_OUT_OF_MEMORY``, "running low on memory"), or an exception whose first line says so;
         - ``worker_died`` ("worker process died (killed, possibly out of memory): ...") when the
           trial's process vanished otherwise (a SIGKILL from the kernel's OOM killer or anyone,
           a crash);
@@ -133,7 +133,7 @@ def classify_failure(types: Iterable[str], message: str) -> tuple[str, str]:
     first = next((ln.strip() for ln in message.splitlines() if ln.strip()), "") or "error"
     first = first[:1000]
     exit_type = re.search(r"Worker exit type: (\w+)", message)
-    if names & _OOM_TYPES or "NODE_OUT_OF_MEMORY" in message:
+    if names & _OOM_TYPES or "NODE_OUT_OF_MEMORY" in message or "running low on memory" in message:
         return "out_of_memory", first if first.lower().startswith("out of memory") else f"out of memory: {first}"
     if names & _DIED_TYPES:
         how = f" (exit type {exit_type.group(1)})" if exit_type else ""
@@ -192,8 +192,21 @@ class RunTables:
     # driver is killed: the Parquet files are rewritten every few seconds, the journal at once,
     # so it is always at least as recent as Ray Tune's own experiment snapshot.
     def open_journal(self, path: str | Path) -> None:
-        """Append every recording call to ``path`` from now on."""
+        """Append every recording call to ``path`` from now on.
+
+        A last line the previous driver did not finish (killed mid-write) is ended first, so that
+        it does not swallow the first line written now.
+        """
+        path = Path(path)
+        torn = False
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
         self._journal = open(path, "a", encoding="utf-8")
+        if torn:
+            self._journal.write("\n")
+            self._journal.flush()
 
     def close_journal(self) -> None:
         if getattr(self, "_journal", None) is not None:

@@ -60,9 +60,14 @@ def _parquet(run_dir: Path) -> tuple[set[tuple[str, int]], dict[str, str]]:
     return pairs, {t: s for t, s in finished.items() if s in TERMINAL}
 
 
-def _start(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def _start(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "ab") as f:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, env=env,
+                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -92,7 +97,8 @@ def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
     env.pop("RAY_ADDRESS", None)
 
     started = time.time()
-    proc = _start("run", str(spec), "--out", str(out), env=env)
+    log = tmp_path / "driver.log"
+    proc = _start("run", str(spec), "--out", str(out), env=env, log=log)
     run_dir: Path | None = None
     moments: list[str] = []
     seen_pairs: set[tuple[str, int]] = set()
@@ -113,7 +119,8 @@ def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
                     pairs, finished = _journal(run_dir)
                     if len(pairs - seen_pairs) >= new_epochs and (kill < 2 or finished):
                         break
-                assert proc.poll() is None, f"{where}: the driver ended (code {proc.returncode}) before the kill"
+                assert proc.poll() is None, \
+                    f"{where}: the driver ended (code {proc.returncode}) before the kill:\n{_tail(log)}"
                 time.sleep(0.1)
             else:
                 raise AssertionError(f"{where}: no {new_epochs} new epochs in 120 s")
@@ -135,8 +142,8 @@ def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
             parquet_pairs, parquet_finished = p_pairs, p_finished
             assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # died without a word
 
-            proc = _start("resume", str(run_dir), env=env)
-        assert proc.wait(timeout=240) == 0, f"seed {seed}: the last resume failed"
+            proc = _start("resume", str(run_dir), env=env, log=log)
+        assert proc.wait(timeout=240) == 0, f"seed {seed}: the last resume failed:\n{_tail(log)}"
     finally:
         if proc.poll() is None:
             _kill_group(proc)

@@ -42,6 +42,8 @@ ACTOR_DIED = (
      "worker process died (killed, possibly out of memory): The actor died unexpectedly"),
     (["ActorDiedError", "RayActorError"], ACTOR_DIED.replace("SYSTEM_ERROR", "NODE_OUT_OF_MEMORY"),
      "out_of_memory", "out of memory: The actor died unexpectedly"),
+    (["ActorDiedError"], "The actor died unexpectedly before finishing this task.\nTask was killed due to the node "
+     "running low on memory.", "out_of_memory", "out of memory: The actor died unexpectedly"),
     (["ValueError"], "ValueError: room for zoom", "error", "ValueError: room for zoom"),
 ])
 def test_classify_failure(types: list[str], message: str, reason: str, starts: str) -> None:
@@ -84,6 +86,22 @@ def test_retries_are_counted_kept_as_events_and_replayed(tmp_path: Path) -> None
         assert list(zip(ev.epoch, ev.decision, ev.reason)) == [
             (1, "retry", "error"), (2, "retry", "out_of_memory"), (2, "stop", "out_of_memory")]
         assert ev.detail.iloc[0] == "InjectedFault: boom"
+
+
+def test_a_line_torn_by_a_kill_does_not_swallow_the_next(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    t = RunTables("r", "val_loss", "min")
+    t.open_journal(journal)
+    t.trial_started("a", {})
+    t.epoch("a", {"epoch": 1, "val_loss": 1.0})
+    t.close_journal()
+    with open(journal, "a", encoding="utf-8") as f:
+        f.write('{"kind": "epoch", "trial_id": "a", "res')  # the driver died here
+    resumed = RunTables.replay(journal, "r", "val_loss", "min")
+    resumed.open_journal(journal)
+    resumed.epoch("a", {"epoch": 2, "val_loss": 0.9})
+    resumed.close_journal()
+    assert sorted(RunTables.replay(journal, "r", "val_loss", "min").epochs) == [("a", 1), ("a", 2)]
 
 
 # -- the fault plan -----------------------------------------------------------------------------------
