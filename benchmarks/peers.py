@@ -222,6 +222,7 @@ def launch(tool: str, args: list[str], budget: float, logdir: Path, *, grace: fl
         time.sleep(0.2)
     else:
         _kill_session(proc.pid, signal.SIGKILL)
+        time.sleep(1.0)
     out.close()
     return {"t0": t0, "ended": ended, "wall_s": ended - t0, "returncode": proc.returncode, "killed": killed,
             "pid": proc.pid, "left_running": len(_session_pids(proc.pid))}
@@ -684,6 +685,9 @@ def render(doc: dict[str, Any]) -> str:
         "re-renders this page from the JSON._",
         "",
         f"- Command: `{doc['command']}`",
+        *([f"- Peers section from: `{doc['peers_command']}` (that run was stopped after its peers section to fit the "
+           "time available; `peers.py assemble` rebuilt the section from the logs it left)"]
+          if doc.get("peers_command") and doc.get("peers_command") != doc.get("command") else []),
         f"- Date: {doc['date']} (benchmark wall clock {doc['wall_s'] / 60:.1f} min)",
         f"- Machine: {m.get('nproc')} CPUs ({m.get('cpu_model', '?')}), {m.get('memory_gib', '?')} GiB RAM, "
         f"{m.get('platform')}; load average at start {m.get('load_average_at_start')} "
@@ -711,7 +715,8 @@ def render(doc: dict[str, Any]) -> str:
             targets_rows.append(
                 f"| {ds['name']}: sweep run reaches {ds['metric']} {'>=' if ds['mode'] == 'max' else '<='} "
                 f"{ds['target']:g} sooner than every peer (median time to target) | "
-                f"{_f(o.get('time_to_target_s'), '.1f', 'not reached')} s | {'**PASS**' if ok else '**MISS**'}{why} |")
+                f"{(_f(o.get('time_to_target_s'), '.1f') + ' s') if o.get('time_to_target_s') is not None else 'not reached'} | "
+                f"{'**PASS**' if ok else '**MISS**'}{why} |")
     t = doc.get("throughput")
     if t:
         r = t["ratio"]
@@ -807,10 +812,10 @@ def render(doc: dict[str, Any]) -> str:
                          f"{_f(x['test'], '.4f')} |")
             # spread of random configurations (the sequential loop trains each to full length)
             rs = [x for x in p["runs"] if x["dataset"] == ds["name"] and x["tool"] == "random"]
-            full = [v for x in rs for v in x.get("trial_best", [])]
+            full = [v for x in rs for v in x.get("full_trial_best", x.get("trial_best", []))]
             if len(full) >= 4:
                 q = statistics.quantiles(full, n=10)
-                L += ["", f"Spread of random configurations (the sequential loop's {len(full)} trials, best "
+                L += ["", f"Spread of random configurations (the sequential loop's {len(full)} trials trained to full length, best "
                           f"{ds['metric']} of each): worst {_f(min(full) if ds['mode'] == 'max' else max(full), '.4f')}, "
                           f"10th/50th/90th percentile {q[0]:.4f} / {statistics.median(full):.4f} / {q[-1]:.4f}, "
                           f"best {_f(max(full) if ds['mode'] == 'max' else min(full), '.4f')}."]
@@ -881,6 +886,53 @@ def render(doc: dict[str, Any]) -> str:
 # Main
 # --------------------------------------------------------------------------------------------
 
+def assemble(a: argparse.Namespace, json_path: Path, md_path: Path) -> int:
+    """Rebuild the peers section of a ``run`` that was stopped before it wrote its JSON: the runs from
+    ``peers_partial.json``, the test scores from each data set's ``evaluate/`` folder, every figure
+    re-derived from the tools' logs. Other sections already in ``json_path`` are kept."""
+    work = WORK
+    runs = json.loads((work / "peers_partial.json").read_text())
+    names = sorted({x["dataset"] for x in runs}, key=list(DATASETS).index)
+    datasets = []
+    for n in names:
+        z = __import__("numpy").load(work / "data" / f"{n}.npz")
+        d = DATASETS[n]
+        datasets.append({"name": n, "parquet": str(work / "data" / f"{n}.parquet"), "npz": str(work / "data" / f"{n}.npz"),
+                         "rows_train": int(len(z["y_train"])), "rows_val": int(len(z["y_val"])),
+                         "rows_test": int(len(z["y_test"])), "features": int(z["X_train"].shape[1]),
+                         "n_classes": int(z["n_classes"]), "task": d["task"], "metric": d["metric"], "mode": d["mode"],
+                         "target": d["target"], "about": d["about"], "epochs": int(z["epochs"])})
+        ev = work / n / "evaluate"
+        if (ev / "result.json").exists():
+            cfgs = json.loads((ev / "configs.json").read_text())
+            res = json.loads((ev / "result.json").read_text())
+            for x in runs:
+                if x["dataset"] == n and x.get("selected") and x["selected"].get("config") in cfgs:
+                    e = res[cfgs.index(x["selected"]["config"])]
+                    x["selected"].update(test=e.get("test"), retrain_val=e.get("val"),
+                                         retrain_best_epoch=e.get("best_epoch"))
+    old = json.loads(json_path.read_text()) if json_path.exists() else {}
+    budget = runs[0]["process"]["wall_s"] if not runs else None
+    doc = {**old, "datasets": datasets,
+           "peers": {"budget": a.budget, "repeats": max(x["repeat"] for x in runs),
+                     "tools": [t for t in TOOLS if any(x["tool"] == t for x in runs)], "runs": runs}}
+    for k, v in (("benchmark", "peers"), ("machine", machine_info()), ("versions", versions()), ("git", git_state()),
+                 ("targets", TARGETS), ("date", datetime.fromtimestamp(min(x["process"]["t0"] for x in runs),
+                                                                        timezone.utc).isoformat(timespec="seconds"))):
+        doc.setdefault(k, v)
+    doc["peers_command"] = a.peers_command or doc.get("command")
+    doc.setdefault("command", doc["peers_command"])
+    doc.setdefault("wall_s", max(x["process"]["ended"] for x in runs) - min(x["process"]["t0"] for x in runs))
+    del budget
+    reanalyse(doc)
+    if NOTES_FILE.exists():
+        doc["notes"] = NOTES_FILE.read_text(encoding="utf-8")
+    json_path.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
+    md_path.write_text(render(doc), encoding="utf-8")
+    print(f"wrote {rel(json_path)} and {rel(md_path)}")
+    return 0
+
+
 def command_line(argv: list[str]) -> str:
     return shlex.join(["python", "benchmarks/peers.py", *argv])
 
@@ -888,7 +940,7 @@ def command_line(argv: list[str]) -> str:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["run", "smoke", "report"])
+    ap.add_argument("mode", choices=["run", "smoke", "report", "assemble"])
     ap.add_argument("--budget", type=float, default=150.0, help="seconds of wall clock per tool and run (default 150)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per tool and data set (default 3)")
     ap.add_argument("--datasets", default="hard,friedman", help=f"comma-separated, of {', '.join(DATASETS)}")
@@ -903,6 +955,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--bound-repeats", type=int, default=1)
     ap.add_argument("--bound-epochs", type=int, default=3)
     ap.add_argument("--no-rotate", dest="rotate", action="store_false", help="same tool order in every repeat")
+    ap.add_argument("--peers-command", default=None, help="assemble: the command whose peers section is assembled")
     ap.add_argument("--out", type=Path, default=None, help="directory of the JSON and RESULTS.md (default benchmarks/)")
     a = ap.parse_args(argv)
     a.datasets = [d for d in a.datasets.split(",") if d]
@@ -933,6 +986,8 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or (SMOKE_DIR if smoke else HERE)
     json_path = (out / "peers.json") if (smoke or a.out) else RESULTS_JSON
     md_path = out / ("RESULTS.md" if not smoke else "RESULTS_smoke.md")
+    if a.mode == "assemble":  # a run cut short: its peers section from what it left on disk
+        return assemble(a, json_path, md_path)
     if a.mode == "report":
         doc = json.loads(json_path.read_text())
         reanalyse(doc)
