@@ -696,9 +696,11 @@ def render(doc: dict[str, Any]) -> str:
         *([f"- Peers section from: `{doc['peers_command']}` (that run was stopped after its peers section to fit the "
            "time available; `peers.py assemble` rebuilt the section from the logs it left)"]
           if doc.get("peers_command") and doc.get("peers_command") != doc.get("command") else []),
+        *([f"- Assembled with: `{doc['assembled_with']}` (the run was stopped before it wrote its JSON; see the notes)"]
+          if doc.get("assembled_with") else []),
         f"- Date: {doc['date']} (benchmark wall clock {doc['wall_s'] / 60:.1f} min)",
         f"- Machine: {m.get('nproc')} CPUs ({m.get('cpu_model', '?')}), {m.get('memory_gib', '?')} GiB RAM, "
-        f"{m.get('platform')}; load average at start {m.get('load_average_at_start')} "
+        f"{m.get('platform')}; load average at start {m.get('load_average_at_start', 'not recorded (see the notes)')} "
         "(the machine is shared with other work: figures are medians over repeats, tools interleaved)",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()),
         f"- Code: {doc['git'].get('commit', '?')[:12]}{' (with uncommitted changes)' if doc['git'].get('dirty') else ''}",
@@ -982,12 +984,16 @@ def assemble(a: argparse.Namespace, json_path: Path, md_path: Path) -> int:
     doc = {**old, "datasets": datasets,
            "peers": {"budget": a.budget, "repeats": max(x["repeat"] for x in runs),
                      "tools": [t for t in TOOLS if any(x["tool"] == t for x in runs)], "runs": runs}}
-    for k, v in (("benchmark", "peers"), ("machine", machine_info()), ("versions", versions()), ("git", git_state()),
+    machine = machine_info()
+    machine.pop("load_average_at_start", None)  # now is not when the run started
+    for k, v in (("benchmark", "peers"), ("machine", machine), ("versions", versions()), ("git", git_state()),
                  ("targets", TARGETS), ("date", datetime.fromtimestamp(min(x["process"]["t0"] for x in runs),
                                                                         timezone.utc).isoformat(timespec="seconds"))):
         doc.setdefault(k, v)
     if a.stdout:
         doc.update(sections_from_stdout(a.stdout, a))
+        doc["wall_s"] = a.stdout.stat().st_mtime - min(x["process"]["t0"] for x in runs)
+        doc["assembled_with"] = command_line(sys.argv[1:])
     doc["peers_command"] = a.peers_command or doc.get("command")
     doc.setdefault("command", doc["peers_command"])
     doc.setdefault("wall_s", max(x["process"]["ended"] for x in runs) - min(x["process"]["t0"] for x in runs))
