@@ -901,8 +901,6 @@ def sections_from_stdout(path: Path, a: argparse.Namespace) -> dict[str, Any]:
     printed (wall clocks, efficiencies) and the logs it left (training phases)."""
     import re
 
-    import numpy as np  # noqa: F401
-
     out: dict[str, Any] = {}
     text = path.read_text(encoding="utf-8")
     th = re.findall(r"\[throughput\] repeat (\d+): (\w+), .*\n\[throughput\]   \w+: ([\d.]+) s, (\d+) epochs", text)
