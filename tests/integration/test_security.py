@@ -66,13 +66,21 @@ def _loopback(ip: str) -> bool:
     return (mapped or addr).is_loopback
 
 
+def _metrics_port() -> int:
+    from ray.dashboard.consts import DASHBOARD_METRIC_PORT
+
+    return int(DASHBOARD_METRIC_PORT)
+
+
 def _dashboard_sockets(found: dict) -> list[dict]:
-    """Listening sockets of Ray's dashboard head (``dashboard/dashboard.py``).
+    """Listening sockets of Ray's dashboard head (``dashboard/dashboard.py``) but its metrics export.
 
     Ray starts that process even with ``include_dashboard=False`` (for its job and state modules),
-    but then it serves no HTTP: what matters is whether anything of it listens.
+    but then it serves no dashboard. It always exports Ray's own Prometheus metrics on
+    ``DASHBOARD_METRIC_PORT`` (44227; on loopback for a loopback node, checked by the test above),
+    when that port is free: that endpoint is not the dashboard, so it is left out here.
     """
-    return [s for s in found["listening"] if "dashboard/dashboard.py" in s["cmd"]]
+    return [s for s in found["listening"] if "dashboard/dashboard.py" in s["cmd"] and s["port"] != _metrics_port()]
 
 
 @pytest.fixture(scope="module")
