@@ -86,14 +86,17 @@ NOTES = """
   process and 0.009 s through Ray; a new architecture still pays its tracing (0.6-0.8 s). A random
   search over 24 architecture/optimizer combinations hits the cache rarely (2 of 12), so the
   fixed cost there stays near the plain Keras figure.
-- **Start-up (miss: 11.8 s, target 8 s).** Equal to the hand-written Ray Tune script (11.8 s):
+- **Start-up (miss: 9.4 s, target 8 s).** Equal to the hand-written Ray Tune script (9.35 s);
+  re-run on a quiet machine (load 0.1-1.0) at the end of the session, after 11.8 s against 11.8 s
+  in an earlier, busier run:
   `ray.init` (3-4 s), a worker's TensorFlow import (4-5 s on a loaded core) and the first trace
   (about 1 s) run one after another. Preloading TensorFlow in Ray's prestarted workers did not help
   on 2 cores, because Ray starts them only as `ray.init` returns.
 - **Memory (miss by 3 MB: 53 MB, target 50 MB).** The growth is the model cache filling (4 models
   with their traced functions) in the first 10 trials: every 10 trials after that the worker reads
-  899, 895, 897, 900, 904 MB, so there is no per-trial leak; a smaller cache would pass at the cost
-  of more tracing.
+  867, 863, 863, 866, 872 MB (re-run quiet; 899, 895, 897, 900, 904 MB in the earlier run, the same
+  53.3 MB growth), so there is no per-trial leak; a smaller cache would pass at the cost of more
+  tracing.
 - **GPU.** No GPU machine was lent to this project's tasks (the device tool's status said "not
   drawn"), so the `gpu: 0.125` against `gpu: 1` run is not recorded; logical-GPU placement is
   tested in `tests/integration/test_placement.py`.
