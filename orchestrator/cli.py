@@ -7,7 +7,6 @@ key, exit code 2.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -113,7 +112,9 @@ def _where(option: str, location: str) -> Any:
 
 def _check_local(option: str, location: Path) -> None:
     """Refuse a storage URI where only a local path (or a mounted shared filesystem) works."""
-    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)", r"\1://", str(location))  # typer folds "s3://" to "s3:/"
+    from .storage import unfold_uri
+
+    shown = unfold_uri(str(location))  # typer folds "s3://" to "s3:/"
     if _is_uri(shown):
         _fail(f"{option}: {shown}: sweep compare writes to a local path or a mounted shared filesystem, "
               "not a storage URI")

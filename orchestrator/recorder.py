@@ -120,6 +120,7 @@ class Recorder(Callback):
         self.key = _key(self.run_dir, mirror.remote if mirror is not None else None)
         self.max_epochs = max_epochs(spec)
         self.last_flush = time.time()
+        self.killed: set[str] = set()  # trials on_step_end killed at a time budget's deadline
 
     def __getstate__(self) -> dict[str, Any]:
         return {"spec": self.spec, "run_dir": str(self.run_dir), "stopper": self.stopper, "key": self.key}
@@ -134,6 +135,7 @@ class Recorder(Callback):
         if live:
             self.tables, self.view, self.run_dir, self.mirror = live
         self.max_epochs = max_epochs(self.spec)
+        self.killed = set()
         self.last_flush = time.time()
 
     def flush(self) -> None:
@@ -178,7 +180,7 @@ class Recorder(Callback):
             return
         import ray
 
-        killed = self.__dict__.setdefault("killed", set())
+        killed = self.killed
         reported = {tid for tid, _ in self.tables.epochs}
         for t in trials:
             actor = getattr(getattr(t, "temporary_state", None), "ray_actor", None)
@@ -242,7 +244,7 @@ class Recorder(Callback):
         if status == "stopped" and by_stopper:
             reason = by_stopper
         error = ""
-        if errored and trial.trial_id in self.__dict__.get("killed", ()):
+        if errored and trial.trial_id in self.killed:
             status, reason, errored = "stopped", "budget", False  # killed by on_step_end at the deadline
         if errored:
             reason, error = failure(trial)
