@@ -78,21 +78,32 @@ def run(
                                      "TensorBoard (tensorboard --logdir RUN_DIR/tune)."),
     dashboard: bool = typer.Option(False, "--dashboard", help="Start Ray's dashboard (on 127.0.0.1) with an "
                                    "embedded Ray; off by default."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock budget from the command's start: "
+                                         "300, 90s, 5m, 1.5h. No trial starts after it; running ones are "
+                                         "stopped at their next report; the best so far is selected."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
+    import time
+
+    started = time.time()
     where = _where("--out", out)
     if dashboard:
         import os
 
         os.environ["SWEEP_DASHBOARD"] = "1"  # read by runner.connect_ray when it starts Ray
     try:
+        from .compare import parse_budget
+
+        budget_s = None if budget is None else parse_budget(budget)
         spec = _load(file, num_samples, max_concurrent, seed)
     except SpecError as e:
         _fail(str(e))
     from .runner import run_sweep
 
     try:
-        result = run_sweep(spec, where, address=address, tensorboard=tensorboard)
+        # The budget counts from the command's start, so spec loading and imports are inside it.
+        left = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
+        result = run_sweep(spec, where, address=address, tensorboard=tensorboard, budget_s=left)
     except SpecError as e:
         _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
     except KeyboardInterrupt:

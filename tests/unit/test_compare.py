@@ -113,3 +113,31 @@ def test_compare_refuses_bad_arguments_with_exit_code_2_and_writes_nothing(tmp_p
         err = capsys.readouterr().err
         assert err.startswith("sweep: error: --") and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_run_budget_is_refused_when_malformed_and_passed_on_in_seconds(tmp_path, capsys, monkeypatch):
+    """``sweep run --budget``: a bad value is one line with exit 2 and nothing written; a good one
+    reaches the runner as the seconds left of it (never more than given)."""
+    from orchestrator import runner
+    from orchestrator.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {dataset: digits}\n")
+    assert main(["run", str(spec), "--budget", "-3", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sweep: error: --budget") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_sweep(spec, out, **kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(runner, "run_sweep", fake_run_sweep)
+    with pytest.raises(Stop):
+        main(["run", str(spec), "--budget", "1.5m", "--out", str(tmp_path / "out")])
+    assert 80 < seen["budget_s"] <= 90
