@@ -112,6 +112,7 @@ DATASETS: dict[str, dict[str, Any]] = {
                  "target": 2.0, "about": "make_friedman1: 3000 rows, 10 features (5 used), noise sd 1.0 "
                                         "(so the best possible val_mse is about 1.0)"},
 }
+SECTIONS = ("peers", "throughput", "bound", "compare")
 SMOKE = {"rows": 600, "epochs": 3, "budget": 5.0}
 
 
@@ -628,6 +629,81 @@ def section_bound(a: argparse.Namespace, ds: dict[str, Any], work: Path) -> dict
 # Environment and report
 # --------------------------------------------------------------------------------------------
 
+def section_compare(a: argparse.Namespace, datasets: list[dict[str, Any]], work: Path) -> dict[str, Any]:
+    """Parallel vs babysitting (issue "Panda vs caviar"): ``sweep compare`` on each data set, with
+    the peers' space, ``--seeds``, each strategy on the same wall-clock budget; its plots are kept
+    under ``results/compare/<data set>/``."""
+    smoke = a.mode == "smoke"
+    out: dict[str, Any] = {"budget": a.compare_budget, "seeds": a.compare_seeds, "datasets": {}}
+    for ds in datasets:
+        spec = write_spec(ds, work / f"compare_{ds['name']}.yaml", seed=2000, name=f"compare-{ds['name']}")
+        parent = work / "compare"
+        before = set(parent.iterdir()) if parent.exists() else set()
+        cmd = [PY, "-c", "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))", "compare",
+               str(spec), "--budget", f"{a.compare_budget:g}", "--seeds", str(a.compare_seeds), "--out", str(parent)]
+        print(f"[compare] {ds['name']}: sweep compare --budget {a.compare_budget:g} --seeds {a.compare_seeds} ...",
+              flush=True)
+        t0 = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if proc.returncode != 0:
+            raise RuntimeError(f"sweep compare exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        comp = next(p for p in sorted(parent.iterdir()) if p not in before and p.is_dir())
+        summary = json.loads((comp / "summary.json").read_text())
+        keep = (HERE / "results" / "compare" / ds["name"]) if not smoke else (comp / "plots")
+        if not smoke:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(comp / "plots", keep)
+        print("\n".join(f"[compare]   {ln}" for ln in proc.stdout.splitlines() if ln.strip() and not ln.startswith("==")),
+              flush=True)
+        out["datasets"][ds["name"]] = {"summary": summary, "wall_s": time.time() - t0, "dir": str(comp),
+                                       "plots": sorted(rel(p) for p in keep.glob("*.png"))}
+    return out
+
+
+def _render_compare(c: dict[str, Any]) -> list[str]:
+    L = [
+        "## Parallel vs babysitting (panda vs caviar)",
+        "",
+        f"`sweep compare SPEC --budget {c['budget']:g} --seeds {c['seeds']}` on each data set, SPEC being the "
+        "peers' spec above: `parallel` is the sweep (random search + ASHA, one CPU per trial, as many trials at once "
+        "as the CPUs hold), `babysit` one model at a time on one CPU under the babysitter's rules (learning-rate "
+        "cuts and rises, stop on overfitting or convergence, more capacity next). Each strategy and seed gets the "
+        "same wall clock; the test split is scored once, for the configuration each run selects. Time to target: "
+        "the level every run reached (`sweep compare`'s default), from the start of the search.",
+        "",
+    ]
+    for name, d in c["datasets"].items():
+        s = d["summary"]
+        metric, target = s["metric"], s.get("target")
+        test_key = next((k for k in (f"test_{metric.removeprefix('val_')}", "test_loss")
+                         if any(r.get(k) is not None for r in s["runs"])), None)
+        L += [f"### {name} ({metric}, {'lower' if s['mode'] == 'min' else 'higher'} is better; target "
+              f"{_f(target, '.4f')})", "",
+              f"| strategy | seed | best {metric} | {test_key or 'test'} | search s | over budget | trials | epochs | "
+              "time to target s |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in s["runs"]:
+            L.append(f"| {r['strategy']} | {r['seed']} | {_f(r.get('best_val'), '.4f')} | "
+                     f"{_f(r.get(test_key) if test_key else None, '.4f')} | {_f(r.get('search_elapsed_s'), '.1f')} | "
+                     f"{_f(r.get('over_budget_pct'), '+.1f')}% | {r.get('trials_started')} | {r.get('epochs_trained')} | "
+                     f"{_f(r.get('time_to_target_s'), '.1f')} |")
+        L += ["", "| strategy | median best | median test | median time to target s (runs reaching it) |",
+              "|---|---:|---:|---:|"]
+        for strat in dict.fromkeys(r["strategy"] for r in s["runs"]):
+            rs = [r for r in s["runs"] if r["strategy"] == strat]
+            tt = [r.get("time_to_target_s") for r in rs]
+            L.append(f"| {strat} | {_f(_median([r.get('best_val') for r in rs]), '.4f')} | "
+                     f"{_f(_median([r.get(test_key) for r in rs]) if test_key else None, '.4f')} | "
+                     f"{_f(_median_time(tt), '.1f')} ({sum(t is not None for t in tt)}/{len(tt)}) |")
+        L.append("")
+        for p in d["plots"]:
+            if p.endswith(("best_vs_time.png", "babysit_curves_seed0.png")):
+                link = p.removeprefix("benchmarks/")  # RESULTS.md sits in benchmarks/
+                L.append(f"![{name}: {Path(p).stem.replace('_', ' ')}]({link})")
+        L.append("")
+    return L
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"hostname": platform.node(), "platform": platform.platform(), "cpu_count": os.cpu_count()}
     try:
@@ -769,9 +845,9 @@ def render(doc: dict[str, Any]) -> str:
             "How each tool runs (see `benchmarks/peers_tools.py`):",
             "",
             "- **sweep run**: the spec `peers.py` writes (the space above, random search, ASHA with grace period 1 "
-            "and reduction factor 3, one CPU per trial), `sweep run SPEC`; Ray Tune's `time_budget_s` ends it at the "
-            "budget (the spec has no wall-clock key yet, so the benchmark injects it into the runner's "
-            "`TuneConfig`).",
+            "and reduction factor 3, one CPU per trial), `sweep run SPEC --budget S` "
+            "(S: what is left of the budget as the command starts; no trial starts after it and running ones "
+            "stop at their next report).",
             "- **Ray Tune by hand**: an embedded Ray, a function trainable that builds a Keras model per trial "
             "(TensorFlow on one thread, the trial's CPU share), `BasicVariantGenerator`, `ASHAScheduler` (same "
             "settings), `num_samples=-1`, `TuneConfig(time_budget_s=...)`.",
@@ -886,6 +962,8 @@ def render(doc: dict[str, Any]) -> str:
                      f"{_f(s['raytune_efficiency'], '.2f')} ({_f(s['raytune_efficiency_tune_phase'], '.2f')}) | "
                      f"{_f(s['trial_seconds'], '.1f')} |")
         L.append("")
+    if doc.get("compare"):
+        L += _render_compare(doc["compare"])
     notes = doc.get("notes")
     if notes:
         L += ["## Notes", "", notes.strip(), ""]
@@ -1017,7 +1095,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=3, help="runs per tool and data set (default 3)")
     ap.add_argument("--datasets", default="hard,friedman", help=f"comma-separated, of {', '.join(DATASETS)}")
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of the peers")
-    ap.add_argument("--sections", default="peers,throughput,bound")
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--compare-budget", type=float, default=60.0, help="compare: seconds per strategy and seed")
+    ap.add_argument("--compare-seeds", type=int, default=3)
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--grace", type=float, default=10.0,
                     help="seconds a Ray tool gets after the budget to stop by itself before it is stopped")
@@ -1042,12 +1122,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for t in a.tools:
         if t not in TOOLS:
             ap.error(f"--tools: unknown tool {t!r}; use {', '.join(TOOLS)}")
+    for s in a.sections:
+        if s not in SECTIONS:
+            ap.error(f"--sections: unknown section {s!r}; use {', '.join(SECTIONS)}")
     if a.mode == "smoke":
         a.budget = a.budget if "--budget" in argv else SMOKE["budget"]
         a.repeats, a.grace = 1, 3.0
         a.datasets = a.datasets[:1] if "--datasets" in argv else ["hard"]
         a.throughput_trials, a.throughput_repeats = 2, 1
         a.bound_sizes, a.bound_epochs = [4], 1
+        a.compare_budget, a.compare_seeds = 10.0, 1
         # the peers only by default: a Ray start-up costs 10-40 s on a busy 2-core machine
         a.sections = a.sections if "--sections" in argv else ["peers"]
     return a
@@ -1091,20 +1175,30 @@ def main(argv: list[str] | None = None) -> int:
         z["epochs"] = np.array(a.bound_epochs)
         np.savez(prepared["hard"]["npz"].replace(".npz", "_tiny.npz"), **z)
     doc["datasets"] = [prepared[n] for n in a.datasets]
-    if "peers" in a.sections:
-        doc["peers"] = section_peers(a, doc["datasets"], work)
-    if "throughput" in a.sections:
-        doc["throughput"] = section_throughput(a, prepared["hard"], work)
-    if "bound" in a.sections:
-        ds = dict(prepared["hard"], epochs=a.bound_epochs)
-        doc["bound"] = section_bound(a, ds, work)
-    doc["wall_s"] = time.time() - t_start
     if not smoke and NOTES_FILE.exists():
         doc["notes"] = NOTES_FILE.read_text(encoding="utf-8")
     out.mkdir(parents=True, exist_ok=True)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
-    md_path.write_text(render(doc), encoding="utf-8")
+
+    def save() -> None:  # after every section, so a run cut short keeps what it measured
+        doc["wall_s"] = time.time() - t_start
+        json_path.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
+        md_path.write_text(render(doc), encoding="utf-8")
+
+    if "peers" in a.sections:
+        doc["peers"] = section_peers(a, doc["datasets"], work)
+        save()
+    if "throughput" in a.sections:
+        doc["throughput"] = section_throughput(a, prepared["hard"], work)
+        save()
+    if "bound" in a.sections:
+        ds = dict(prepared["hard"], epochs=a.bound_epochs)
+        doc["bound"] = section_bound(a, ds, work)
+        save()
+    if "compare" in a.sections:
+        doc["compare"] = section_compare(a, doc["datasets"], work)
+        save()
+    save()
     print(f"wrote {rel(json_path)} and {rel(md_path)} ({doc['wall_s'] / 60:.1f} min)")
     return 0
 

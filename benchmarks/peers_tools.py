@@ -21,8 +21,8 @@ Tools (``python benchmarks/peers_tools.py TOOL --data D.npz --log L.jsonl --budg
 - ``raytune``: a hand-written Ray Tune script: random search (``BasicVariantGenerator``),
   ``ASHAScheduler``, one CPU per trial (TensorFlow pinned to one thread), ``num_samples=-1`` and
   ``TuneConfig(time_budget_s=...)``.
-- ``orchestrator``: ``sweep run SPEC`` (the spec ``peers.py`` writes: random search + ASHA), with
-  Ray Tune's ``time_budget_s`` injected (the spec has no time budget key; see ``_orchestrator``).
+- ``orchestrator``: ``sweep run SPEC --budget S`` (the spec ``peers.py`` writes: random search +
+  ASHA; the budget left when the command starts).
 - ``seq_fixed`` / ``orch_fixed``: a given list of configurations trained to full length, one after
   another in one process vs through ``sweep run`` (the throughput comparison).
 - ``tiny_raytune``: the trivial workload of the bound section through a hand-written Ray Tune script.
@@ -366,29 +366,12 @@ def _raytune(a: argparse.Namespace, data: Data, log: Log) -> None:
     ray.shutdown()
 
 
-def _patch_time_budget(deadline: float) -> None:
-    """Give every ``tune.TuneConfig`` the runner builds Ray Tune's ``time_budget_s`` up to ``deadline``.
-
-    The orchestrator's spec has no wall-clock budget key, and its runner builds the TuneConfig
-    itself; this wraps the name the runner looks up (``ray.tune.TuneConfig``) for this process only.
-    """
-    from ray import tune
-
-    original = tune.TuneConfig
-
-    def with_budget(*args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("time_budget_s", max(1.0, deadline - time.time()))
-        return original(*args, **kwargs)
-
-    tune.TuneConfig = with_budget  # type: ignore[assignment]
-
-
 def _orchestrator(a: argparse.Namespace, data: Data | None, log: Log | None) -> None:
-    """``sweep run SPEC --out WORKDIR`` with Ray Tune's time budget (the journal is the log)."""
-    _patch_time_budget(a.t0 + a.budget)
+    """``sweep run SPEC --out WORKDIR --budget`` (what is left of the budget; the journal is the log)."""
     from orchestrator.cli import entry
 
-    sys.argv = ["sweep", "run", a.spec, "--out", a.workdir]
+    left = max(1.0, a.t0 + a.budget - time.time())
+    sys.argv = ["sweep", "run", a.spec, "--out", a.workdir, "--budget", f"{left:.2f}"]
     entry()
 
 
