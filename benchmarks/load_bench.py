@@ -151,20 +151,31 @@ def measure(trials: int, repeats: int, cpus: int) -> list[dict]:
     return rows
 
 
+QUIET_LOAD = 3.0  # 1-minute load average before a run at or under which the machine counts as quiet
+
+
+def quiet(row: dict) -> bool:
+    return row["load_before"][0] <= QUIET_LOAD
+
+
 def summarise(rows: list[dict]) -> list[dict]:
+    """Medians per trial count and side, over the quiet runs of that count when there are any on
+    both sides (the machine is shared: a loaded run says more about the other jobs), else over all."""
     out = []
     for n in sorted({r["n"] for r in rows}):
         o = [r for r in rows if r["n"] == n and r["side"] == "orchestrator"]
         t = [r for r in rows if r["n"] == n and r["side"] == "ray_tune"]
+        only_quiet = any(map(quiet, o)) and any(map(quiet, t))
+        if only_quiet:
+            o, t = [r for r in o if quiet(r)], [r for r in t if quiet(r)]
         med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-        ratios = [a["wall_s"] / b["wall_s"] for a, b in zip(sorted(o, key=lambda r: r["repeat"]),
-                                                            sorted(t, key=lambda r: r["repeat"]))]
         out.append({
-            "n": n, "repeats": len(o),
+            "n": n, "repeats": min(len(o), len(t)), "quiet_only": only_quiet,
+            "orchestrator_runs": len(o), "tune_runs": len(t),
             "orchestrator_wall_s": med(o, "wall_s"), "tune_wall_s": med(t, "wall_s"),
             "orchestrator_bound_s": med(o, "bound_s"), "tune_bound_s": med(t, "bound_s"),
             "orchestrator_wall_over_bound": med(o, "wall_over_bound"), "tune_wall_over_bound": med(t, "wall_over_bound"),
-            "orchestrator_over_tune": statistics.median(ratios),
+            "orchestrator_over_tune": med(o, "wall_s") / med(t, "wall_s"),
             "orchestrator_s_per_trial": med(o, "wall_s") / n, "tune_s_per_trial": med(t, "wall_s") / n,
             "orchestrator_rss_growth_mb": med(o, "rss_growth_mb"), "tune_rss_growth_mb": med(t, "rss_growth_mb"),
             "orchestrator_rss_peak_mb": med(o, "rss_peak_mb"), "tune_rss_peak_mb": med(t, "rss_peak_mb"),
@@ -185,7 +196,10 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="rewrite load.md from results/load.json")
     args = ap.parse_args()
     if args.report_only:
-        write_report(json.loads(RESULTS.read_text()))
+        doc = json.loads(RESULTS.read_text())
+        doc["summary"] = summarise(doc["rows"])
+        RESULTS.write_text(json.dumps(doc, indent=1))
+        write_report(doc)
         return
 
     rows = json.loads(RESULTS.read_text())["rows"] if args.append and RESULTS.exists() else []
@@ -215,13 +229,17 @@ def write_report(doc: dict) -> None:
              f"Command: `{doc['command']}`", "",
              "Targets: wall <= 1.15 x physical bound (sum of trial times / CPUs); wall <= 1.05 x the same "
              "trials on plain Ray Tune; driver memory and files bounded.", "",
-             "| trials | repeats | orchestrator wall s | Ray Tune wall s | orch / Tune | orch wall / bound | "
+             f"Medians per trial count over the runs taken on a quiet machine (1-minute load average <= {QUIET_LOAD:g} "
+             "before the run; runs: orchestrator / Ray Tune) where both sides have one, else over every run; "
+             "orch / Tune is the ratio of the two medians.", "",
+             "| trials | runs | orchestrator wall s | Ray Tune wall s | orch / Tune | orch wall / bound | "
              "Tune wall / bound | s per trial (orch / Tune) | driver RSS growth MB (orch / Tune) | "
              "files in run dir (orch / Tune) |",
              "|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for r in doc["summary"]:
         lines.append(
-            f"| {r['n']} | {r['repeats']} | {r['orchestrator_wall_s']:.1f} | {r['tune_wall_s']:.1f} | "
+            f"| {r['n']} | {r['orchestrator_runs']} / {r['tune_runs']}{' (quiet)' if r['quiet_only'] else ''} | "
+            f"{r['orchestrator_wall_s']:.1f} | {r['tune_wall_s']:.1f} | "
             f"{r['orchestrator_over_tune']:.2f} | {r['orchestrator_wall_over_bound']:.2f} | "
             f"{r['tune_wall_over_bound']:.2f} | {r['orchestrator_s_per_trial']:.2f} / {r['tune_s_per_trial']:.2f} | "
             f"{r['orchestrator_rss_growth_mb']:.0f} / {r['tune_rss_growth_mb']:.0f} | "
@@ -241,65 +259,73 @@ def write_report(doc: dict) -> None:
 
 
 NOTES = """
-**How the figures were taken.** The machine has 2 cores and was shared with three other jobs the
-whole time (load averages 8 to 24 on 2 cores, in the table above; the unit tests of this branch ran
-for 2 of the 17 minutes of the 2,000-trial orchestrator run), so single runs vary by +-25% (the
-three 100-trial repeats of the orchestrator: 93, 76 and 56 s). Commands, in order:
-`--trials 0 --trials-repeat 40 --repeats-small 1`, `--append --trials 0 --trials-repeat 100
---repeats-small 3`, `--append --trials 400 --repeats 1 --trials-repeat 0 --repeats-small 0`,
-`--append --trials 2000 --repeats 1 --trials-repeat 0 --repeats-small 0`. 2,000 trials were run
-once per side (15-17 minutes each here); the repeats (3, medians) are at 100 trials. All were
-taken at commit 3b585c7, before the RunTables fix below.
+**Summary.** On a quiet machine (three runs per side at 2,000 trials, 2026-11-22, load average
+0.0-3 before each run) 2,000 trivial trials take 82.7 s (median; 78.4-84.2) through `sweep run`
+against 233.5 s (232-235) for the same trials in a hand-written Ray Tune script: 0.35x, so the
+<= 1.05x target is met with room. The wall is 2.32x the physical bound (target 1.15x: missed; the
+Ray Tune script is 5.6x its own). Driver memory: peak 547 MB against 511 MB; files: 4,009 against
+4,004.
 
-**Re-run at 2,000 on a quiet machine** (2026-11-22 16:29, commit 75e100f, after the RunTables
-fix; load average 0.0-2.8 before each side; `--append --trials 2000 --repeats 1 --trials-repeat 0
---repeats-small 0`): orchestrator 84.2 s, hand-written Ray Tune 233.4 s (0.36x: the target of
-<= 1.05x is met); wall / physical bound 2.28 for the orchestrator (target 1.15: missed) and 5.62
-for Ray Tune; trials' own median 0.029 s (orchestrator) and 0.037 s (Tune); driver RSS peak 545
-and 510 MB; files 4,009 and 4,004. The 2,000 row of the summary table is the median of this run
-and the loaded one above, so read the two runs in the table of every run instead. One quiet run
-per side only: the Ray Tune script's 233 s against the orchestrator's 84 s is a larger gap than
-any other size showed, and is not explained yet (both use reused actors and the same trial
-function); it needs repeats before it is quoted as a speed-up.
+**How the figures were taken.** The 40-, 100- and 400-trial rows and the first 2,000-trial pair
+were taken at commit 3b585c7 on a machine shared with three other jobs (load averages 8 to 24 on
+2 cores; single runs vary by +-25% there: the three 100-trial repeats of the orchestrator took 93,
+76 and 56 s). Commands, in order: `--trials 0 --trials-repeat 40 --repeats-small 1`, `--append
+--trials 0 --trials-repeat 100 --repeats-small 3`, `--append --trials 400 --repeats 1
+--trials-repeat 0 --repeats-small 0`, `--append --trials 2000 --repeats 1 --trials-repeat 0
+--repeats-small 0`. After the RunTables fix below, 2,000 trials were re-run on a quiet machine:
+once at commit 75e100f (`--append --trials 2000 --repeats 1 --trials-repeat 0 --repeats-small 0`),
+then twice more, sides alternating (`--append --trials 2000 --repeats 2 --trials-repeat 0
+--repeats-small 0`). The summary's 2,000 row is the median of those three quiet runs per side; the
+smaller sizes were only measured loaded.
 
 **What a trial is.** One epoch of a 4-unit MLP on 70 rows (benchmarks/specs/load.yaml): a median
-0.12-0.20 s of a trial's own time (trainable start to its report), except the first trial of each
-worker, which imports TensorFlow and builds the model (about 15 s here). Both sides run exactly
-this work (`load_handwritten.py` calls the orchestrator's `run_trial`), so the Ray Tune script
-differs only by what the orchestrator adds around Tune.
+0.03-0.04 s of a trial's own time on a quiet machine (0.12-0.20 s loaded), except the first trial
+of each worker, which imports TensorFlow and builds the model. Both sides run exactly this work
+(`load_handwritten.py` calls the orchestrator's `run_trial`), so the Ray Tune script differs only
+by what the orchestrator adds around Tune.
 
-**Against Ray Tune (target <= 1.05x): met at 100 trials (0.96x, median of 3), 1.06x at 400, missed
-at 2,000 by 0.055 (1.105x: 1,001 s vs 906 s, one run each).** At small counts the orchestrator
-adds a fixed cost (reading and splitting the data before Ray starts, the final test evaluation of
-the selected trial in a TensorFlow worker, the curve diagnosis, the last Parquet writes), 5-25 s,
-which is the 1.56x at 40 trials. At 2,000 the run ended about 4 minutes after its last trial
-directory appeared; a py-spy dump in that window found the driver waiting for the final test
-evaluation, whose worker had started only ~30 s earlier (so the minutes before went to the end of
-`tuner.fit` and the work after it; not profiled further in this session). One cause that is ours
-and clear from the code: `RunTables` answered every per-trial query (a trial's curve, its best
-epoch) by scanning *all* epochs of the run, so the table rewrite every 10 s, the diagnosis and the
-end-of-run selection were quadratic in the trial count. Measured in isolation on
-2,000 one-epoch trials: `trials_frame` 2.08 s -> 0.25 s, `select_best` 2.92 s -> 0.02 s after
-indexing epochs by trial (commit "RunTables: index epochs by trial"). That is fixed but not yet
-re-measured end to end at 2,000.
+**Why the hand-written Ray Tune script is 2.8x slower at 2,000 trials.** Its `CheckpointConfig(
+num_to_keep=1)`, the usual way to keep one checkpoint per trial, makes Ray Tune force a snapshot of
+the whole experiment state every `num_to_keep` checkpoints of any trial
+(`_ExperimentCheckpointManager.on_trial_checkpoint`): here after every trial, and each snapshot
+serialises all 2,000 trials to JSON and uploads the state files, so the driver's work grows with
+the square of the trial count. A py-spy profile of the script's driver over 25 s of the run:
+891 of 1,216 samples of its main thread in `TuneController.checkpoint` (JSON encoding of the
+trials), and a second thread copying the state files. The orchestrator keeps every checkpoint
+while the sweep runs (`num_to_keep=None`, pruned to the best and the latest when the sweep ends;
+introduced for the resume race described in the README), so Tune snapshots on its own timer only:
+its driver's profile over the same 25 s has no sample in `checkpoint`. Two other explanations were
+ruled out with single runs of the script: Ray Tune's old output engine (`RAY_AIR_NEW_OUTPUT=0`:
+232.8 s) and workers at the driver's priority (`worker_niceness` 0, as `sweep run` sets it:
+236.9 s). At 100 and 400 trials (loaded machine) the two sides were within 6% of each other (1.02x
+and 1.06x): the quadratic term is small there, and the orchestrator's fixed cost (reading and
+splitting the data, the final test evaluation, the diagnosis, the last Parquet writes, 5-25 s)
+shows, as at 40 trials (1.56x).
 
-**Against the physical bound (target <= 1.15x): missed by both sides, by 2.4-5x.** With trials
-this short, the wall is set by Ray Tune's own per-trial cost (starting a trial on a reused actor,
-its placement group, result processing, experiment-state snapshots: about 0.25-0.45 s of driver
-and raylet time per trial on these 2 loaded cores, which also run the trials), not by the trials.
-The hand-written Ray Tune script is itself 2.4-3.5x its bound, so no orchestration on top of Tune
-can reach 1.15x here without replacing Tune's trial scheduling (which this project does not do).
-The orchestrator's 5.3x at 2,000 is partly its own trials being faster in that run (sum 375 s vs
-525 s for Tune: a smaller bound) and partly the quadratic driver work above. For trials of a few
-seconds or more the same per-trial cost is a small fraction (benchmarks/placement.md: Tune-phase
-efficiency 0.62 with 27-epoch trials).
+**The RunTables fix.** `RunTables` answered every per-trial query (a trial's curve, its best epoch)
+by scanning *all* epochs of the run, so the table rewrite every 10 s, the diagnosis and the
+end-of-run selection were quadratic in the trial count. Measured in isolation on 2,000 one-epoch
+trials: `trials_frame` 2.08 s -> 0.25 s, `select_best` 2.92 s -> 0.02 s after indexing epochs by
+trial (commit "RunTables: index epochs by trial"). The loaded 2,000-trial run before it took
+1,001 s against 906 s for the script (1.10x).
+
+**Against the physical bound (target <= 1.15x): missed, 2.32x (Ray Tune by hand: 5.6x).** The
+bound is the trials' own seconds / 2 CPUs: 36 s for 2,000 trials of 0.03 s. Ray Tune spends about
+40 ms of driver and raylet time per trial here (starting it on a reused actor, its placement
+group, the result, the checkpoint; the profile above: `_internal_kv_get`, actor calls,
+`placement_group` / `remove_placement_group`), on the same 2 cores that run the trials, so for
+trials this short the wall is Ray Tune's per-trial cost, not the trials. Reaching 1.15x would mean
+replacing Tune's trial scheduling (which this project does not do) or running several trials per
+Tune trial (which would break the one-row-per-trial contract and early stopping). For trials of a
+few seconds the same per-trial cost is a small fraction (benchmarks/placement.md).
 
 **Driver memory: grows with the trial count on both sides, the orchestrator's extra is bounded.**
-RSS growth from 20% of the run to the peak of its last 20%: orchestrator 47 / 55 / 47 / 189 MB at
-40 / 100 / 400 / 2,000 trials, plain Tune driver 18 / 24 / 44 / 144 MB; peaks 322 / 330 / 370 /
-566 MB vs 311 / 318 / 349 / 511 MB. The growth with the count is Ray Tune's (it keeps a Trial
-object and its last result per trial, as the plain script shows); the orchestrator adds 30-55 MB
-on top at every size (its tables: a row per trial and per epoch, and pyarrow).
+RSS growth from 20% of the run to the peak of its last 20%: orchestrator 47 / 55 / 47 MB at 40 /
+100 / 400 trials (loaded) and 210 MB at 2,000 (quiet median), plain Tune driver 18 / 24 / 44 and
+135 MB; peaks 322 / 330 / 370 / 547 MB against 311 / 318 / 349 / 511 MB. The growth with the count
+is Ray Tune's (it keeps a Trial object and its last result per trial, as the plain script shows);
+the orchestrator adds 30-75 MB on top (its tables: a row per trial and per epoch, and pyarrow),
+about 36 MB at 2,000 trials in peak terms.
 
 **Files: bounded per trial.** Outside `tune/` a run directory always holds 5 files (run.json,
 three Parquet tables, the journal), whatever the trial count. Inside `tune/`, Ray Tune keeps 2 files
