@@ -26,8 +26,11 @@ from typing import Any
 __all__ = ["model_plan", "graph_key", "build_model", "reset_model", "ModelCache", "freeze_imports", "task_metrics",
            "learning_rate_at", "baseline_loss", "DEFAULT_CACHE_SIZE"]
 
-# Models kept per worker. A cached MLP costs a few MB (weights, optimizer slots, traced graphs).
-DEFAULT_CACHE_SIZE = 4
+# Models kept per worker. A cached MLP with its traced train and validation functions costs about
+# 15-18 MB of the worker's memory (benchmarks/placement.md: 4 models grew a worker by 53 MB), so 3
+# keep a worker that runs trial after trial within 50 MB of its size after the first; the cache
+# still pays whenever trials repeat an architecture and batch size (a search over rates, PBT).
+DEFAULT_CACHE_SIZE = 3
 
 
 def task_metrics(task: str) -> list[str]:
