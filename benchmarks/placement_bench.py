@@ -86,12 +86,19 @@ NOTES = """
   process and 0.009 s through Ray; a new architecture still pays its tracing (0.6-0.8 s). A random
   search over 24 architecture/optimizer combinations hits the cache rarely (2 of 12), so the
   fixed cost there stays near the plain Keras figure.
-- **Start-up (miss: 9.4 s, target 8 s).** Equal to the hand-written Ray Tune script (9.35 s);
-  re-run on a quiet machine (load 0.1-1.0) at the end of the session, after 11.8 s against 11.8 s
-  in an earlier, busier run:
-  `ray.init` (3-4 s), a worker's TensorFlow import (4-5 s on a loaded core) and the first trace
-  (about 1 s) run one after another. Preloading TensorFlow in Ray's prestarted workers did not help
-  on 2 cores, because Ray starts them only as `ray.init` returns.
+- **Start-up (miss: 9.0 s, target 8 s).** A quiet re-run (load 0.5-1.1, `startup --repeats 4`,
+  sides interleaved): `sweep run` 9.03 s median (8.0-9.2) against 9.43 s for a hand-written Ray
+  Tune script. Sampling the process tree at the first epoch: `ray.init` and its processes take the
+  driver from about 1.5 s to 4.7 s (mostly waiting on each process to come up: the CPUs are not
+  full then), the two trial workers start at about 5.5 s and spend about 4 CPU-seconds each on
+  importing TensorFlow, building and tracing the model and the first epoch, side by side on the two
+  cores. This session removed 0.7 s of each worker's TensorFlow import: Keras imports
+  scikit-learn and matplotlib.pyplot as TensorFlow loads, for wrappers a trial never uses, and the
+  workers now hide them during that import (`trainable.import_tensorflow`); before it the median
+  was 9.37 s against 9.35 s. Preloading TensorFlow in Ray's prestarted workers
+  (`SWEEP_PRELOAD=1`, re-tried with the trimmed import) made it worse, 10.3-10.6 s: on 2 cores the
+  idle workers' imports compete with the trials'. What is left is Ray's start sequence and one
+  TensorFlow import per worker; a Ray already running (`--address`) removes the first.
 - **Memory (pass: 40.7 MB, target 50 MB).** The growth is mostly the model cache filling with its
   traced functions. With 4 cached models (the earlier default) a worker grew 53.3 MB (819 to 872
   MB; every 10 trials 867, 863, 863, 866, 872 MB, so flat once full): a cached MLP costs 15-18 MB.

@@ -286,9 +286,9 @@ def warm_workers() -> None:
     def warm() -> int:
         import os
 
-        import tensorflow  # noqa: F401
+        from orchestrator.training.trainable import import_tensorflow
 
-        from orchestrator.training import trainable  # noqa: F401
+        import_tensorflow()
 
         return os.getpid()
 

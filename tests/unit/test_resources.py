@@ -3,6 +3,9 @@ against what a Ray instance reports (pure: no Ray, no TensorFlow)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from orchestrator.errors import SpecError
@@ -123,3 +126,31 @@ def test_importing_the_trainable_imports_neither_tensorflow_nor_ray() -> None:
             "print(sorted(m for m in ('tensorflow', 'keras', 'ray', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tensorflow_loads_without_keras_extras_which_stay_importable(tmp_path):
+    """A worker's ``import_tensorflow`` hides scikit-learn and matplotlib from the import while
+    TensorFlow (here a stand-in package that records what it could import) loads, and only then."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "SEEN = {}\n"
+        "for name in ('sklearn', 'matplotlib.pyplot', 'json'):\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "        SEEN[name] = True\n"
+        "    except ImportError:\n"
+        "        SEEN[name] = False\n")
+    (tmp_path / "keras.py").write_text("")
+    code = ("import sys; from orchestrator.training.trainable import import_tensorflow\n"
+            "tf = import_tensorflow()\n"
+            "import sklearn, matplotlib.pyplot\n"  # importable again afterwards
+            "print(tf.SEEN, import_tensorflow() is tf)")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{root}", "PATH": os.environ.get("PATH", "")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "{'sklearn': False, 'matplotlib.pyplot': False, 'json': True} True"
