@@ -116,12 +116,11 @@ def run_orchestrator(trials: int, cpus: int, work: Path) -> dict:
             **_rss_summary(samples, wall)}
 
 
-def run_tune(trials: int, cpus: int, work: Path, keep_all: bool = False) -> dict:
+def run_tune(trials: int, cpus: int, work: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.time()
     proc = subprocess.Popen([PY, str(ROOT / "benchmarks" / "load_handwritten.py"), "--spec", str(SPEC),
-                             "--trials", str(trials), "--cpus", str(cpus), "--out", str(work / "hw"),
-                             "--num-to-keep", "0" if keep_all else "1"],
+                             "--trials", str(trials), "--cpus", str(cpus), "--out", str(work / "hw")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
     sampler = RssSampler(proc.pid)
     stdout, _ = proc.communicate()
@@ -131,21 +130,19 @@ def run_tune(trials: int, cpus: int, work: Path, keep_all: bool = False) -> dict
         raise RuntimeError(f"load_handwritten.py exited {proc.returncode}:\n{stdout[-3000:]}")
     result = json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1])
     elapsed = [x for x in result["trial_elapsed_s"] if x == x]
-    return {"side": "ray_tune_keep_all" if keep_all else "ray_tune", "trials": result["trials"], "errors": result["errors"], "wall_s": wall,
+    return {"side": "ray_tune", "trials": result["trials"], "errors": result["errors"], "wall_s": wall,
             "trial_s_sum": float(sum(elapsed)), "trial_s_median": float(statistics.median(elapsed)),
             "files": _files(work / "hw"), **_rss_summary(samples, wall)}
 
 
-def measure(trials: int, repeats: int, cpus: int, keep_all: bool = False) -> list[dict]:
+def measure(trials: int, repeats: int, cpus: int) -> list[dict]:
     rows = []
     for rep in range(repeats):
         for side in (("orchestrator", "ray_tune") if rep % 2 == 0 else ("ray_tune", "orchestrator")):
             with tempfile.TemporaryDirectory(prefix="loadbench") as tmp:
                 load = os.getloadavg()
-                if side == "orchestrator":
-                    row = run_orchestrator(trials, cpus, Path(tmp))
-                else:
-                    row = run_tune(trials, cpus, Path(tmp), keep_all=keep_all)
+                fn = run_orchestrator if side == "orchestrator" else run_tune
+                row = fn(trials, cpus, Path(tmp))
             row.update({"repeat": rep + 1, "n": trials, "cpus": cpus, "load_before": [round(x, 1) for x in load],
                         "bound_s": row["trial_s_sum"] / cpus})
             row["wall_over_bound"] = row["wall_s"] / row["bound_s"]
@@ -197,9 +194,6 @@ def main() -> None:
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--append", action="store_true", help="keep the rows already in results/load.json")
     ap.add_argument("--report-only", action="store_true", help="rewrite load.md from results/load.json")
-    ap.add_argument("--tune-keep-all", action="store_true",
-                    help="the Ray Tune script keeps every checkpoint (no num_to_keep): rows 'ray_tune_keep_all', "
-                         "listed with every run but not in the summary")
     args = ap.parse_args()
     if args.report_only:
         doc = json.loads(RESULTS.read_text())
@@ -212,7 +206,7 @@ def main() -> None:
     if args.repeats_small and args.trials_repeat:
         rows += measure(args.trials_repeat, args.repeats_small, args.cpus)
     if args.repeats and args.trials:
-        rows += measure(args.trials, args.repeats, args.cpus, keep_all=args.tune_keep_all)
+        rows += measure(args.trials, args.repeats, args.cpus)
     summary = summarise(rows)
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()

@@ -33,8 +33,6 @@ def main() -> None:
     ap.add_argument("--trials", type=int, required=True)
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--num-to-keep", type=int, default=1,
-                    help="CheckpointConfig(num_to_keep=...); 0 keeps every checkpoint (Tune's default)")
     args = ap.parse_args()
 
     for k, v in {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "RAY_USAGE_STATS_ENABLED": "0",
@@ -74,7 +72,7 @@ def main() -> None:
         param_space={"learning_rate": tune.loguniform(lr.low, lr.high)},
         tune_config=tune.TuneConfig(metric="objective", mode=spec.mode, num_samples=args.trials, reuse_actors=True),
         run_config=tune.RunConfig(name="tune", storage_path=os.path.abspath(args.out), verbose=0,
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=args.num_to_keep or None)),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
     grid = tuner.fit()
     elapsed = [float(r.metrics.get("trial_elapsed_s", float("nan"))) for r in grid]
