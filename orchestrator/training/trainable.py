@@ -221,9 +221,7 @@ def configure_tensorflow(cpus: float, gpu_share: float = 0.0) -> int:
         pass
     _configure_gpus(tf, gpu_share)
     _CONFIGURED_THREADS = tf.config.threading.get_intra_op_parallelism_threads() or threads
-    import keras  # noqa: F401 - imported before freezing
-
-    from .model import freeze_imports
+    from .model import freeze_imports  # Keras is loaded by import_tensorflow, before freezing
 
     freeze_imports()
     return _CONFIGURED_THREADS
