@@ -41,6 +41,9 @@ WORKER_ENV = {
     "TF_ENABLE_ONEDNN_OPTS": "0",
     "PYTHONWARNINGS": "ignore",
     "KERAS_BACKEND": "tensorflow",
+    # What Ray Tune sets for its trial actors (ray.tune.execution.class_cache.DEFAULT_ENV_VARS):
+    # here already, so Tune's trial actors can do without their runtime_env (_tune_actors_without_runtime_env).
+    "PL_DISABLE_FORK": "1",
 }
 DRIVER_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
@@ -83,11 +86,11 @@ def _versions() -> dict[str, str]:
 # Ray's default niceness of 15 (which makes any other process on the machine starve them).
 WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
 # Modules every worker of an embedded Ray imports as it starts (Ray's ``preload_python_modules``),
-# with SWEEP_PRELOAD=1: TensorFlow is then imported in the workers Ray prestarts (one per CPU) while
-# the driver sets up the sweep. Off by default: on 2 cores it did not bring the first epoch sooner
-# (Ray prestarts its workers only as ``ray.init`` returns, and both import at once), see
-# benchmarks/placement.md; it may on machines with more cores than trials.
-PRELOAD_MODULES = ["tensorflow", "keras", "ray.tune", "orchestrator.training.trainable"]
+# with SWEEP_PRELOAD=1: TensorFlow (trimmed, training/preload.py) is then imported in the workers Ray
+# prestarts (one per CPU), which run the first trials, while the driver sets up the sweep. Off by
+# default: on 2 cores the first epoch came no sooner (the driver, Ray's agents and both imports
+# share the two cores, see benchmarks/placement.md); it may on machines with more cores than trials.
+PRELOAD_MODULES = ["orchestrator.training.preload"]
 
 
 def _port_free(port: int) -> bool:
@@ -105,31 +108,42 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _agent_port_patch() -> Any:
-    """When Ray's dashboard agent port is taken (another Ray on this machine), use a free one.
+def _swap(owner: Any, name: str, value: Any) -> Any:
+    """Set ``owner.name`` to ``value``; returns the function that puts the original back."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    return lambda: setattr(owner, name, original)
 
-    Otherwise the agent retries the taken port for about 3.5 s and the raylet waits for it before
-    ``ray.init`` returns. ``ray.init`` has no argument for that port: this sets the default of
-    Ray's node parameters for the duration of the call. Returns an undo function (or None).
+
+def _node_params_patch() -> Any:
+    """Defaults for the node an embedded Ray starts that ``ray.init`` has no argument for.
+
+    - No log monitor: it streams workers' output to the driver, which ``log_to_driver=False``
+      turns off anyway (the workers still write their log files).
+    - No autoscaler monitor: one machine, nothing to scale.
+    - When Ray's dashboard agent port is taken (another Ray on this machine), a free one:
+      otherwise the agent retries the taken port for about 3.5 s and the raylet waits for it
+      before ``ray.init`` returns.
+
+    The two monitors are Python processes that took 0.7 CPU-seconds while the first trials
+    started on 2 cores. This sets defaults of Ray's node parameters for the duration of the call;
+    returns an undo function (or None when Ray's internals moved: Ray then starts as it is).
     """
     try:
         from ray._private import parameter, ray_constants
 
-        if _port_free(ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT):
-            return None
-        port = _free_port()
+        defaults: dict[str, Any] = {"include_log_monitor": False, "no_monitor": True}
+        if not _port_free(ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT):
+            defaults["dashboard_agent_listen_port"] = _free_port()
         original = parameter.RayParams.__init__
 
         def init(self: Any, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("dashboard_agent_listen_port", port)
+            for k, v in defaults.items():
+                if kwargs.get(k) is None:
+                    kwargs[k] = v
             original(self, *args, **kwargs)
 
-        parameter.RayParams.__init__ = init
-
-        def undo() -> None:
-            parameter.RayParams.__init__ = original
-
-        return undo
+        return _swap(parameter.RayParams, "__init__", init)
     except Exception:  # Ray internals moved: start Ray as it is
         return None
 
@@ -146,13 +160,57 @@ def _loopback_patch() -> Any:
     try:
         from ray._private import ray_constants
 
-        before = ray_constants.ENABLE_RAY_CLUSTER
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        return _swap(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    except Exception:
+        return None
 
-        def undo() -> None:
-            ray_constants.ENABLE_RAY_CLUSTER = before
 
-        return undo
+def _no_api_server_patch() -> Any:
+    """Start an embedded Ray without its API server process when no dashboard is wanted.
+
+    Ray (2.60) starts its dashboard head even with ``include_dashboard=False``: then it loads only
+    its usage-statistics module (off here, ``RAY_USAGE_STATS_ENABLED=0``), and ``ray.init`` polls
+    until that process has come up, 0.5-1 s on 2 cores while it competes with the raylet for
+    them. Nothing a sweep uses needs it: Tune talks to the GCS and the raylet. This makes
+    ``Node.start_api_server`` a no-op for the duration of ``ray.init``. Returns an undo function
+    (or None when Ray's internals moved).
+    """
+    try:
+        from ray._private import node
+
+        return _swap(node.Node, "start_api_server", lambda self, **kwargs: None)
+    except Exception:
+        return None
+
+
+def _tune_actors_without_runtime_env() -> Any:
+    """Let Ray Tune's trial actors start in the workers an embedded Ray has prestarted.
+
+    Tune registers its trainable with a runtime_env of a few environment variables
+    (``PL_DISABLE_FORK=1`` and those of a list it copies from the driver's environment, Ray 2.60).
+    Ray hands an actor only an idle worker of the same runtime_env, so it started two new workers
+    for the first trials while the two it prestarted during ``ray.init`` (one per CPU) sat idle,
+    until it killed them: 1.7 s later to the first trial on 2 cores, and two Python start-ups
+    competing for the cores. An embedded Ray's workers inherit this process's environment, which
+    holds those variables already (``PL_DISABLE_FORK`` is in :data:`WORKER_ENV`, the copied ones
+    come from the same environment): this registers the trainable without the runtime_env. It
+    does so only when every variable Tune would set has that value here; returns an undo function,
+    or None when it did not patch (a variable differs, or Tune's internals moved).
+    """
+    try:
+        import ray
+        from ray.tune.execution import class_cache
+
+        wanted = dict(class_cache.DEFAULT_ENV_VARS)
+        wanted.update({k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
+        if any(os.environ.get(k) != v for k, v in wanted.items()):
+            return None
+        def get(self: Any, trainable_cls: Any) -> Any:
+            if trainable_cls not in self._cache:
+                self._cache[trainable_cls] = ray.remote(trainable_cls)
+            return self._cache[trainable_cls]
+
+        return _swap(class_cache._ActorClassCache, "get", get)
     except Exception:
         return None
 
@@ -166,8 +224,9 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
     trials can use the workers Ray prestarts as it starts), run at :data:`WORKER_NICENESS`, and
     import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: only with
     ``SWEEP_PRELOAD=1``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
-    127.0.0.1) only when ``dashboard`` (default: only with ``SWEEP_DASHBOARD=1``, ``--dashboard``).
-    A cluster gets the environment as a runtime_env.
+    127.0.0.1) only when ``dashboard`` (default: only with ``SWEEP_DASHBOARD=1``, ``--dashboard``);
+    without it, no dashboard process, log monitor or autoscaler monitor (:func:`_no_api_server_patch`,
+    :func:`_node_params_patch`). A cluster gets the environment as a runtime_env.
     """
     import ray
 
@@ -190,19 +249,19 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
             preload = os.environ.get("SWEEP_PRELOAD", "0") == "1"
         extra: dict[str, Any] = {}
         if preload:
-            extra["_system_config"] = {"preload_python_modules": list(PRELOAD_MODULES),
-                                       "prestart_worker_first_driver": False}
+            extra["_system_config"] = {"preload_python_modules": list(PRELOAD_MODULES)}
         extra.setdefault("_system_config", {})["worker_niceness"] = WORKER_NICENESS
         if dashboard is None:
             dashboard = os.environ.get("SWEEP_DASHBOARD", "0") == "1"
-        undo = _agent_port_patch()
+        undo = _node_params_patch()
         loopback = _loopback_patch()
+        no_api = None if dashboard else _no_api_server_patch()
         try:
             context = ray.init(include_dashboard=dashboard, dashboard_host="127.0.0.1",
                      _node_ip_address="127.0.0.1" if loopback is not None else None,
                      **(resources or {}), **common, **extra)
         finally:
-            for u in (loopback, undo):
+            for u in (no_api, loopback, undo):
                 if u is not None:
                     u()
         if dashboard and getattr(context, "dashboard_url", None):
@@ -668,7 +727,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             ),
         )
         return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator, mirror=mirror,
-                        stopped_reason="budget" if budget_s is not None else "interrupted")
+                        stopped_reason="budget" if budget_s is not None else "interrupted", embedded=started_ray)
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
             _mark_incomplete(run_dir, tables, mirror)
@@ -773,7 +832,7 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
         with attach(run_dir, tables, view, mirror):
             tuner = tune.Tuner.restore(**tune_at, trainable=_trainable(spec, prepared, info["started_at"]),
                                        resume_unfinished=True, resume_errored=True)
-            return _execute(tuner, spec, prepared, tables, info, run_dir, view, mirror=mirror)
+            return _execute(tuner, spec, prepared, tables, info, run_dir, view, mirror=mirror, embedded=started_ray)
     except BaseException:
         _mark_incomplete(run_dir, tables, mirror)
         raise
@@ -785,8 +844,11 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
 
 def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
              run_dir: Path, view: ProgressView, evaluator: Any = None, mirror: Any = None,
-             stopped_reason: str = "interrupted") -> RunResult:
-    """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
+             stopped_reason: str = "interrupted", embedded: bool = False) -> RunResult:
+    """Run the Tuner, then diagnose, select on validation, test once, and write everything.
+
+    ``embedded``: the Ray this process started, whose workers inherit its environment.
+    """
     import ray
 
     from .training.model import baseline_loss
@@ -794,9 +856,12 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
 
     view.set_capacity(spec.resources.model_dump(), ray.cluster_resources())
     view.start()
+    undo = _tune_actors_without_runtime_env() if embedded else None
     try:
         grid = tuner.fit()
     finally:
+        if undo is not None:
+            undo()
         view.stop()
     # The search ended when Tune's experiment did; tuner.fit then builds its ResultGrid from every
     # trial's files (recorded apart as results_read_s).

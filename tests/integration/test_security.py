@@ -75,8 +75,8 @@ def _metrics_port() -> int:
 def _dashboard_sockets(found: dict) -> list[dict]:
     """Listening sockets of Ray's dashboard head (``dashboard/dashboard.py``) but its metrics export.
 
-    Ray starts that process even with ``include_dashboard=False`` (for its job and state modules),
-    but then it serves no dashboard. It always exports Ray's own Prometheus metrics on
+    Ray would start that process even with ``include_dashboard=False``; an embedded Ray here starts
+    it only when the dashboard is asked for. It also exports Ray's own Prometheus metrics on
     ``DASHBOARD_METRIC_PORT`` (44227; on loopback for a loopback node, checked by the test above),
     when that port is free: that endpoint is not the dashboard, so it is left out here.
     """
@@ -105,8 +105,23 @@ def test_embedded_ray_serves_no_dashboard_by_default(default_probe):
     assert not [s for s in default_probe["listening"] if s["port"] == 8265]
 
 
+# Processes Ray starts by default that a sweep on an embedded Ray does without (runner.connect_ray):
+# the dashboard head, the log monitor (streams workers' output to the driver: log_to_driver is off)
+# and the autoscaler monitor (one machine).
+UNNEEDED = ("dashboard/dashboard.py", "_private/log_monitor.py", "autoscaler/_private/monitor.py")
+
+
+def test_embedded_ray_starts_only_what_a_sweep_uses(default_probe):
+    running = [p for p in default_probe["processes"] if any(u in p for u in UNNEEDED)]
+    assert running == [], running
+    # the rest of Ray is there: the probe's task ran, and these processes were listed
+    assert any("gcs_server" in p for p in default_probe["processes"])
+    assert any("raylet" in p for p in default_probe["processes"])
+
+
 def test_dashboard_when_asked_listens_on_loopback(tmp_path):
     found = _probe(tmp_path, SWEEP_DASHBOARD="1")
+    assert any("dashboard/dashboard.py" in p for p in found["processes"])
     served = _dashboard_sockets(found)
     assert served, found["listening"]
     exposed = [s for s in found["listening"] if not _loopback(s["ip"])]
