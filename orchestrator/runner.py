@@ -404,7 +404,11 @@ def _search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None)
                             points_to_evaluate=points)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=spec.search.seed, points_to_evaluate=points)
+    # Tune applies TuneConfig.max_concurrent_trials only to a Searcher (TPE above, through a
+    # ConcurrencyLimiter); a BasicVariantGenerator passed in ignores it (with a warning in Ray's
+    # log): the cap goes to the generator itself.
+    return BasicVariantGenerator(random_state=spec.search.seed, points_to_evaluate=points,
+                                 max_concurrent=spec.resources.max_concurrent or 0)
 
 
 def _scheduler(spec: SweepSpec) -> Any:
@@ -704,7 +708,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             tune_config=tune.TuneConfig(
                 metric="objective", mode=spec.mode, search_alg=_search_alg(spec, warm_start),
                 scheduler=_scheduler(spec), num_samples=n_samples,
-                max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+                max_concurrent_trials=spec.resources.max_concurrent if spec.search.algorithm == "tpe" else None,
+                reuse_actors=True,
                 time_budget_s=time_budget,
             ),
             run_config=tune.RunConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from .conftest import only_run_dir, run_cli, write_spec
 
@@ -43,6 +44,24 @@ def test_half_gpu_trials_pack_two_per_gpu(ray_session, tmp_path):
         assert _max_overlap(group) <= 2, gpu
     # a quarter of a CPU still gets one TensorFlow thread, never the machine's default
     assert (trials["tf_intra_op_threads"] == 1).all()
+
+
+@pytest.mark.parametrize("algorithm", ["random", "tpe"])
+def test_max_concurrent_caps_the_trials_running_at_once(ray_session, tmp_path, algorithm):
+    # half a CPU a trial: the 2-CPU Ray has 4 slots, and max_concurrent allows one
+    spec = write_spec(tmp_path, {
+        "name": f"one_at_a_time_{algorithm}",
+        "data": {"dataset": "exam", "samples": 300},
+        "model": {"epochs": 2, "units": 8, "batch_size": 64},
+        "params": {"learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.1}},
+        "search": {"algorithm": algorithm, "num_samples": 4, "seed": 0},
+        "resources": {"cpu": 0.5, "max_concurrent": 1},
+    })
+    out = tmp_path / "out"
+    assert run_cli("run", spec, "--out", out) == 0
+    trials = pd.read_parquet(only_run_dir(out) / "trials.parquet")
+    assert len(trials) == 4 and (trials["status"] == "completed").all()
+    assert _max_overlap(trials) == 1
 
 
 def test_tensorflow_threads_follow_the_cpu_share(ray_session, tmp_path):
