@@ -256,6 +256,28 @@ def _subprocess_json(mode: str, payload: dict[str, Any], env: dict[str, str] | N
         return out
 
 
+def _pair(payload: dict[str, Any]) -> dict[str, Any]:
+    """The machine's own ceiling: the configurations split between two 1-thread processes that train
+    side by side (``_alone`` each, no Ray); their trial seconds against the same trials alone."""
+    configs = payload["configs"]
+    with tempfile.TemporaryDirectory() as d:
+        procs, outs = [], []
+        t0 = time.time()
+        for k in range(2):
+            src, dst = Path(d, f"in{k}.json"), Path(d, f"out{k}.json")
+            src.write_text(json.dumps({**payload, "configs": configs[k::2]}))
+            procs.append(subprocess.Popen([PY, __file__, "_alone", "--in", str(src), "--out", str(dst)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            outs.append(dst)
+        for proc in procs:
+            err = proc.communicate()[1]
+            if proc.returncode != 0:
+                raise RuntimeError(f"_alone failed: {err[-3000:]}")
+        wall = time.time() - t0
+        sums = [sum(t["trial_s"] for t in json.loads(o.read_text())["trials"]) for o in outs]
+    return {"process_wall_s": wall, "trial_sums_s": sums}
+
+
 # --------------------------------------------------------------------------------------------
 # Worker modes (run in subprocesses)
 # --------------------------------------------------------------------------------------------
@@ -416,9 +438,11 @@ def section_sweep(args: argparse.Namespace) -> None:
     for rep in range(args.repeats):
         print(f"[sweep] repeat {rep + 1}/{args.repeats}", flush=True)
         sweep = _run_sweep(spec, tmp / f"sweep{rep}")
+        # the same trials through `sweep run`, one at a time (each alone on the machine, in a Ray worker)
+        single = _run_sweep(spec, tmp / f"single{rep}", args=("--max-concurrent", "1"))
         configs = _configs(sweep["trials"])
         payload = {"configs": configs, "epochs": args.epochs, "spec": str(spec)}
-        kinds = ["seq_plain", "seq_ours", "alone"]
+        kinds = ["seq_plain", "seq_ours", "alone", "pair"]
         if rep % 2:
             kinds.reverse()
         res: dict[str, Any] = {}
@@ -426,6 +450,8 @@ def section_sweep(args: argparse.Namespace) -> None:
             load = _load()
             if kind == "alone":
                 res[kind] = _subprocess_json("_alone", payload)
+            elif kind == "pair":
+                res[kind] = _pair(payload)
             else:
                 res[kind] = _subprocess_json("_seq", {**payload, "ours": kind == "seq_ours"})
             res[kind]["load_before"] = load
@@ -435,6 +461,11 @@ def section_sweep(args: argparse.Namespace) -> None:
         steady_sum = sum(t["steady_epoch_s"] * t["epochs"] for t in alone)
         slots = 2
         hits = sum(1 for s in sweep["stats"] if s.get("cache_hit"))
+        pair_sum = sum(res["pair"]["trial_sums_s"])
+
+        def trial_sum(run: dict[str, Any]) -> float:
+            t = run["trials"]
+            return float((t["ended_at"] - t["started_at"]).dt.total_seconds().sum())
         r = {
             "sweep_wall_s": sweep["wall_s"], "sweep_tune_wall_s": sweep["tune_wall_s"],
             "sweep_first_epoch_s": sweep["first_epoch_s"],
@@ -448,11 +479,18 @@ def section_sweep(args: argparse.Namespace) -> None:
             "efficiency": alone_sum / (sweep["wall_s"] * slots),
             "efficiency_tune": alone_sum / (sweep["tune_wall_s"] * slots),
             "efficiency_steady_tune": steady_sum / (sweep["tune_wall_s"] * slots),
+            # what two plain 1-thread processes side by side reach: the machine's ceiling
+            "pair_trial_sum_s": pair_sum, "pair_wall_s": res["pair"]["process_wall_s"],
+            "ceiling_pair": alone_sum / pair_sum,
+            "ceiling_pair_balance": alone_sum / (slots * max(res["pair"]["trial_sums_s"])),
+            # trial seconds in the sweep (2 at once) and one at a time through `sweep run`
+            "sweep_trial_sum_s": trial_sum(sweep), "single_trial_sum_s": trial_sum(single),
+            "single_tune_wall_s": single["tune_wall_s"], "single_wall_s": single["wall_s"],
             "cache_hits": hits, "trials": len(sweep["stats"]),
             "report_wait_s": sum(s.get("report_wait_s", 0.0) for s in sweep["stats"]),
             "epochs_total": int(sweep["trials"]["epochs"].sum()),
             "load": [sweep["load_before"], sweep["load_after"]] + [res[k]["load_before"] for k in kinds],
-            "order": ["sweep", *kinds],
+            "order": ["sweep", "single", *kinds],
         }
         print(f"  sweep {r['sweep_wall_s']:.1f} s (tune {r['sweep_tune_wall_s']:.1f}); speedup {r['speedup']:.2f}; "
               f"efficiency {r['efficiency']:.2f} (tune phase {r['efficiency_tune']:.2f})", flush=True)
@@ -645,8 +683,9 @@ def _write_report(doc: dict[str, Any]) -> None:
         rows.append(f"| speedup >= {TARGETS['speedup']} (sequential default-threaded plain Keras / sweep, end to end) | "
                     f"{md['speedup']:.2f}x | {_verdict(md['speedup'], TARGETS['speedup'], True)} |")
         rows.append(f"| efficiency >= {TARGETS['efficiency']} (alone-on-1-thread seconds / (sweep wall x 2)) | "
-                    f"{md['efficiency']:.2f} (Tune phase: {md['efficiency_tune']:.2f}) | "
-                    f"{_verdict(md['efficiency'], TARGETS['efficiency'], True)} |")
+                    f"{md['efficiency']:.2f} (Tune phase: {md['efficiency_tune']:.2f}"
+                    + (f"; two plain processes side by side: {md['ceiling_pair']:.2f}" if "ceiling_pair" in md else "")
+                    + f") | {_verdict(md['efficiency'], TARGETS['efficiency'], True)} |")
     if "overhead" in sec:
         v = sec["overhead"]["in_process"]["cached"]["median_fixed_s"]
         rows.append(f"| per-trial fixed cost <= {TARGETS['fixed_cost_s']} s (warm worker, cached model) | {v:.3f} s | "
@@ -680,11 +719,22 @@ def _write_report(doc: dict[str, Any]) -> None:
                   f"| sequential, the orchestrator's training code, TF default threads, process | "
                   f"{md['seq_ours_wall_s']:.1f} |",
                   f"| sum of the trials alone on 1 thread (sweep code, no model cache) | {md['alone_sum_s']:.1f} |",
-                  f"| same, steady epochs only (epochs x steady epoch time) | {md['alone_steady_sum_s']:.1f} |", "",
+                  f"| same, steady epochs only (epochs x steady epoch time) | {md['alone_steady_sum_s']:.1f} |"]
+        if "ceiling_pair" in md:
+            lines += [
+                f"| sum of the trials, two plain 1-thread processes side by side (half the trials each, no Ray) | "
+                f"{md['pair_trial_sum_s']:.1f} |",
+                f"| sum of the trials in the sweep (2 at a time), from `trials.parquet` | {md['sweep_trial_sum_s']:.1f} |",
+                f"| sum of the trials through `sweep run --max-concurrent 1` (one at a time) | "
+                f"{md['single_trial_sum_s']:.1f} |"]
+        lines += ["",
                   f"Speedup {md['speedup']:.2f}x end to end ({md['speedup_core']:.2f}x training loop vs Tune phase; "
                   f"{md['speedup_vs_seq_ours']:.2f}x against the orchestrator's own code run sequentially). "
                   f"Efficiency {md['efficiency']:.2f} over the command's wall, {md['efficiency_tune']:.2f} over the "
-                  f"Tune phase ({md['efficiency_steady_tune']:.2f} counting steady epochs only). "
+                  f"Tune phase ({md['efficiency_steady_tune']:.2f} counting steady epochs only)"
+                  + (f"; two plain processes side by side reach {md['ceiling_pair']:.2f} "
+                     f"({md['ceiling_pair_balance']:.2f} with their imbalance), the ceiling of any orchestrator "
+                     f"on these two cores. " if "ceiling_pair" in md else ". ") +
                   f"Model cache hits in the sweep: {md['cache_hits']:.0f} of {md['trials']:.0f}; "
                   f"time training threads waited for the driver: {md['report_wait_s']:.1f} s in all.", "",
                   "| repeat | sweep s | Tune phase s | seq plain s | seq ours s | alone sum s | speedup | efficiency | "
