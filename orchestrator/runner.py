@@ -93,6 +93,19 @@ WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
 PRELOAD_MODULES = ["orchestrator.training.preload"]
 
 
+# The node id of the Ray that connect_ray started in this process (None: none, or a cluster's):
+# its workers inherit this process's environment (see _embedded_here).
+_STARTED_NODE: str | None = None
+
+
+def _embedded_here() -> bool:
+    """True while the Ray this process uses is the embedded one :func:`connect_ray` started here."""
+    import ray
+
+    return (_STARTED_NODE is not None and ray.is_initialized()
+            and ray.get_runtime_context().get_node_id() == _STARTED_NODE)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
@@ -205,6 +218,7 @@ def _tune_actors_without_runtime_env() -> Any:
         wanted.update({k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
         if any(os.environ.get(k) != v for k, v in wanted.items()):
             return None
+
         def get(self: Any, trainable_cls: Any) -> Any:
             if trainable_cls not in self._cache:
                 self._cache[trainable_cls] = ray.remote(trainable_cls)
@@ -264,6 +278,8 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
             for u in (no_api, loopback, undo):
                 if u is not None:
                     u()
+        global _STARTED_NODE
+        _STARTED_NODE = ray.get_runtime_context().get_node_id()
         if dashboard and getattr(context, "dashboard_url", None):
             print(f"ray dashboard: http://{context.dashboard_url}", file=sys.stderr, flush=True)
     logging.getLogger("ray").setLevel(logging.ERROR)
@@ -732,7 +748,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             ),
         )
         return _execute(tuner, spec, prepared, tables, info, run_dir, view, evaluator=evaluator, mirror=mirror,
-                        stopped_reason="budget" if budget_s is not None else "interrupted", embedded=started_ray)
+                        stopped_reason="budget" if budget_s is not None else "interrupted")
     except BaseException:
         if run_dir.exists() and (run_dir / "run.json").exists():
             _mark_incomplete(run_dir, tables, mirror)
@@ -837,7 +853,7 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
         with attach(run_dir, tables, view, mirror):
             tuner = tune.Tuner.restore(**tune_at, trainable=_trainable(spec, prepared, info["started_at"]),
                                        resume_unfinished=True, resume_errored=True)
-            return _execute(tuner, spec, prepared, tables, info, run_dir, view, mirror=mirror, embedded=started_ray)
+            return _execute(tuner, spec, prepared, tables, info, run_dir, view, mirror=mirror)
     except BaseException:
         _mark_incomplete(run_dir, tables, mirror)
         raise
@@ -849,11 +865,8 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
 
 def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: RunTables, info: dict[str, Any],
              run_dir: Path, view: ProgressView, evaluator: Any = None, mirror: Any = None,
-             stopped_reason: str = "interrupted", embedded: bool = False) -> RunResult:
-    """Run the Tuner, then diagnose, select on validation, test once, and write everything.
-
-    ``embedded``: the Ray this process started, whose workers inherit its environment.
-    """
+             stopped_reason: str = "interrupted") -> RunResult:
+    """Run the Tuner, then diagnose, select on validation, test once, and write everything."""
     import ray
 
     from .training.model import baseline_loss
@@ -861,7 +874,9 @@ def _execute(tuner: Any, spec: SweepSpec, prepared: data_mod.Prepared, tables: R
 
     view.set_capacity(spec.resources.model_dump(), ray.cluster_resources())
     view.start()
-    undo = _tune_actors_without_runtime_env() if embedded else None
+    # an embedded Ray started in this process (by this sweep, by `sweep compare` before its runs,
+    # or by a test session): its prestarted workers can take Tune's trial actors
+    undo = _tune_actors_without_runtime_env() if _embedded_here() else None
     try:
         grid = tuner.fit()
     finally:

@@ -661,8 +661,8 @@ def _check_data(d: DataSpec, base_dir: str) -> str:
         raise SpecError("data.target", "required with data.path: the name of the column to predict")
     if d.task is None:
         raise SpecError("data.task", "required with data.path: classification or regression")
-    # pandas and scikit-learn load only for a data file: for a built-in data set they load while
-    # `sweep run` starts Ray (1 s of the start-up on 2 cores)
+    # pandas and scikit-learn (about 1 s of imports) load here only for a data file: for a built-in
+    # data set `sweep run` imports them while Ray starts
     from . import data as data_mod
 
     path = d.path if ("://" in d.path or Path(d.path).is_absolute()) else str(Path(base_dir, d.path))

@@ -4,7 +4,8 @@ Ray starts one idle worker per CPU during ``ray.init``, but hands an actor only 
 the same runtime_env, and Tune registers its trainable with one (a few environment variables). The
 first trials then waited for new workers to start while the prestarted ones idled:
 ``runner._tune_actors_without_runtime_env`` registers the trainable without it when this process's
-environment (which an embedded Ray's workers inherit) already holds those variables.
+environment (which an embedded Ray's workers inherit) already holds those variables; ``sweep run``
+does so whenever its Ray is the embedded one started in the same process (``runner._embedded_here``).
 
 The case runs in a fresh interpreter (an embedded Ray of its own, the session's is not disturbed)
 with a function trainable, no TensorFlow.
@@ -22,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = r"""
 import json, os, sys, time
-from orchestrator.runner import _RayStart, _tune_actors_without_runtime_env
+from orchestrator.runner import _RayStart, _embedded_here, _tune_actors_without_runtime_env
 _RayStart(None, {"num_cpus": 2}).join()
+embedded = _embedded_here()  # what sweep run checks before it runs Tune
 import ray
 import psutil  # Ray's vendored copy
 from ray import tune
@@ -49,7 +51,7 @@ finally:
         undo()
 os.environ["PL_DISABLE_FORK"] = "0"  # differs from what Tune sets: it must keep its runtime_env
 refused = _tune_actors_without_runtime_env() is None
-print(json.dumps({"patched": undo is not None, "prestarted": sorted(prestarted),
+print(json.dumps({"patched": undo is not None, "embedded": embedded, "prestarted": sorted(prestarted),
                   "trials": [{"pid": r.metrics["pid"], "pl_disable_fork": r.metrics["pl_disable_fork"]} for r in grid],
                   "refused_when_env_differs": refused}))
 ray.shutdown()
@@ -64,7 +66,7 @@ def test_first_trials_run_in_the_workers_ray_prestarted(tmp_path):
                        env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     found = json.loads(r.stdout.strip().splitlines()[-1])
-    assert found["patched"]
+    assert found["embedded"] and found["patched"]
     assert len(found["prestarted"]) == 2
     pids = {t["pid"] for t in found["trials"]}
     assert len(found["trials"]) == 4
