@@ -65,52 +65,68 @@ SWEEP = str(Path(PY).with_name("sweep"))
 NOTES = """
 ## Notes
 
-- **Speedup (pass).** Most of the 3.2x comes from the trainable, not from parallelism: the
-  orchestrator's own training code run sequentially in one process (88 s) is 2.3x faster than plain
-  Keras `fit` on arrays (202 s), because it compiles the train step once per architecture and keeps
-  traced models in a per-worker cache. Against that sequential loop the sweep end to end is 0.93x:
-  on this workload (32 trials, about 87 trial-seconds in all) the ~12 s of start-up and the final
-  test evaluation cost as much as the second slot gains.
-- **Efficiency (miss: 0.44 over the command, 0.62 over the Tune phase, target 0.90).** Three
-  losses, in order of size: start-up (command start to first trial about 10-12 s, the same as a
-  hand-written Ray Tune script, see Start-up), the tail (the last trial runs alone, then the test
-  evaluation), and within the Tune phase a slowdown of each trial when two run at once (sum of
-  trial seconds in the sweep 1.3-1.5x the same trials alone). Two single-threaded NumPy matmul
-  processes run at full speed side by side on this machine (0.78 s alone, 0.79 s each together),
-  so the cores themselves do not contend; what remains is Ray's per-result work on the same two
-  cores (the driver's Tune loop and recorder about 6 CPU-seconds, Ray's daemons about 5, in a
-  16-trial x 9-epoch run sampled with psutil) and the helper processes' load on the shared machine
-  during the recorded repeats (load averages 2-9). The figures above were taken while other work
-  ran; they need a quiet re-run before any conclusion on the Tune phase.
+- **Speedup (pass: 3.64x).** Most of it comes from the trainable, not from parallelism: the
+  orchestrator's own training code run sequentially in one process (50.4 s) is 2.5x faster than
+  plain Keras `fit` on arrays (128.1 s), because it compiles the train step once per architecture
+  and keeps traced models in a per-worker cache. Against that sequential loop the sweep end to end
+  is 1.43x (it was 0.93x before the start-up work below cut about 2.5 s).
+- **Efficiency (miss: 0.56 over the command, 0.70 over the Tune phase, target 0.90).** The
+  machine itself does not allow 0.90 for this workload. The same 32 trials split between two
+  plain 1-thread processes training side by side, with no Ray at all, took 45.4 trial-seconds
+  for what takes 38.2 alone: a ceiling of 0.85 (0.80-0.90 over the repeats). The two cores slow
+  each other when both train these tiny models (a steady epoch is about 20 ms; they share the
+  cache and memory); an earlier check with large NumPy matrix products, which are compute-bound,
+  had shown no contention. Within that ceiling the sweep loses about 18% more, the same share
+  whether trials run two at a time or one at a time: through `sweep run --max-concurrent 1` (no
+  contention) the trials sum to 45.1 s against 38.2 s alone, and in the sweep to 53.4 s against
+  45.4 s for the plain pair. Part of it is each worker's TensorFlow import inside its first trial
+  (about 1.8 s a worker). The rest is Ray Tune's per-epoch report, about 5 ms of a 20 ms epoch: the
+  reporting thread, the actor's main thread and Ray's serialisation share the worker's GIL with
+  the training thread. Two things changed nothing: checkpointing only at the last epoch (27.7 s of
+  steady epochs against 28.0 s) and a 0.5 ms GIL switch interval. The slots are busy 97% of the
+  Tune phase (0.01 s between trials in a worker, 0.3 s of report waits in all). Over the command
+  the first epoch comes 6.6 s after the start and the test evaluation follows the last trial.
+  So 0.70 = 0.85 (the two cores) x 0.85 (Ray's per-trial and per-epoch path) x 0.97 (imbalance).
+  Only longer trials raise it here: the per-epoch cost is fixed, and the issue's plain-Keras
+  epochs of 0.2-0.3 s would make it 2% instead of 25%.
 - **Per-trial fixed cost (pass when the architecture repeats).** A cached model costs 0.017 s in
   process and 0.009 s through Ray; a new architecture still pays its tracing (0.6-0.8 s). A random
   search over 24 architecture/optimizer combinations hits the cache rarely (2 of 12), so the
   fixed cost there stays near the plain Keras figure.
-- **Start-up (miss: 9.0 s, target 8 s).** A quiet re-run (load 0.5-1.1, `startup --repeats 4`,
-  sides interleaved): `sweep run` 9.03 s median (8.0-9.2) against 9.43 s for a hand-written Ray
-  Tune script. Sampling the process tree at the first epoch: `ray.init` and its processes take the
-  driver from about 1.5 s to 4.7 s (mostly waiting on each process to come up: the CPUs are not
-  full then), the two trial workers start at about 5.5 s and spend about 4 CPU-seconds each on
-  importing TensorFlow, building and tracing the model and the first epoch, side by side on the two
-  cores. This session removed 0.7 s of each worker's TensorFlow import: Keras imports
-  scikit-learn and matplotlib.pyplot as TensorFlow loads, for wrappers a trial never uses, and the
-  workers now hide them during that import (`trainable.import_tensorflow`); before it the median
-  was 9.37 s against 9.35 s. Preloading TensorFlow in Ray's prestarted workers
-  (`SWEEP_PRELOAD=1`, re-tried with the trimmed import) made it worse, 10.3-10.6 s: on 2 cores the
-  idle workers' imports compete with the trials'. What is left is Ray's start sequence and one
-  TensorFlow import per worker; a Ray already running (`--address`) removes the first.
-- **Memory (pass: 40.7 MB, target 50 MB).** The growth is mostly the model cache filling with its
+- **Start-up (pass: 6.62 s, target 8 s).** `startup --repeats 5 --baseline-src` (load 0.1-2.2,
+  sides interleaved): `sweep run` 6.62 s median (6.43-7.32), the previous commit 7.93 s
+  (7.90-9.23), a hand-written Ray Tune script 8.97 s. Three changes, found by sampling the process
+  tree every 20 ms from the command's start:
+  (1) Ray starts one idle worker per CPU during `ray.init`, but Ray Tune registers its trainable
+  with a runtime_env (`PL_DISABLE_FORK=1`), and Ray gives an actor only an idle worker of the same
+  runtime_env: it started two new workers for the first trials (first trial at 5.3 s) while the
+  prestarted ones idled. An embedded Ray's workers inherit the driver's environment, which now
+  holds that variable, so the trainable is registered without it and the first trials start in
+  the prestarted workers (4.1 s; `runner._tune_actors_without_runtime_env`, checked by
+  `tests/integration/test_startup.py`).
+  (2) `ray.init` no longer starts the dashboard head (started even with `include_dashboard=False`,
+  and polled until up, 0.5-1 s), the log monitor (`log_to_driver` is off) or the autoscaler
+  monitor (one machine): `connect_ray` alone went from 1.8-1.9 s to 1.7 s, and 0.7 CPU-seconds
+  of monitors are gone from the start-up.
+  (3) scikit-learn and pandas (1 s of imports) load while Ray starts, not before.
+  What is left, on 2 cores: Python and the CLI 0.4 s, Ray's start to 3.1 s, Tune's set-up and the
+  actor to 4.1 s, the TensorFlow import 1.8 s, model and first epoch 0.5 s. Preloading
+  TensorFlow in the prestarted workers (`SWEEP_PRELOAD=1`, now that they run the first trials)
+  gave no gain: first epochs at 6.3 and 6.6 s against 6.6 and 6.6 s without (the driver, Ray's
+  agents and the two imports share the two cores), so it stays off.
+- **Memory (pass: 43.7 MB, target 50 MB).** The growth is mostly the model cache filling with its
   traced functions. With 4 cached models (the earlier default) a worker grew 53.3 MB (819 to 872
   MB; every 10 trials 867, 863, 863, 866, 872 MB, so flat once full): a cached MLP costs 15-18 MB.
-  The cache now keeps 3 (`DEFAULT_CACHE_SIZE`; `SWEEP_MODEL_CACHE` overrides it), re-run quiet
-  (load 2.1): 819 to 859 MB after 50 trials, every 10 trials 847, 853, 854, 857, 859 MB. It still
-  creeps about 2 MB per 10 trials after the cache is full (more models are evicted and rebuilt, and
-  the allocator keeps some of what they freed): a 100-trial run the same minute (`memory --trials
-  100`) grew 49.2 MB, reading 847, 852, 853, 856, 858, 863, 865, 867, 867, 867 MB every 10 trials,
-  level from the 70th. So 50 trials pass with 9 MB to spare; a much longer-lived worker sits near the
-  limit, which the cache size trades against tracing (one cached model fewer costs one trace per
+  The cache now keeps 3 (`DEFAULT_CACHE_SIZE`; `SWEEP_MODEL_CACHE` overrides it): 819 to 859 MB
+  after 50 trials (40.7 MB, load 2.1). Re-run after the start-up changes (load 1.9-2.4), where the
+  trials run in a worker Ray prestarted: 734 to 778 MB (43.7 MB), every 10 trials 766, 770, 771,
+  774, 778 MB. It still creeps about 2 MB per 10 trials after the cache is full (more models are
+  evicted and rebuilt, and the allocator keeps some of what they freed): a 100-trial run before the
+  start-up changes (`memory --trials 100`) grew 49.2 MB, reading 847, 852, 853, 856, 858, 863, 865,
+  867, 867, 867 MB every 10 trials, level from the 70th. So 50 trials pass with 6 MB to spare; a
+  much longer-lived worker sits near the limit, which the cache size trades against tracing (one cached model fewer costs one trace per
   trial whose architecture was the fourth most recent).
-- **GPU.** No GPU machine was lent to this project's tasks (the device tool's status said "not
+- **GPU.** No GPU machine was lent to this task in any session (the device tool's status said "not
   drawn"), so the `gpu: 0.125` against `gpu: 1` run is not recorded; logical-GPU placement is
   tested in `tests/integration/test_placement.py`.
 """
