@@ -80,10 +80,14 @@ NOTES = """
   whether trials run two at a time or one at a time: through `sweep run --max-concurrent 1` (no
   contention) the trials sum to 45.1 s against 38.2 s alone, and in the sweep to 53.4 s against
   45.4 s for the plain pair. Part of it is each worker's TensorFlow import inside its first trial
-  (about 1.8 s a worker). The rest is Ray Tune's per-epoch report, about 5 ms of a 20 ms epoch: the
-  reporting thread, the actor's main thread and Ray's serialisation share the worker's GIL with
-  the training thread. Two things changed nothing: checkpointing only at the last epoch (27.7 s of
-  steady epochs against 28.0 s) and a 0.5 ms GIL switch interval. The slots are busy 97% of the
+  (about 1.8 s a worker). The rest comes with Ray Tune's per-epoch path, about 5 ms of a 20 ms
+  steady epoch (steady epochs 22.1 s one at a time through `sweep run` against 17.6 s alone, one
+  run each). Ruled out, one run each: Ray's worker and object store (the same loop in a plain Ray
+  task, its data from the object store, trained as fast as in one process), the other threads
+  holding the GIL (py-spy `--gil`: the reporting and main threads hold it in 2% of the samples),
+  checkpoints (saved only at the last epoch: 27.7 s of steady epochs against 28.0 s) and the GIL
+  switch interval (0.5 ms: no change). What is left is Tune's report round trip itself, not
+  pinned down further. The slots are busy 97% of the
   Tune phase (0.01 s between trials in a worker, 0.3 s of report waits in all). Over the command
   the first epoch comes 6.6 s after the start and the test evaluation follows the last trial.
   So 0.70 = 0.85 (the two cores) x 0.85 (Ray's per-trial and per-epoch path) x 0.97 (imbalance).
