@@ -408,23 +408,28 @@ def _check_fits(spec: SweepSpec) -> None:
 
 
 def _search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None) -> Any:
-    """The search algorithm; ``warm_start`` configurations (partial ones allowed) are tried first."""
+    """The search algorithm, capped at ``resources.max_concurrent`` trials at once; ``warm_start``
+    configurations (partial ones allowed) are tried first.
+
+    The cap is set here for every algorithm: Tune's own ``TuneConfig.max_concurrent_trials``
+    applies only to a Searcher, and a BasicVariantGenerator passed in ignores it (with a warning
+    in Ray's log).
+    """
     points = [dict(p) for p in warm_start] if warm_start else None
+    cap = spec.resources.max_concurrent
     if spec.search.algorithm == "tpe":
         import optuna
+        from ray.tune.search import ConcurrencyLimiter
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(seed=spec.search.seed)
-        return OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler,
-                            points_to_evaluate=points)
+        searcher = OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler,
+                                points_to_evaluate=points)
+        return searcher if not cap else ConcurrencyLimiter(searcher, max_concurrent=cap)
     from ray.tune.search import BasicVariantGenerator
 
-    # Tune applies TuneConfig.max_concurrent_trials only to a Searcher (TPE above, through a
-    # ConcurrencyLimiter); a BasicVariantGenerator passed in ignores it (with a warning in Ray's
-    # log): the cap goes to the generator itself.
-    return BasicVariantGenerator(random_state=spec.search.seed, points_to_evaluate=points,
-                                 max_concurrent=spec.resources.max_concurrent or 0)
+    return BasicVariantGenerator(random_state=spec.search.seed, points_to_evaluate=points, max_concurrent=cap or 0)
 
 
 def _scheduler(spec: SweepSpec) -> Any:
@@ -724,7 +729,6 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             tune_config=tune.TuneConfig(
                 metric="objective", mode=spec.mode, search_alg=_search_alg(spec, warm_start),
                 scheduler=_scheduler(spec), num_samples=n_samples,
-                max_concurrent_trials=spec.resources.max_concurrent if spec.search.algorithm == "tpe" else None,
                 reuse_actors=True,
                 time_budget_s=time_budget,
             ),
