@@ -87,9 +87,9 @@ NOTES = """
   holding the GIL (py-spy `--gil`: the reporting and main threads hold it in 2% of the samples),
   checkpoints (saved only at the last epoch: 27.7 s of steady epochs against 28.0 s) and the GIL
   switch interval (0.5 ms: no change). What is left is Tune's report round trip itself, not
-  pinned down further. The slots are busy 97% of the
-  Tune phase (0.01 s between trials in a worker, 0.3 s of report waits in all). Over the command
-  the first epoch comes 6.6 s after the start and the test evaluation follows the last trial.
+  pinned down further. The slots are busy 97% of the Tune phase (0.01 s between trials in a
+  worker, 0.3 s of report waits in all). Over the command the first epoch comes 6.6 s after the
+  start and the test evaluation follows the last trial.
   So 0.70 = 0.85 (the two cores) x 0.85 (Ray's per-trial and per-epoch path) x 0.97 (imbalance).
   Only longer trials raise it here: the per-epoch cost is fixed, and the issue's plain-Keras
   epochs of 0.2-0.3 s would make it 2% instead of 25%.
@@ -134,8 +134,8 @@ NOTES = """
   evicted and rebuilt, and the allocator keeps some of what they freed): a 100-trial run before the
   start-up changes (`memory --trials 100`) grew 49.2 MB, reading 847, 852, 853, 856, 858, 863, 865,
   867, 867, 867 MB every 10 trials, level from the 70th. So 50 trials pass with 6 MB to spare; a
-  much longer-lived worker sits near the limit, which the cache size trades against tracing (one cached model fewer costs one trace per
-  trial whose architecture was the fourth most recent).
+  much longer-lived worker sits near the limit, which the cache size trades against tracing (one
+  cached model fewer costs one trace per trial whose architecture was the fourth most recent).
 - **GPU.** No GPU machine was lent to this task in any session (the device tool's status said "not
   drawn"), so the `gpu: 0.125` against `gpu: 1` run is not recorded; logical-GPU placement is
   tested in `tests/integration/test_placement.py`.
@@ -245,6 +245,7 @@ def _run_sweep(spec: Path, out: Path, *, extra_env: dict[str, str] | None = None
     ends = trials["ended_at"].map(lambda x: x.timestamp())
     rows = [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else []
     return {"t0": t0, "t1": t1, "wall_s": t1 - t0, "tune_wall_s": float(ends.max() - starts.min()),
+            "trial_sum_s": float((ends - starts).sum()),
             "first_epoch_s": first_epoch - t0, "run_started_s": info["started_at"] - t0, "run_dir": str(run_dir),
             "load_before": load, "load_after": _load(), "trials": trials, "epochs": epochs, "stats": rows,
             "info": info}
@@ -268,40 +269,38 @@ def _configs(trials: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _subprocess_json(mode: str, payload: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+def _run_modes(mode: str, payloads: list[dict[str, Any]], env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Run this script's ``mode`` once per payload, all at the same time, each in its own process;
+    their JSON results, each with the wall seconds until all had finished."""
     with tempfile.TemporaryDirectory() as d:
-        src, dst = Path(d, "in.json"), Path(d, "out.json")
-        src.write_text(json.dumps(payload))
+        procs, outs = [], []
         t0 = time.time()
-        p = subprocess.run([PY, __file__, mode, "--in", str(src), "--out", str(dst)],
-                           env=dict(os.environ, **(env or {})), capture_output=True, text=True)
-        if p.returncode != 0:
-            raise RuntimeError(f"{mode} failed: {p.stderr[-3000:]}")
-        out = json.loads(dst.read_text())
-        out["process_wall_s"] = time.time() - t0
-        return out
+        for k, payload in enumerate(payloads):
+            src, dst = Path(d, f"in{k}.json"), Path(d, f"out{k}.json")
+            src.write_text(json.dumps(payload))
+            procs.append(subprocess.Popen([PY, __file__, mode, "--in", str(src), "--out", str(dst)],
+                                          env=dict(os.environ, **(env or {})), stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True))
+            outs.append(dst)
+        for proc in procs:
+            err = proc.communicate()[1]
+            if proc.returncode != 0:
+                raise RuntimeError(f"{mode} failed: {err[-3000:]}")
+        wall = time.time() - t0
+        return [{**json.loads(o.read_text()), "process_wall_s": wall} for o in outs]
+
+
+def _subprocess_json(mode: str, payload: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    return _run_modes(mode, [payload], env)[0]
 
 
 def _pair(payload: dict[str, Any]) -> dict[str, Any]:
     """The machine's own ceiling: the configurations split between two 1-thread processes that train
     side by side (``_alone`` each, no Ray); their trial seconds against the same trials alone."""
-    configs = payload["configs"]
-    with tempfile.TemporaryDirectory() as d:
-        procs, outs = [], []
-        t0 = time.time()
-        for k in range(2):
-            src, dst = Path(d, f"in{k}.json"), Path(d, f"out{k}.json")
-            src.write_text(json.dumps({**payload, "configs": configs[k::2]}))
-            procs.append(subprocess.Popen([PY, __file__, "_alone", "--in", str(src), "--out", str(dst)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-            outs.append(dst)
-        for proc in procs:
-            err = proc.communicate()[1]
-            if proc.returncode != 0:
-                raise RuntimeError(f"_alone failed: {err[-3000:]}")
-        wall = time.time() - t0
-        sums = [sum(t["trial_s"] for t in json.loads(o.read_text())["trials"]) for o in outs]
-    return {"process_wall_s": wall, "trial_sums_s": sums}
+    halves = [{**payload, "configs": payload["configs"][k::2]} for k in range(2)]
+    outs = _run_modes("_alone", halves)
+    return {"process_wall_s": outs[0]["process_wall_s"],
+            "trial_sums_s": [sum(t["trial_s"] for t in o["trials"]) for o in outs]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,10 +487,6 @@ def section_sweep(args: argparse.Namespace) -> None:
         slots = 2
         hits = sum(1 for s in sweep["stats"] if s.get("cache_hit"))
         pair_sum = sum(res["pair"]["trial_sums_s"])
-
-        def trial_sum(run: dict[str, Any]) -> float:
-            t = run["trials"]
-            return float((t["ended_at"] - t["started_at"]).dt.total_seconds().sum())
         r = {
             "sweep_wall_s": sweep["wall_s"], "sweep_tune_wall_s": sweep["tune_wall_s"],
             "sweep_first_epoch_s": sweep["first_epoch_s"],
@@ -510,7 +505,7 @@ def section_sweep(args: argparse.Namespace) -> None:
             "ceiling_pair": alone_sum / pair_sum,
             "ceiling_pair_balance": alone_sum / (slots * max(res["pair"]["trial_sums_s"])),
             # trial seconds in the sweep (2 at once) and one at a time through `sweep run`
-            "sweep_trial_sum_s": trial_sum(sweep), "single_trial_sum_s": trial_sum(single),
+            "sweep_trial_sum_s": sweep["trial_sum_s"], "single_trial_sum_s": single["trial_sum_s"],
             "single_tune_wall_s": single["tune_wall_s"], "single_wall_s": single["wall_s"],
             "cache_hits": hits, "trials": len(sweep["stats"]),
             "report_wait_s": sum(s.get("report_wait_s", 0.0) for s in sweep["stats"]),
