@@ -1,8 +1,13 @@
 """The ``sweep`` command line.
 
 ``sweep --help``, ``sweep validate``, ``sweep show`` and ``sweep report`` import neither Ray nor
-TensorFlow; only ``sweep run`` starts Ray. Bad input is one line on stderr naming the file and
-key, exit code 2.
+TensorFlow; only ``sweep run`` starts Ray.
+
+Every failure is one line on stderr (:func:`main` is the one place that turns errors into lines
+and exit codes): a bad spec (naming the file and key) or a bad argument (naming it), exit code 2;
+a run that failed under way (naming its traceback file and how to resume), exit code 1; an
+interrupt, 130. From the console script, anything unexpected is one line naming the file its
+traceback was written to, exit code 1.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from .errors import SpecError
+from .errors import RunFailed, SpecError, UsageError, first_line, one_line, write_traceback
 
 if TYPE_CHECKING:
-    from .runner import RunResult
+    from .execution import RunResult
 
 __all__ = ["app", "main"]
 
@@ -30,9 +35,18 @@ app = typer.Typer(
 )
 
 
+def _error_line(message: str) -> None:
+    typer.echo(f"sweep: error: {one_line(message)}", err=True)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"sweep: error: {message}", err=True)
+    _error_line(message)
     raise typer.Exit(code)
+
+
+def _spec_failure(e: SpecError, spec: Any) -> str:
+    """A SpecError raised once the spec was loaded (resources no node has) names the spec's file."""
+    return str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name))
 
 
 def _default_spec() -> Path:
@@ -52,14 +66,14 @@ def _load(file: Optional[Path], num_samples: Optional[int] = None, max_concurren
     changes = {}
     if num_samples is not None:
         if num_samples < 1:
-            raise SpecError("--num-samples", f"must be >= 1, got {num_samples}")
+            raise UsageError("--num-samples", f"must be >= 1, got {num_samples}")
         changes["search"] = spec.search.model_copy(update={"num_samples": num_samples})
     if seed is not None:
         changes["search"] = changes.get("search", spec.search).model_copy(update={"seed": seed})
         changes["seed"] = seed
     if max_concurrent is not None:
         if max_concurrent < 1:
-            raise SpecError("--max-concurrent", f"must be >= 1, got {max_concurrent}")
+            raise UsageError("--max-concurrent", f"must be >= 1, got {max_concurrent}")
         changes["resources"] = spec.resources.model_copy(update={"max_concurrent": max_concurrent})
     return spec.with_overrides(**changes) if changes else spec
 
@@ -90,35 +104,30 @@ def run(
     if dashboard:
         import os
 
-        os.environ["SWEEP_DASHBOARD"] = "1"  # read by runner.connect_ray when it starts Ray
-    try:
-        from .compare import parse_budget
+        os.environ["SWEEP_DASHBOARD"] = "1"  # read by execution.connect_ray when it starts Ray
+    from .compare import parse_budget
 
-        budget_s = None if budget is None else parse_budget(budget)
-        spec = _load(file, num_samples, max_concurrent, seed)
-    except SpecError as e:
-        _fail(str(e))
-    from .runner import run_sweep
+    budget_s = None if budget is None else parse_budget(budget)
+    spec = _load(file, num_samples, max_concurrent, seed)
+    from .execution import run_sweep
 
     try:
         # The budget counts from the command's start, so spec loading and imports are inside it.
         left = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
         result = run_sweep(spec, where, address=address, tensorboard=tensorboard, budget_s=left)
     except SpecError as e:
-        _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
+        _fail(_spec_failure(e, spec))
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(result)
 
 
 def _where(option: str, location: str) -> Any:
-    """A local path, or the storage Location of a URI; an unknown scheme or unreachable store exits 2."""
+    """A local path, or the storage Location of a URI; an unknown scheme or unreachable store is a
+    UsageError naming ``option`` (exit 2)."""
     from .storage import resolve
 
-    try:
-        return resolve(location, option)
-    except SpecError as e:
-        _fail(str(e))
+    return resolve(location, option)
 
 
 def _check_local(option: str, location: Path) -> None:
@@ -167,12 +176,10 @@ def _report_result(result: "RunResult") -> None:
 def resume(run_dir: str = typer.Argument(..., help="The run directory of an interrupted run (a path or a URI)."),
            address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run).")) -> None:
     """Continue an interrupted run in place: finished trials are kept, unfinished ones continue."""
-    from .runner import resume_sweep
+    from .execution import resume_sweep
 
     try:
         result = resume_sweep(run_dir, address=address)
-    except SpecError as e:
-        _fail(str(e))
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(result)
@@ -198,17 +205,14 @@ def nightly(
     from .nightly import REGRESSION_EXIT_CODE, parse_date, parse_tolerance, run_nightly
 
     where = _where("--history", history)
-    try:
-        night = parse_date(date)
-        parse_tolerance(tolerance)
-        spec = _load(file, num_samples, max_concurrent, seed)
-    except SpecError as e:
-        _fail(str(e))
+    night = parse_date(date)
+    parse_tolerance(tolerance)
+    spec = _load(file, num_samples, max_concurrent, seed)
     try:
         outcome = run_nightly(spec, where, night, tolerance=tolerance, warm_start=warm_start, address=address,
                               log=typer.echo)
     except SpecError as e:
-        _fail(str(e) if e.file or e.key.startswith("--") else str(e.with_file(Path(spec.source or "spec").name)))
+        _fail(_spec_failure(e, spec))
     except KeyboardInterrupt:
         _fail("interrupted; the history is unchanged", 130)
     _report_result(outcome.result)
@@ -236,21 +240,18 @@ def compare(
     from .compare import parse_budget, parse_strategies, run_compare, summary_table
 
     _check_local("--out", out)
-    try:
-        budget_s = parse_budget(budget)
-        names = parse_strategies(strategies)
-        if seeds < 1 or seeds > 100:
-            raise SpecError("--seeds", f"must be between 1 and 100, got {seeds}")
-        if target is not None and not math.isfinite(target):
-            raise SpecError("--target", f"must be a finite number, got {target}")
-        spec = _load(file)
-    except SpecError as e:
-        _fail(str(e))
+    budget_s = parse_budget(budget)
+    names = parse_strategies(strategies)
+    if seeds < 1 or seeds > 100:
+        raise UsageError("--seeds", f"must be between 1 and 100, got {seeds}")
+    if target is not None and not math.isfinite(target):
+        raise UsageError("--target", f"must be a finite number, got {target}")
+    spec = _load(file)
     try:
         result = run_compare(spec, budget_s, strategies=names, seeds=seeds, target=target, out=out,
                              address=address, log=typer.echo)
     except SpecError as e:
-        _fail(str(e) if e.file else str(e.with_file(Path(spec.source or "spec").name)))
+        _fail(_spec_failure(e, spec))
     except KeyboardInterrupt:
         _fail("interrupted; the comparison directory is incomplete", 130)
     rows = summary_table(result.summary)
@@ -356,8 +357,19 @@ def report(run_dir: str = typer.Argument(..., help="A run directory (a path or a
         webbrowser.open(path.resolve().as_uri() if not isinstance(path, Location) else str(path))
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point; returns the exit code (used by tests)."""
+def main(argv: Optional[list[str]] = None, *, catch_internal: bool = False) -> int:
+    """Run one command; returns its exit code. The one place errors become lines and exit codes.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        catch_internal: turn an unexpected exception into one line naming the file its traceback
+            was written to, exit code 1, as the console script does (:func:`entry`). Off, it
+            propagates: tests and programs that call ``main`` see the exception itself.
+
+    Returns:
+        0; 2 for a bad spec or argument; 1 for a failed run (or an internal error); 130 for an
+        interrupt; a command's own code (3: a nightly regression).
+    """
     try:
         # Outside standalone mode click *returns* the code of a typer.Exit (from _fail) instead
         # of raising it: keep it, or every error would exit 0.
@@ -366,30 +378,57 @@ def main(argv: Optional[list[str]] = None) -> int:
         return e.exit_code
     except SystemExit as e:
         return int(e.code or 0)
-    except Exception as e:  # click usage errors and the like
-        # Recent typer vendors its own click (typer._click), whose exceptions derive from
-        # typer.TyperException, not from click's: accept both.
-        usage: tuple[type, ...] = tuple(c for c in (getattr(typer, "TyperException", None),) if c)
-        aborts: tuple[type, ...] = tuple(c for c in (getattr(typer, "Abort", None),) if c)
-        try:
-            import click
-
-            usage += (click.exceptions.ClickException,)
-            aborts += (click.exceptions.Abort,)
-        except ImportError:  # pragma: no cover - click is optional with a vendoring typer
-            pass
-        if isinstance(e, usage) and hasattr(e, "show"):
-            e.show()
-            return int(getattr(e, "exit_code", 2))
-        if isinstance(e, aborts):
-            return 130
-        raise
+    except (SpecError, UsageError) as e:
+        _error_line(str(e))
+        return 2
+    except RunFailed as e:  # says what failed, where its traceback is, and how to resume
+        _error_line(str(e))
+        return 1
+    except Exception as e:
+        code = _click_exit_code(e)
+        if code is not None:
+            return code
+        if not catch_internal:
+            raise
+        _internal_error(e)
+        return 1
     return rv if isinstance(rv, int) else 0
+
+
+def _click_exit_code(e: Exception) -> int | None:
+    """The exit code of click's own errors (a usage error is shown: 2; an abort: 130), else None."""
+    # Recent typer vendors its own click (typer._click), whose exceptions derive from
+    # typer.TyperException, not from click's: accept both.
+    usage: tuple[type, ...] = tuple(c for c in (getattr(typer, "TyperException", None),) if c)
+    aborts: tuple[type, ...] = tuple(c for c in (getattr(typer, "Abort", None),) if c)
+    try:
+        import click
+
+        usage += (click.exceptions.ClickException,)
+        aborts += (click.exceptions.Abort,)
+    except ImportError:  # pragma: no cover - click is optional with a vendoring typer
+        pass
+    if isinstance(e, usage) and hasattr(e, "show"):
+        e.show()
+        return int(getattr(e, "exit_code", 2))
+    if isinstance(e, aborts):  # click turns Ctrl-C into Abort
+        return 130
+    return None
+
+
+def _internal_error(e: BaseException) -> None:
+    """One line for an exception nobody expected: its type, its first line, its traceback's file."""
+    try:
+        where = str(write_traceback(e))
+    except OSError as w:  # an unwritable $SWEEP_ERROR_DIR must not hide the error itself
+        where = f"not written: {first_line(w)}"
+    what = type(e).__name__ + (f": {first_line(e)}" if str(e).strip() else "")
+    typer.echo(f"sweep: internal error: {one_line(what)} (traceback: {where})", err=True)
 
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    sys.exit(main(catch_internal=True))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Ray's own schedulers (ASHA, Hyperband, median stopping, PBT) do the scheduling; this module holds
 what is ours: the plateau criteria (per trial and for the whole sweep) and the PBT mutation table.
-Deciders return decisions; the Ray adapters in :mod:`orchestrator.stoppers` apply them. Imports
-neither Ray nor TensorFlow.
+Deciders return decisions; the Ray adapters in :mod:`orchestrator.execution.stoppers` apply
+them. Imports neither Ray nor TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .spec import Choice, Grid, IntRange, LogUniform, SweepSpec, Uniform
+from .space import tune_table
+from .spec import SweepSpec, pbt_mutable
 
 __all__ = [
     "improved",
@@ -82,25 +83,16 @@ class ExperimentPlateau:
 
 
 def pbt_mutation_table(spec: SweepSpec) -> dict[str, tuple[str, tuple[Any, ...]]]:
-    """What PBT may perturb: ``{name: (ray.tune function, args)}`` over the searched numeric
-    hyperparameters (or those named in ``scheduler.mutations``), within the spec's own ranges."""
-    names = spec.scheduler.mutations or [
-        n for n, p in spec.searched.items()
-        if isinstance(p, (Uniform, LogUniform, IntRange)) or (
-            isinstance(p, (Choice, Grid)) and all(isinstance(v, (int, float)) for v in p.values))
-    ]
-    table: dict[str, tuple[str, tuple[Any, ...]]] = {}
-    for n in names:
-        p = spec.params[n]
-        if isinstance(p, Uniform):
-            table[n] = ("uniform", (p.low, p.high))
-        elif isinstance(p, LogUniform):
-            table[n] = ("loguniform", (p.low, p.high))
-        elif isinstance(p, IntRange):
-            table[n] = ("lograndint" if p.log else "randint", (p.low, p.high + 1))
-        elif isinstance(p, (Choice, Grid)):
-            table[n] = ("choice", (list(p.values),))
-    return table
+    """What PBT may perturb: ``{name: (ray.tune function, args)}`` over the hyperparameters named in
+    ``scheduler.mutations``, else those :func:`~orchestrator.spec.pbt_mutable` picks, within the
+    spec's own ranges (a grid's values are perturbed as a choice)."""
+    table = tune_table(spec)
+    out: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for name in spec.scheduler.mutations or pbt_mutable(spec.params):
+        fn, args = table[name]
+        if fn != "constant":  # the spec refuses a constant in scheduler.mutations
+            out[name] = ("choice", args) if fn == "grid_search" else (fn, args)
+    return out
 
 
 def checkpoint_every(spec: SweepSpec) -> int:

@@ -12,7 +12,9 @@ import math
 import random
 from typing import Any
 
-from .spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active
+# count_trials belongs to the spec (which checks the grid limit with it); named here too, with
+# the other functions that count and resolve configurations.
+from .spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active, count_trials
 
 __all__ = [
     "tune_table",
@@ -21,6 +23,7 @@ __all__ = [
     "max_epochs",
     "resolve_config",
     "sample_config",
+    "draw",
     "to_param_space",
     "optuna_space",
 ]
@@ -57,20 +60,6 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grids[k] for k in keys))]
 
 
-def count_trials(spec: SweepSpec) -> int:
-    """How many trials the sweep will start: grid points × num_samples (grid default 1 sample)."""
-    n_samples = spec.search.num_samples
-    if spec.search.algorithm == "tpe":
-        return n_samples or 16
-    grid = 1
-    for p in spec.params.values():
-        if isinstance(p, Grid):
-            grid *= len(p.values)
-    if n_samples is None:
-        n_samples = 1 if spec.search.algorithm == "grid" else 16
-    return grid * n_samples
-
-
 def resolve_config(spec: SweepSpec, config: dict[str, Any]) -> dict[str, Any]:
     """Complete a sampled config: every hyperparameter present, inactive conditional ones ``None``."""
     out: dict[str, Any] = {}
@@ -83,7 +72,8 @@ def resolve_config(spec: SweepSpec, config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _draw(p: Param, rng: random.Random) -> Any:
+def draw(p: Param, rng: random.Random) -> Any:
+    """One value of ``p`` drawn with ``rng`` (a constant's value; a grid drawn like a choice)."""
     if isinstance(p, Constant):
         return p.value
     if isinstance(p, (Grid, Choice)):
@@ -102,7 +92,7 @@ def _draw(p: Param, rng: random.Random) -> Any:
 
 def sample_config(spec: SweepSpec, rng: random.Random) -> dict[str, Any]:
     """Draw one configuration without Ray (for the babysitter and for tests)."""
-    return resolve_config(spec, {k: _draw(p, rng) for k, p in spec.params.items()})
+    return resolve_config(spec, {k: draw(p, rng) for k, p in spec.params.items()})
 
 
 def to_param_space(spec: SweepSpec) -> dict[str, Any]:

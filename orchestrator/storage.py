@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from .errors import SpecError
+from .errors import UsageError, first_line
 
 __all__ = ["Location", "Mirror", "is_uri", "resolve", "unfold_uri", "RUN_FILES"]
 
@@ -191,7 +191,7 @@ def resolve(location: str | os.PathLike[str] | Location, option: str = "", *, ch
             endpoint or missing credentials fail here, with one line naming ``option``.
 
     Raises:
-        SpecError: an unknown scheme, a malformed URI, an unreachable filesystem.
+        UsageError: an unknown scheme, a malformed URI, an unreachable filesystem (naming ``option``).
     """
     if isinstance(location, Location):
         return location
@@ -205,7 +205,7 @@ def resolve(location: str | os.PathLike[str] | Location, option: str = "", *, ch
     try:
         fs, path = pafs.FileSystem.from_uri(text)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as e:
-        raise SpecError(option, f"{text}: {_first_line(e)}") from None
+        raise UsageError(option, f"{text}: {first_line(e)}") from None
     if fs.type_name == "local":
         prefix = "file://"
     elif fs.type_name in ("s3", "gcs"):
@@ -222,17 +222,12 @@ def resolve(location: str | os.PathLike[str] | Location, option: str = "", *, ch
             probe.get_file_info(path)
             bucket = path.split("/", 1)[0]
             if loc.is_object_store and bucket and probe.get_file_info(bucket).type == pafs.FileType.NotFound:
-                raise SpecError(option, f"{text}: no such bucket {bucket!r}")
-        except SpecError:
+                raise UsageError(option, f"{text}: no such bucket {bucket!r}")
+        except UsageError:
             raise
         except Exception as e:  # noqa: BLE001 - pyarrow raises OSError and friends; say it in one line
-            raise SpecError(option, f"{text}: cannot reach: {_first_line(e)}") from None
+            raise UsageError(option, f"{text}: cannot reach: {first_line(e)}") from None
     return loc
-
-
-def _first_line(e: BaseException) -> str:
-    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    return line if len(line) <= 300 else line[:297] + "..."
 
 
 class Mirror:

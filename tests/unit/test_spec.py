@@ -315,6 +315,8 @@ BAD_CASES = [
     ("babysit_unknown_rule.yaml", "babysit.patiense", "unknown key; expected one of: patience"),
     ("babysit_with_asha.yaml", "scheduler.type", "strategy babysit adjusts and stops its models itself"),
     ("strategy_unknown.yaml", "strategy", "'parallel' or 'babysit', got 'panda'"),
+    ("duplicate_key.yaml", "params.units", "given twice (lines 4 and 6)"),
+    ("deeply_nested.yaml", "", "nested more than 50 levels deep (at line 4"),
 ]
 
 

@@ -262,16 +262,16 @@ def test_nightly_on_a_uri_history_replaces_a_date_and_reads_back(tmp_path):
 def test_cli_nightly_on_a_uri_history(tmp_path, capsys, monkeypatch):
     import yaml
 
-    import orchestrator.runner
+    import orchestrator.execution
 
     spec = tmp_path / "n.yaml"
     spec.write_text(yaml.safe_dump({"name": "n", "data": {"dataset": "digits"}, "params": SPEC,
                                     "metric": "val_accuracy"}))
     hist = uri(tmp_path / "h")
-    monkeypatch.setattr(orchestrator.runner, "run_sweep", _remote_sweep(tmp_path, 0.97, test=0.95))
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", _remote_sweep(tmp_path, 0.97, test=0.95))
     assert main(["nightly", str(spec), "--history", hist, "--date", "2026-11-20"]) == 0
     assert f"results: {hist}/date=2026-11-20/n-" in capsys.readouterr().out
-    monkeypatch.setattr(orchestrator.runner, "run_sweep", _remote_sweep(tmp_path, 0.91, test=0.9))
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", _remote_sweep(tmp_path, 0.91, test=0.9))
     assert main(["nightly", str(spec), "--history", hist, "--date", "2026-11-21"]) == 3
     assert capsys.readouterr().err.startswith("regression: val_accuracy 0.9100 < previous best 0.9700")
 

@@ -1,0 +1,189 @@
+"""A loaded YAML document turned into a :class:`SweepSpec`: structure, then meaning.
+
+:func:`parse_spec` validates the sections (pydantic), resolves the hyperparameters
+(:mod:`orchestrator.spec.params`), then checks what the values mean together: the data source,
+the metric for the task, the search and scheduler against the parameters, the strategy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+from ..errors import SpecError
+from .distributions import Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, pbt_mutable
+from .params import resolve_params
+from .pydantic_errors import validate
+from .sections import (DataSpec, MetricSpec, RawSpec, ResourcesSpec, SchedulerSpec, SearchSpec, SweepSpec,
+                       count_trials, resolve_data_path)
+
+__all__ = ["MAX_GRID_TRIALS", "parse_spec", "metric_names"]
+
+MAX_GRID_TRIALS = 10_000
+
+
+def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
+               default_name: str = "sweep") -> SweepSpec:
+    """Validate an already-loaded YAML document (a dict) and resolve defaults.
+
+    Args:
+        doc: the result of ``yaml.safe_load``.
+        source: where it came from (for run.json).
+        base_dir: directory that relative data paths are resolved against.
+        default_name: the sweep's name when the spec has none (the file's stem).
+
+    Returns:
+        The resolved :class:`SweepSpec`.
+
+    Raises:
+        SpecError: with the key path (the caller adds the file name).
+    """
+    if doc is None:
+        raise SpecError("", "the file is empty; a spec needs at least a data section")
+    if not isinstance(doc, dict):
+        raise SpecError("", f"a spec is a mapping of keys (name, data, params, ...), got a {type(doc).__name__}")
+    for k in doc:
+        if not isinstance(k, str):
+            raise SpecError(str(k), "keys must be strings")
+    raw: RawSpec = validate(RawSpec, doc, "")
+
+    name = raw.name if raw.name is not None else default_name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise SpecError("name", f"use letters, digits, '_', '.', '-' (at most 64), got {name!r}")
+
+    task = _check_data(raw.data, base_dir)
+    params = resolve_params(raw.model, raw.params)
+    metric = _resolve_metric(raw.metric, task)
+    _check_search(raw.search, params)
+    _check_scheduler(raw.scheduler, raw.search, params)
+    _check_resources(raw.resources)
+    _check_strategy(raw)
+    if raw.early_stopping is not None:
+        allowed = metric_names(task)
+        if raw.early_stopping.monitor not in allowed:
+            raise SpecError("early_stopping.monitor",
+                            f"must be one of {', '.join(allowed)} for {task}, got {raw.early_stopping.monitor!r}")
+
+    spec = SweepSpec(
+        name=name,
+        description=raw.description,
+        source=source,
+        base_dir=base_dir,
+        data=raw.data,
+        task=task,
+        params=params,
+        metric=metric,
+        search=raw.search,
+        scheduler=raw.scheduler,
+        stoppers=raw.stoppers,
+        early_stopping=raw.early_stopping,
+        divergence=raw.divergence,
+        resources=raw.resources,
+        max_failures=raw.max_failures,
+        seed=raw.seed,
+        strategy=raw.strategy,
+        babysit=raw.babysit,
+    )
+    n = count_trials(spec)
+    if spec.search.algorithm in ("grid", "random") and n > MAX_GRID_TRIALS:
+        raise SpecError("params", f"the grid expands to {n} trials; at most {MAX_GRID_TRIALS} — use "
+                        "search.algorithm: random with choice instead of grid")
+    return spec
+
+
+def _check_data(d: DataSpec, base_dir: str) -> str:
+    if (d.dataset is None) == (d.path is None):
+        raise SpecError("data", "give exactly one of data.dataset (digits, diabetes, exam) or data.path")
+    total = d.split.train + d.split.val + d.split.test
+    if abs(total - 1.0) > 1e-6:
+        raise SpecError("data.split", f"train + val + test must be 1, got {total:g}")
+    if d.dataset is not None:
+        implied = "regression" if d.dataset == "diabetes" else "classification"
+        if d.task is not None and d.task != implied:
+            raise SpecError("data.task", f"{d.dataset} is a {implied} data set, got {d.task!r}")
+        if d.target is not None:
+            raise SpecError("data.target", "only for data.path; a built-in data set has its own target")
+        return implied
+    if d.target is None:
+        raise SpecError("data.target", "required with data.path: the name of the column to predict")
+    if d.task is None:
+        raise SpecError("data.task", "required with data.path: classification or regression")
+    # pandas and scikit-learn (about 1 s of imports) load here only for a data file: for a built-in
+    # data set `sweep run` imports them while Ray starts
+    from .. import data as data_mod
+
+    data_mod.check_source(dataset=None, path=resolve_data_path(d.path, base_dir), target=d.target, task=d.task)
+    return d.task
+
+
+def metric_names(task: str) -> list[str]:
+    """The validation metrics a sweep of ``task`` can select by (and early stopping can watch)."""
+    if task == "classification":
+        return ["val_loss", "val_accuracy"]
+    return ["val_loss", "val_mae", "val_mse"]
+
+
+def _resolve_metric(m: Union[str, MetricSpec], task: str) -> MetricSpec:
+    if isinstance(m, str):
+        m = MetricSpec(name=m)
+    allowed = metric_names(task)
+    if m.name not in allowed:
+        hint = " (the test split is never used for selection)" if m.name.startswith("test") else ""
+        raise SpecError("metric.name", f"must be one of {', '.join(allowed)} for {task}, got {m.name!r}{hint}")
+    natural = "max" if m.name.endswith("accuracy") else "min"
+    if m.mode is not None and m.mode != natural:
+        raise SpecError("metric.mode", f"{m.name} is better when it is {'higher' if natural == 'max' else 'lower'}: "
+                        f"mode must be {natural!r}, got {m.mode!r}")
+    return MetricSpec(name=m.name, mode=natural)
+
+
+
+def _check_search(s: SearchSpec, params: dict[str, Param]) -> None:
+    for name, p in params.items():
+        if s.algorithm == "grid" and isinstance(p, (Choice, Uniform, LogUniform, IntRange)):
+            raise SpecError(f"params.{name}.type", f"search.algorithm grid tries listed values only; "
+                            f"use type: grid here or search.algorithm: random, got {p.type}")
+        if s.algorithm == "tpe" and isinstance(p, Grid):
+            raise SpecError(f"params.{name}.type", "a model-based search (tpe) samples; use type: choice instead of grid")
+
+
+def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Param]) -> None:
+    if s.type != "pbt":
+        if s.mutations is not None:
+            raise SpecError("scheduler.mutations", f"only for type: pbt, got type: {s.type}")
+        return
+    if search.algorithm == "tpe":
+        raise SpecError("scheduler.type", "pbt evolves its own population; use search.algorithm random or grid")
+    if s.mutations is not None:
+        if not s.mutations:
+            raise SpecError("scheduler.mutations", "is empty; name at least one searched hyperparameter")
+        for i, name in enumerate(s.mutations):
+            if name not in params:
+                raise SpecError(f"scheduler.mutations[{i}]", f"unknown hyperparameter {name!r}")
+            if isinstance(params[name], Constant):
+                raise SpecError(f"scheduler.mutations[{i}]", f"{name} is a constant; PBT perturbs searched "
+                                "hyperparameters (give it a distribution under params)")
+        return
+    if not pbt_mutable(params):
+        raise SpecError("scheduler.type", "pbt needs at least one searched numeric hyperparameter "
+                        "(e.g. learning_rate: {type: loguniform, ...}) to perturb")
+
+
+def _check_strategy(raw: RawSpec) -> None:
+    """The babysitter is its own scheduler: Ray Tune's schedulers and stoppers apply to parallel sweeps."""
+    if raw.strategy != "babysit":
+        return
+    if raw.scheduler.type != "none":
+        raise SpecError("scheduler.type", "strategy babysit adjusts and stops its models itself; a scheduler "
+                        f"applies to parallel sweeps only (use type: none), got {raw.scheduler.type}")
+    if raw.stoppers.plateau is not None or raw.stoppers.experiment_plateau is not None:
+        raise SpecError("stoppers", "strategy babysit stops its models itself (babysit.patience, "
+                        "babysit.max_decays); stoppers apply to parallel sweeps only")
+    if raw.early_stopping is not None:
+        raise SpecError("early_stopping", "strategy babysit stops an overfitting model itself (keeping its "
+                        "best epoch); early_stopping applies to parallel sweeps only")
+
+
+def _check_resources(r: ResourcesSpec) -> None:
+    if r.gpu != "auto" and r.gpu > 1 and not float(r.gpu).is_integer():
+        raise SpecError("resources.gpu", f"more than one GPU per trial must be a whole number, got {r.gpu:g}")
