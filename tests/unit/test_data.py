@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator import data as D
 from orchestrator.data import (
     BUILTIN_DATASETS,
     TASKS,
@@ -537,7 +536,7 @@ def test_check_source_reads_only_the_header(tmp_path, monkeypatch):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(D.pd, "read_csv", spy)
+    monkeypatch.setattr(pd, "read_csv", spy)  # the pandas module the data package reads with
     check_source(dataset=None, path=path, target="label", task="classification")
     assert calls and all(c.get("nrows") == 0 for c in calls)
 
