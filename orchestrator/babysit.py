@@ -166,6 +166,8 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
            interventions: Sequence[Intervention] = ()) -> Decision:
     """The babysitter's decision after the last epoch of ``train_loss`` (see the module's table).
 
+    The rules are tried in the table's order, each by a small pure helper returning a Decision or None.
+
     Args:
         train_loss, val_loss: per-epoch losses so far (epoch 1 first; NaN allowed).
         metric: the spec's validation metric per epoch (may be ``val_loss`` itself).
@@ -178,113 +180,180 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
     Returns:
         A :class:`Decision`.
     """
-    b, th = rules.babysit, rules.thresholds
-    n = len(train_loss)
-    tr = [_f(v) for v in train_loss]
-    va = [_f(v) for v in val_loss]
-    me = [_f(v) for v in metric]
-    lr = float(lr)
-    bad = blown_up(tr, va, baseline_loss, rules.explode_factor)
-    healthy = [math.nan if b_ else v for v, b_ in zip(me, bad)]
-    best_epoch = _best_epoch(healthy, mode)
-    best_before = _best_epoch(healthy[:-1], mode)  # what a revert goes back to: the current epoch is the problem
-    changes = [i for i in interventions if i.action != "continue"]
-    since = max((i.epoch for i in changes), default=0)  # the window: epochs after the last change
-    reverts = sum(i.action in REVERTS for i in changes)
-    ref = baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0 else None
+    s = _Situation.of(train_loss, val_loss, metric, lr, mode=mode, baseline_loss=baseline_loss, rules=rules,
+                      interventions=interventions)
+    if s.n == 0:
+        return s.decision("continue", "ok", "no epoch yet")
+    return (_diverging(s) or _unstable(s) or _cooling_down(s) or _worse_than_trivial(s) or _overfitting(s)
+            or _too_slow(s) or _plateau(s) or s.decision("continue", "ok", f"epoch {s.n}: learning"))
 
-    def decision(action: str, reason: str, detail: str, new_lr: float | None = None) -> Decision:
-        target = best_before if action in REVERTS else best_epoch if action in STOP_ACTIONS else None
-        return Decision(action, reason, detail, lr, lr if new_lr is None else new_lr, target)
 
-    def cut(reason: str, detail: str) -> Decision:
-        if reverts >= b.max_reverts or lr <= rules.lr_low * (1 + 1e-9):
-            why = (f"{reverts} reverts spent" if reverts >= b.max_reverts
+@dataclass(frozen=True)
+class _Situation:
+    """What :func:`decide`'s rules read, computed once from the curves so far."""
+
+    tr: list[float]
+    va: list[float]
+    me: list[float]
+    lr: float
+    mode: str
+    rules: Rules
+    ref: float | None  # the trivial predictor's loss, when usable
+    best_epoch: int  # the best healthy epoch: what a stop keeps
+    best_before: int  # what a revert goes back to: the current epoch is the problem
+    changes: list[Intervention]
+    since: int  # the window: epochs after the last change
+    reverts: int
+    rel: float | None  # relative improvement of the training loss
+
+    @classmethod
+    def of(cls, train_loss: Sequence[float], val_loss: Sequence[float], metric: Sequence[float], lr: float, *,
+           mode: str, baseline_loss: float | None, rules: Rules,
+           interventions: Sequence[Intervention]) -> "_Situation":
+        """The situation after the last epoch of ``train_loss`` (arguments as for :func:`decide`)."""
+        tr = [_f(v) for v in train_loss]
+        va = [_f(v) for v in val_loss]
+        me = [_f(v) for v in metric]
+        bad = blown_up(tr, va, baseline_loss, rules.explode_factor)
+        healthy = [math.nan if b_ else v for v, b_ in zip(me, bad)]
+        changes = [i for i in interventions if i.action != "continue"]
+        ref = (baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0
+               else None)
+        return cls(tr, va, me, float(lr), mode, rules, ref, _best_epoch(healthy, mode),
+                   _best_epoch(healthy[:-1], mode), changes, max((i.epoch for i in changes), default=0),
+                   sum(i.action in REVERTS for i in changes), relative_improvement(tr, ref))
+
+    @property
+    def n(self) -> int:  # epochs so far
+        return len(self.tr)
+
+    @property
+    def last_tr(self) -> float:  # the last epoch's training loss
+        return self.tr[-1]
+
+    def decision(self, action: str, reason: str, detail: str, new_lr: float | None = None) -> Decision:
+        """A :class:`Decision` (a revert goes back to ``best_before``, a stop keeps ``best_epoch``)."""
+        target = self.best_before if action in REVERTS else self.best_epoch if action in STOP_ACTIONS else None
+        return Decision(action, reason, detail, self.lr, self.lr if new_lr is None else new_lr, target)
+
+    def cut(self, reason: str, detail: str) -> Decision:
+        """Revert and cut the learning rate, or stop when no revert or no lower rate is left."""
+        b, lr, rules = self.rules.babysit, self.lr, self.rules
+        if self.reverts >= b.max_reverts or lr <= rules.lr_low * (1 + 1e-9):
+            why = (f"{self.reverts} reverts spent" if self.reverts >= b.max_reverts
                    else f"the learning rate is at its lower bound {_g(rules.lr_low)}")
-            return decision("stop_diverged", reason, f"{detail}; {why}: stopping, back to epoch {best_before}")
+            return self.decision("stop_diverged", reason,
+                                 f"{detail}; {why}: stopping, back to epoch {self.best_before}")
         new = max(rules.lr_low, lr * b.lr_cut)
-        return decision("revert_and_cut_lr", reason,
-                        f"{detail}: back to epoch {best_before}'s weights, learning rate {_g(lr)} -> {_g(new)}",
-                        new)
+        return self.decision("revert_and_cut_lr", reason,
+                             f"{detail}: back to epoch {self.best_before}'s weights, learning rate {_g(lr)} -> "
+                             f"{_g(new)}", new)
 
-    if n == 0:
-        return decision("continue", "ok", "no epoch yet")
 
-    # -- divergence: immediate, whatever the cooldown --------------------------------------------
+def _diverging(s: _Situation) -> Decision | None:
+    """Divergence: immediate, whatever the cooldown."""
+    n, tr, va, factor = s.n, s.tr, s.va, s.rules.explode_factor
     last_tr, last_va = tr[-1], va[-1] if va else math.nan
     first_tr = next((v for v in tr if math.isfinite(v)), math.nan)
     if not math.isfinite(last_tr) or (va and not math.isfinite(last_va)):
-        return cut("diverged", f"epoch {n}: the loss is not finite (train {last_tr}, val {last_va})")
-    if math.isfinite(first_tr) and first_tr > 0 and last_tr > rules.explode_factor * first_tr:
-        return cut("diverged", f"epoch {n}: training loss {_g(last_tr)} exploded past "
-                               f"{rules.explode_factor:g}x its first value {_g(first_tr)}")
-    if ref is not None and last_tr > rules.explode_factor * ref:
-        return cut("diverged", f"epoch {n}: training loss {_g(last_tr)} is more than {rules.explode_factor:g}x "
-                               f"the trivial predictor's {_g(ref)}")
+        return s.cut("diverged", f"epoch {n}: the loss is not finite (train {last_tr}, val {last_va})")
+    if math.isfinite(first_tr) and first_tr > 0 and last_tr > factor * first_tr:
+        return s.cut("diverged", f"epoch {n}: training loss {_g(last_tr)} exploded past "
+                                 f"{factor:g}x its first value {_g(first_tr)}")
+    if s.ref is not None and last_tr > factor * s.ref:
+        return s.cut("diverged", f"epoch {n}: training loss {_g(last_tr)} is more than {factor:g}x "
+                                 f"the trivial predictor's {_g(s.ref)}")
+    return None
 
-    # -- oscillation / instability since the last change ------------------------------------------
-    win_tr, win_va, win_me = tr[since:], va[since:], me[since:]
-    if len(win_tr) >= th.min_epochs_oscillation:
-        osc = max((x for x in (oscillation(win_va, ref, th.oscillation_floor),
-                               oscillation(win_tr, ref, th.oscillation_floor)) if x is not None), default=None)
-        if osc is not None and osc >= th.oscillation_level:
-            return cut("oscillating", f"epochs {since + 1}-{n}: the losses swing {osc:.0%} per epoch "
-                                      f"(threshold {th.oscillation_level:.0%})")
-        rise = rise_above_min(win_tr, th.oscillation_floor * (ref or abs(win_tr[0])), last=2)
-        if rise is not None and rise >= th.unstable_rise:
-            return cut("oscillating", f"epochs {since + 1}-{n}: training loss climbed back {rise:.0%} above "
-                                      f"its minimum")
 
-    if n - since < max(1, b.cooldown) and since > 0:
-        return decision("continue", "cooldown", f"{n - since} epoch(s) since the last change at epoch {since}")
+def _unstable(s: _Situation) -> Decision | None:
+    """Oscillation or instability since the last change."""
+    th, since, n = s.rules.thresholds, s.since, s.n
+    win_tr, win_va = s.tr[since:], s.va[since:]
+    if len(win_tr) < th.min_epochs_oscillation:
+        return None
+    osc = max((x for x in (oscillation(win_va, s.ref, th.oscillation_floor),
+                           oscillation(win_tr, s.ref, th.oscillation_floor)) if x is not None), default=None)
+    if osc is not None and osc >= th.oscillation_level:
+        return s.cut("oscillating", f"epochs {since + 1}-{n}: the losses swing {osc:.0%} per epoch "
+                                    f"(threshold {th.oscillation_level:.0%})")
+    rise = rise_above_min(win_tr, th.oscillation_floor * (s.ref or abs(win_tr[0])), last=2)
+    if rise is not None and rise >= th.unstable_rise:
+        return s.cut("oscillating", f"epochs {since + 1}-{n}: training loss climbed back {rise:.0%} above "
+                                    f"its minimum")
+    return None
 
-    # -- worse than the trivial predictor after a few epochs: the learning rate is too high -------
-    rel = relative_improvement(tr, ref)
-    if len(win_tr) >= th.min_epochs and rel is not None and ref is not None and rel < -th.too_slow_improvement:
-        return cut("diverged", f"after {n} epochs the training loss {_g(last_tr)} is {-rel:.0%} above the "
-                               f"trivial predictor's {_g(ref)}")
 
-    # -- overfitting over the whole model ----------------------------------------------------------
-    finite_va = [(i, v) for i, v in enumerate(va, start=1) if math.isfinite(v)]
-    if len(finite_va) >= th.min_epochs_overfit:
-        m_ep, m_va = min(finite_va, key=lambda p: p[1])
-        rise = last_va / m_va - 1 if m_va > 0 else 0.0
-        tr_at_min = tr[m_ep - 1]
-        fall = (tr_at_min - last_tr) / tr_at_min if math.isfinite(tr_at_min) and tr_at_min > 0 else 0.0
-        learned = ref is None or m_va < ref  # a model that never beat the trivial loss is not overfitting
-        if (learned and n - m_ep >= th.overfit_patience and rise >= th.overfit_rise
-                and fall >= th.overfit_train_fall):
-            return decision("stop_overfit", "overfit",
-                            f"validation loss rose {rise:.0%} above its minimum {_g(m_va)} at epoch {m_ep} while "
-                            f"training loss fell {fall:.0%}: stopping, keeping epoch {best_epoch}")
+def _cooling_down(s: _Situation) -> Decision | None:
+    """Too few epochs since the last change to judge its effect."""
+    if s.n - s.since < max(1, s.rules.babysit.cooldown) and s.since > 0:
+        return s.decision("continue", "cooldown", f"{s.n - s.since} epoch(s) since the last change at epoch {s.since}")
+    return None
 
-    # -- learning too slowly -----------------------------------------------------------------------
-    if len(win_tr) >= th.min_epochs and rel is not None and rel < th.too_slow_improvement:
+
+def _worse_than_trivial(s: _Situation) -> Decision | None:
+    """Worse than the trivial predictor after a few epochs: the learning rate is too high."""
+    th, rel = s.rules.thresholds, s.rel
+    if (len(s.tr[s.since:]) >= th.min_epochs and rel is not None and s.ref is not None
+            and rel < -th.too_slow_improvement):
+        return s.cut("diverged", f"after {s.n} epochs the training loss {_g(s.last_tr)} is {-rel:.0%} above the "
+                                 f"trivial predictor's {_g(s.ref)}")
+    return None
+
+
+def _overfitting(s: _Situation) -> Decision | None:
+    """Overfitting over the whole model: validation up from its minimum, training still down."""
+    th = s.rules.thresholds
+    finite_va = [(i, v) for i, v in enumerate(s.va, start=1) if math.isfinite(v)]
+    if len(finite_va) < th.min_epochs_overfit:
+        return None
+    last_va = s.va[-1] if s.va else math.nan
+    m_ep, m_va = min(finite_va, key=lambda p: p[1])
+    rise = last_va / m_va - 1 if m_va > 0 else 0.0
+    tr_at_min = s.tr[m_ep - 1]
+    fall = (tr_at_min - s.last_tr) / tr_at_min if math.isfinite(tr_at_min) and tr_at_min > 0 else 0.0
+    learned = s.ref is None or m_va < s.ref  # a model that never beat the trivial loss is not overfitting
+    if learned and s.n - m_ep >= th.overfit_patience and rise >= th.overfit_rise and fall >= th.overfit_train_fall:
+        return s.decision("stop_overfit", "overfit",
+                          f"validation loss rose {rise:.0%} above its minimum {_g(m_va)} at epoch {m_ep} while "
+                          f"training loss fell {fall:.0%}: stopping, keeping epoch {s.best_epoch}")
+    return None
+
+
+def _too_slow(s: _Situation) -> Decision | None:
+    """Learning too slowly: raise the learning rate while it is below its upper bound."""
+    th, rules, rel, lr = s.rules.thresholds, s.rules, s.rel, s.lr
+    if len(s.tr[s.since:]) >= th.min_epochs and rel is not None and rel < th.too_slow_improvement:
         if lr < rules.lr_high * (1 - 1e-9):
-            new = min(rules.lr_high, lr * b.lr_raise)
-            return decision("raise_lr", "too_slow", f"after {n} epochs the training loss {_g(last_tr)} is only "
-                                                     f"{rel:.0%} below the trivial predictor's: learning rate "
-                                                     f"{_g(lr)} -> {_g(new)}", new)
+            new = min(rules.lr_high, lr * rules.babysit.lr_raise)
+            return s.decision("raise_lr", "too_slow", f"after {s.n} epochs the training loss {_g(s.last_tr)} is only "
+                                                      f"{rel:.0%} below the trivial predictor's: learning rate "
+                                                      f"{_g(lr)} -> {_g(new)}", new)
+    return None
 
-    # -- plateau: underfit, decay, or done ---------------------------------------------------------
-    window_best = _best_epoch(win_me, mode, b.min_delta)
+
+def _plateau(s: _Situation) -> Decision | None:
+    """No improvement for ``patience`` epochs: underfit (more capacity next), decay, or done."""
+    b, th, rules, lr, rel = s.rules.babysit, s.rules.thresholds, s.rules, s.lr, s.rel
+    win_me = s.me[s.since:]
+    window_best = _best_epoch(win_me, s.mode, b.min_delta)
     stale = len(win_me) - window_best if window_best else len(win_me)
-    if len(win_me) > b.patience and stale >= b.patience:
-        slope = tail_slope(win_tr, th.tail_epochs)
-        level = last_tr / ref if ref else None
-        if (level is not None and level >= th.high_loss_level and slope is not None
-                and -slope < th.plateau_slope and rel is not None and rel >= th.too_slow_improvement):
-            return decision("next_more_capacity", "underfit",
-                            f"no improvement for {stale} epochs and training loss levelled off at {level:.0%} of "
-                            f"the trivial predictor's: stopping; the next model gets more capacity")
-        decays = sum(i.action == "decay_lr" for i in changes)
-        if decays < b.max_decays and lr > rules.lr_low * (1 + 1e-9):
-            new = max(rules.lr_low, lr * b.lr_decay)
-            return decision("decay_lr", "plateau", f"no improvement of the metric for {stale} epochs: learning "
-                                                   f"rate {_g(lr)} -> {_g(new)}", new)
-        return decision("stop_converged", "converged", f"no improvement for {stale} epochs after {decays} "
-                                                        f"decays: stopping, keeping epoch {best_epoch}")
-    return decision("continue", "ok", f"epoch {n}: learning")
+    if not (len(win_me) > b.patience and stale >= b.patience):
+        return None
+    slope = tail_slope(s.tr[s.since:], th.tail_epochs)
+    level = s.last_tr / s.ref if s.ref else None
+    if (level is not None and level >= th.high_loss_level and slope is not None
+            and -slope < th.plateau_slope and rel is not None and rel >= th.too_slow_improvement):
+        return s.decision("next_more_capacity", "underfit",
+                          f"no improvement for {stale} epochs and training loss levelled off at {level:.0%} of "
+                          f"the trivial predictor's: stopping; the next model gets more capacity")
+    decays = sum(i.action == "decay_lr" for i in s.changes)
+    if decays < b.max_decays and lr > rules.lr_low * (1 + 1e-9):
+        new = max(rules.lr_low, lr * b.lr_decay)
+        return s.decision("decay_lr", "plateau", f"no improvement of the metric for {stale} epochs: learning "
+                                                 f"rate {_g(lr)} -> {_g(new)}", new)
+    return s.decision("stop_converged", "converged", f"no improvement for {stale} epochs after {decays} "
+                                                     f"decays: stopping, keeping epoch {s.best_epoch}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -515,7 +584,7 @@ def next_config(history: Sequence[ModelOutcome], spec: SweepSpec, rng: random.Ra
     tried = [clamp(spec, h.config, free_lr=True) for h in history]
     if config in tried or changed is None:
         names = [k for k, p in spec.searched.items() if not isinstance(p, Constant)]
-        from .space import _draw
+        from .space import draw as _draw
 
         for _ in range(20):
             if not names:

@@ -13,7 +13,7 @@ and the comparison directory gathers them::
     <out>/<name>-compare-<stamp>/index.html
 
 Everything here is pure (pandas, matplotlib): no Ray, no TensorFlow; :func:`run_compare` runs
-the strategies through :mod:`orchestrator.runner`.
+the strategies through :mod:`orchestrator.execution`.
 """
 
 from __future__ import annotations
@@ -214,10 +214,10 @@ _ACTION_MARKERS = {"revert_and_cut_lr": ("v", "#d62728"), "decay_lr": ("v", "#ff
 def plot_best_so_far(series: pd.DataFrame, x: str, *, metric: str, budget_s: float, target: float | None) -> bytes:
     """Best-so-far validation metric against ``x`` (``elapsed_s`` or ``compute_s``), one line per
     strategy and seed."""
-    from .report import _fixed_axes, _png, _rc
+    from .report.figures import fixed_axes, plot_style, to_png
 
-    with _rc():
-        fig, ax = _fixed_axes(6.6, 3.8, right=1.6)
+    with plot_style():
+        fig, ax = fixed_axes(6.6, 3.8, right=1.6)
         for (strategy, seed), g in series.groupby(["strategy", "seed"], sort=False):
             g = g[np.isfinite(g["best_val_so_far"].to_numpy(dtype=float))]
             if g.empty:
@@ -239,7 +239,7 @@ def plot_best_so_far(series: pd.DataFrame, x: str, *, metric: str, budget_s: flo
         ax.set_ylabel(f"best {metric} so far")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        return _png(fig)
+        return to_png(fig)
 
 
 def series_mode(series: pd.DataFrame) -> str:
@@ -254,13 +254,13 @@ def series_mode(series: pd.DataFrame) -> str:
 def plot_babysat(epochs: pd.DataFrame, events: pd.DataFrame, *, metric: str, title: str) -> bytes | None:
     """The babysat models' learning curves over wall time (one colour per model), the learning rate
     below, and every intervention marked where it happened."""
-    from .report import _new_figure, _png, _rc
+    from .report.figures import new_figure, plot_style, to_png
 
     if epochs is None or epochs.empty:
         return None
     e = epochs.sort_values(["elapsed_s"])
-    with _rc():
-        fig = _new_figure(8.0, 5.2)
+    with plot_style():
+        fig = new_figure(8.0, 5.2)
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
         ids = list(dict.fromkeys(e["trial_id"]))
         cmap = [f"C{i % 10}" for i in range(len(ids))]
@@ -302,15 +302,13 @@ def plot_babysat(epochs: pd.DataFrame, events: pd.DataFrame, *, metric: str, tit
             top.legend(fontsize=7, loc="lower right", frameon=True)
         top.grid(alpha=0.3)
         bottom.grid(alpha=0.3)
-        return _png(fig)
+        return to_png(fig)
 
 
 def write_page(comp_dir: Path, summary: dict[str, Any], figures: list[tuple[str, str, str]]) -> Path:
     """``index.html``: the summary table and the figures (``(file under plots/, alt, caption)``),
     self-contained like ``sweep report`` (PNG embedded as base64)."""
-    import base64
-
-    from .report import _CSS
+    from .report.page import CSS, figure_html
 
     rows = summary_table(summary)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
@@ -323,15 +321,12 @@ def write_page(comp_dir: Path, summary: dict[str, Any], figures: list[tuple[str,
                      f" (± {bv.get('std', 0):.4f}, {bv.get('min', float('nan')):.4f}–{bv.get('max', float('nan')):.4f})"
                      f"</td><td>{agg['reached_target']}/{agg['runs']}</td><td>"
                      + (f"{tt['mean']:.1f}" if tt else "-") + "</td></tr>")
-    figs = []
-    for name, alt, caption in figures:
-        data = base64.b64encode((comp_dir / "plots" / name).read_bytes()).decode("ascii")
-        figs.append(f'<figure><img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{caption}</figcaption></figure>")
+    # (every figure here has a caption: figure_html then writes the same <figure> as sweep report)
+    figs = [figure_html((comp_dir / "plots" / name).read_bytes(), alt, caption) for name, alt, caption in figures]
     target = summary["target"]
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>sweep compare · {html.escape(comp_dir.name)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>sweep compare · {html.escape(comp_dir.name)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>sweep compare · {html.escape(comp_dir.name)}</h1></header>\n<main>\n"
         "<section id=\"summary\"><h2>Summary</h2>"
         f"<p>Budget {summary['budget_s']:.0f} s of wall-clock time per strategy and seed; metric "
@@ -351,12 +346,14 @@ def write_page(comp_dir: Path, summary: dict[str, Any], figures: list[tuple[str,
 
 
 # ------------------------------------------------------------------------------------------------
-# Running it (imports the runner, hence Ray, when called)
+# Running it (imports the execution core, hence Ray, when called)
 # ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CompareResult:
+    """Where :func:`run_compare` wrote the comparison, and its summary."""
+
     path: Path
     summary: dict[str, Any]
 
@@ -381,7 +378,7 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                 log: Callable[[str], None] = print) -> CompareResult:
     """Run every strategy x seed under ``budget_s`` and write the comparison directory."""
     from .results import clean_json, new_run_id, read_run, write_json, write_parquet
-    from .runner import connect_ray, run_sweep, warm_workers
+    from .execution import connect_ray, run_sweep, warm_workers
 
     comp_dir = Path(out).expanduser().resolve() / new_run_id(f"{spec.name}-compare")
     (comp_dir / "runs").mkdir(parents=True)
@@ -418,7 +415,7 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                     + " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items()))
     finally:
         if started_ray:
-            from .runner import shutdown_ray
+            from .execution import shutdown_ray
 
             shutdown_ray()
     series = pd.concat(frames, ignore_index=True)
@@ -469,4 +466,5 @@ def _fmt(v: Any) -> str:
 
 
 def dumps(summary: dict[str, Any]) -> str:
+    """The summary as indented JSON (values JSON does not know as text)."""
     return json.dumps(summary, indent=2, default=str)

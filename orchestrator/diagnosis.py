@@ -412,6 +412,9 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
              baseline_loss: float | None = None, thresholds: Thresholds | None = None) -> Diagnosis:
     """Label a trial from its per-epoch training and validation losses (epoch 1 first).
 
+    The labels are tried in the module docstring's order of precedence, each by one small pure
+    helper below (``_diverged``, ``_too_few_epochs``, ...) that returns a verdict or ``None``.
+
     Args:
         train_loss: training loss per epoch; may contain NaN/inf (or ``None``, read as NaN).
         val_loss: validation loss per epoch (may be empty or ``None``: then overfitting cannot be
@@ -425,16 +428,34 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
     tr_all = _array(train_loss)
     va_all = _array(val_loss)
     fig = compute_figures(tr_all, va_all, baseline_loss=baseline_loss, thresholds=th)
-    n = fig["epochs"]
-    base = fig["baseline_loss"]
-
-    def out(label: str, reason: str, stop_epoch: int | None = None) -> Diagnosis:
-        return Diagnosis(label, reason, fig, stop_epoch)
-
-    # --- diverged -------------------------------------------------------------------------------
     if diverged:
-        return out("diverged", f"the training guard stopped the run as diverged after {n} epoch(s)")
-    events = []  # (epoch, text): whichever happened first is named first
+        return Diagnosis("diverged", f"the training guard stopped the run as diverged after {fig['epochs']} epoch(s)",
+                         fig)
+    label, reason, stop_epoch = (_diverged(tr_all, va_all, fig, th) or _too_few_epochs(fig, th)
+                                 or _oscillating(tr_all, fig, th) or _too_slow(fig, th)
+                                 or _overfit(tr_all, va_all, fig, th) or _underfit(fig, th) or _good(fig))
+    return Diagnosis(label, reason, fig, stop_epoch)
+
+
+#: What one check concluded: ``(label, reason, stop_epoch)``.
+_Verdict = tuple[str, str, int | None]
+
+
+def _improving(fig: dict[str, Figure], th: Thresholds) -> bool:
+    """Whether the training loss improved enough not to be ``too_slow``."""
+    rel = fig["rel_improvement"]
+    return rel is not None and rel >= th.too_slow_improvement
+
+
+def _level(fig: dict[str, Figure]) -> float | None:
+    """The last training loss as a share of the trivial-predictor loss (None without one)."""
+    base, last_tr = fig["baseline_loss"], fig["last_train_loss"]
+    return (last_tr / base) if (base is not None and last_tr is not None) else None
+
+
+def _diverged(tr_all: np.ndarray, va_all: np.ndarray, fig: dict[str, Figure], th: Thresholds) -> _Verdict | None:
+    """A non-finite or exploding loss; whichever happened first is named first."""
+    events = []  # (epoch, text)
     bad_tr = first_nonfinite_epoch(tr_all)
     if bad_tr is not None:
         events.append((bad_tr, f"training loss became {_nonfinite_name(tr_all[bad_tr - 1])} at epoch {bad_tr}"))
@@ -447,87 +468,105 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
     bad_va = first_nonfinite_epoch(va_all)
     if bad_va is not None:
         events.append((bad_va, f"validation loss became {_nonfinite_name(va_all[bad_va - 1])} at epoch {bad_va}"))
-    if events:
-        events.sort(key=lambda e: e[0])
-        return out("diverged", " and ".join(text for _, text in events[:2]))
+    if not events:
+        return None
+    events.sort(key=lambda e: e[0])
+    return "diverged", " and ".join(text for _, text in events[:2]), None
 
-    rel = fig["rel_improvement"]
-    improving = rel is not None and rel >= th.too_slow_improvement
-    what = "the trivial-predictor loss" if base is not None else "its first value"
 
-    # --- too few epochs -------------------------------------------------------------------------
-    if n < th.min_epochs:
-        if n == 0:
-            return out("too_slow", "no epochs recorded: nothing was learned")
-        if improving:
-            return out("good", f"too few epochs to judge: {n}; so far training loss is "
-                               f"{_below(rel, what)}")
-        return out("too_slow", f"too few epochs to judge: {n}; so far training loss is only "
-                               f"{_below(rel, what)}")
+def _too_few_epochs(fig: dict[str, Figure], th: Thresholds) -> _Verdict | None:
+    """Fewer epochs than ``min_epochs``: judged on the improvement so far only."""
+    n, rel = fig["epochs"], fig["rel_improvement"]
+    if n >= th.min_epochs:
+        return None
+    if n == 0:
+        return "too_slow", "no epochs recorded: nothing was learned", None
+    what = "the trivial-predictor loss" if fig["baseline_loss"] is not None else "its first value"
+    if _improving(fig, th):
+        return "good", f"too few epochs to judge: {n}; so far training loss is {_below(rel, what)}", None
+    return "too_slow", f"too few epochs to judge: {n}; so far training loss is only {_below(rel, what)}", None
 
-    # --- oscillating ----------------------------------------------------------------------------
+
+def _oscillating(tr_all: np.ndarray, fig: dict[str, Figure], th: Thresholds) -> _Verdict | None:
+    """A loss swinging from epoch to epoch, or the training loss climbing back above its minimum."""
+    if fig["epochs"] < th.min_epochs_oscillation:
+        return None
     osc = fig["oscillation"]
     osc_name = "validation" if osc is not None and osc == fig["val_oscillation"] else "training"
-    if n >= th.min_epochs_oscillation and osc is not None and osc >= th.oscillation_level:
-        return out("oscillating", f"{osc_name} loss swings {_pct(osc)} per epoch on average beyond its "
-                                  f"overall trend (limit {_pct(th.oscillation_level)})")
+    if osc is not None and osc >= th.oscillation_level:
+        return "oscillating", (f"{osc_name} loss swings {_pct(osc)} per epoch on average beyond its "
+                               f"overall trend (limit {_pct(th.oscillation_level)})"), None
     train_rise = fig["train_rise"]
-    if n >= th.min_epochs_oscillation and train_rise is not None and train_rise >= th.unstable_rise:
+    if train_rise is not None and train_rise >= th.unstable_rise:
         min_tr_epoch = int(np.argmin(tr_all)) + 1
-        return out("oscillating", f"training loss climbed back up {_pct(train_rise)} above its minimum "
-                                  f"{_g(fig['min_train_loss'])} at epoch {min_tr_epoch} "
-                                  f"(limit {_pct(th.unstable_rise)}): unstable learning")
+        return "oscillating", (f"training loss climbed back up {_pct(train_rise)} above its minimum "
+                               f"{_g(fig['min_train_loss'])} at epoch {min_tr_epoch} "
+                               f"(limit {_pct(th.unstable_rise)}): unstable learning"), None
+    return None
 
-    # --- too slow -------------------------------------------------------------------------------
-    last_tr = fig["last_train_loss"]
+
+def _too_slow(fig: dict[str, Figure], th: Thresholds) -> _Verdict | None:
+    """(Almost) nothing learned; or, with a baseline, still falling but still high."""
+    n, rel, base, last_tr = fig["epochs"], fig["rel_improvement"], fig["baseline_loss"], fig["last_train_loss"]
     if rel is None:
-        return out("too_slow", f"training loss improvement cannot be measured (first value "
-                               f"{_g(fig['first_train_loss'])}, last {_g(last_tr)}) after {n} epochs")
-    if not improving:
+        return "too_slow", (f"training loss improvement cannot be measured (first value "
+                            f"{_g(fig['first_train_loss'])}, last {_g(last_tr)}) after {n} epochs"), None
+    if not _improving(fig, th):
         if base is not None:
             where = _below(rel, f"the trivial-predictor loss {_g(base)}")
-            return out("too_slow", f"training loss {_g(last_tr)} after {n} epochs is "
-                                   f"{'only ' if rel is not None and rel >= 0 else 'still '}{where}: "
-                                   f"almost nothing learned")
+            return "too_slow", (f"training loss {_g(last_tr)} after {n} epochs is "
+                                f"{'only ' if rel is not None and rel >= 0 else 'still '}{where}: "
+                                f"almost nothing learned"), None
         moved = f"only fell {_pct(rel)}" if rel is not None and rel >= 0 else f"rose {_pct(-(rel or 0.0))}"
-        return out("too_slow", f"training loss {moved} in {n} epochs "
-                               f"({_g(fig['first_train_loss'])} -> {_g(last_tr)}): almost nothing learned")
-    slope = fig["train_slope"]
-    v_slope = fig["val_slope"]
-    level = (last_tr / base) if (base is not None and last_tr is not None) else None
+        return "too_slow", (f"training loss {moved} in {n} epochs "
+                            f"({_g(fig['first_train_loss'])} -> {_g(last_tr)}): almost nothing learned"), None
+    slope, v_slope, level = fig["train_slope"], fig["val_slope"], _level(fig)
     still_falling = slope is not None and -slope >= th.plateau_slope
     val_falling = v_slope is None or -v_slope >= th.plateau_slope
     if level is not None and level >= th.high_loss_level and still_falling and val_falling:
-        return out("too_slow", f"training loss is still falling {_pct(-slope)} per epoch but after {n} epochs "
-                               f"is still at {_pct(level)} of the trivial-predictor loss {_g(base)}")
+        return "too_slow", (f"training loss is still falling {_pct(-slope)} per epoch but after {n} epochs "
+                            f"is still at {_pct(level)} of the trivial-predictor loss {_g(base)}"), None
+    return None
 
-    # --- overfit --------------------------------------------------------------------------------
-    rise = fig["val_rise"]
-    min_ep = fig["min_val_epoch"]
-    if (n >= th.min_epochs_overfit and rise is not None and min_ep is not None
-            and rise >= th.overfit_rise and np.isfinite(va_all).sum() - _finite_rank(va_all, min_ep) >= th.overfit_patience):
-        tr_at_min = float(tr_all[min_ep - 1]) if min_ep <= tr_all.size and np.isfinite(tr_all[min_ep - 1]) else None
-        if tr_at_min is not None and tr_at_min > 0 and last_tr is not None:
-            fall = (tr_at_min - last_tr) / tr_at_min
-            if fall >= th.overfit_train_fall:
-                return out("overfit", f"validation loss rose {_pct(rise)} from its minimum {_g(fig['min_val_loss'])} "
-                                      f"at epoch {min_ep} while training loss kept falling ({_pct(fall)} lower); "
-                                      f"training could have stopped at epoch {min_ep}", stop_epoch=min_ep)
 
-    # --- underfit -------------------------------------------------------------------------------
+def _overfit(tr_all: np.ndarray, va_all: np.ndarray, fig: dict[str, Figure], th: Thresholds) -> _Verdict | None:
+    """Validation loss clearly above its minimum for a while, the training loss still falling."""
+    n, rise, min_ep, last_tr = fig["epochs"], fig["val_rise"], fig["min_val_epoch"], fig["last_train_loss"]
+    if not (n >= th.min_epochs_overfit and rise is not None and min_ep is not None and rise >= th.overfit_rise
+            and np.isfinite(va_all).sum() - _finite_rank(va_all, min_ep) >= th.overfit_patience):
+        return None
+    tr_at_min = float(tr_all[min_ep - 1]) if min_ep <= tr_all.size and np.isfinite(tr_all[min_ep - 1]) else None
+    if tr_at_min is not None and tr_at_min > 0 and last_tr is not None:
+        fall = (tr_at_min - last_tr) / tr_at_min
+        if fall >= th.overfit_train_fall:
+            return "overfit", (f"validation loss rose {_pct(rise)} from its minimum {_g(fig['min_val_loss'])} "
+                               f"at epoch {min_ep} while training loss kept falling ({_pct(fall)} lower); "
+                               f"training could have stopped at epoch {min_ep}"), min_ep
+    return None
+
+
+def _underfit(fig: dict[str, Figure], th: Thresholds) -> _Verdict | None:
+    """The training loss levelled off while still high (or after little improvement)."""
+    slope, rel, base, last_tr, level = (fig["train_slope"], fig["rel_improvement"], fig["baseline_loss"],
+                                        fig["last_train_loss"], _level(fig))
     plateaued = slope is not None and -slope < th.plateau_slope
-    if n >= th.min_epochs_underfit and plateaued:
-        vs = ""
-        if fig["last_val_loss"] is not None:
-            vs = f" (validation {_g(fig['last_val_loss'])} vs training {_g(last_tr)})"
-        if level is not None and level >= th.high_loss_level:
-            return out("underfit", f"training loss levelled off at {_pct(level)} of the trivial-predictor "
-                                   f"loss {_g(base)}{vs}: the model is too simple")
-        if base is None and rel < th.underfit_max_improvement:
-            return out("underfit", f"training loss levelled off after falling only {_pct(rel)} "
-                                   f"({_g(fig['first_train_loss'])} -> {_g(last_tr)}){vs}")
+    if not (fig["epochs"] >= th.min_epochs_underfit and plateaued):
+        return None
+    vs = ""
+    if fig["last_val_loss"] is not None:
+        vs = f" (validation {_g(fig['last_val_loss'])} vs training {_g(last_tr)})"
+    if level is not None and level >= th.high_loss_level:
+        return "underfit", (f"training loss levelled off at {_pct(level)} of the trivial-predictor "
+                            f"loss {_g(base)}{vs}: the model is too simple"), None
+    if base is None and rel < th.underfit_max_improvement:
+        return "underfit", (f"training loss levelled off after falling only {_pct(rel)} "
+                            f"({_g(fig['first_train_loss'])} -> {_g(last_tr)}){vs}"), None
+    return None
 
-    # --- good -----------------------------------------------------------------------------------
+
+def _good(fig: dict[str, Figure]) -> _Verdict:
+    """None of the above: how far the loss fell, and where validation stands."""
+    rise, base, min_ep = fig["val_rise"], fig["baseline_loss"], fig["min_val_epoch"]
     tail = ""
     if fig["min_val_loss"] is not None and rise is not None:
         if rise < 0.005:
@@ -535,8 +574,10 @@ def diagnose(train_loss: Sequence[float], val_loss: Sequence[float] | None = Non
         else:
             tail = (f"; validation loss is {_pct(rise)} above its minimum {_g(fig['min_val_loss'])} "
                     f"at epoch {min_ep}")
-    what_n = f"the trivial-predictor loss {_g(base)}" if base is not None else f"its first value {_g(fig['first_train_loss'])}"
-    return out("good", f"training loss {_g(last_tr)} is {_below(rel, what_n)} after {n} epochs{tail}")
+    what_n = (f"the trivial-predictor loss {_g(base)}" if base is not None
+              else f"its first value {_g(fig['first_train_loss'])}")
+    return "good", (f"training loss {_g(fig['last_train_loss'])} is {_below(fig['rel_improvement'], what_n)} "
+                    f"after {fig['epochs']} epochs{tail}"), None
 
 
 def _finite_rank(curve: np.ndarray, epoch: int) -> int:

@@ -109,7 +109,7 @@ def test_three_nights_changing_space_then_a_regression(ray_session, tmp_path, ca
 
 def test_warm_start_points_come_first_with_tpe():
     """Optuna's TPE (define-by-run, conditional momentum) takes the points too, partial ones completed."""
-    from orchestrator.runner import _search_alg
+    from orchestrator.execution.tune_setup import search_alg as _search_alg
     from orchestrator.spec import parse_spec
 
     spec = parse_spec({

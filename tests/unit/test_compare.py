@@ -118,7 +118,7 @@ def test_compare_refuses_bad_arguments_with_exit_code_2_and_writes_nothing(tmp_p
 def test_run_budget_is_refused_when_malformed_and_passed_on_in_seconds(tmp_path, capsys, monkeypatch):
     """``sweep run --budget``: a bad value is one line with exit 2 and nothing written; a good one
     reaches the runner as the seconds left of it (never more than given)."""
-    from orchestrator import runner
+    from orchestrator import execution as runner
     from orchestrator.cli import main
 
     spec = tmp_path / "s.yaml"

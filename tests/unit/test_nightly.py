@@ -21,7 +21,7 @@ from orchestrator import nightly as nl
 from orchestrator.cli import main
 from orchestrator.errors import SpecError
 from orchestrator.results import write_json, write_parquet
-from orchestrator.runner import RunResult
+from orchestrator.execution import RunResult
 from orchestrator.spec import parse_spec
 
 DATA = {"dataset": "digits"}
@@ -332,23 +332,23 @@ def spec_file(tmp_path):
 
 
 def test_cli_nightly_exit_codes(tmp_path, spec_file, capsys, monkeypatch):
-    import orchestrator.runner
+    import orchestrator.execution
 
     hist = tmp_path / "h"
-    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(0.97, test=0.95))
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", FakeSweep(0.97, test=0.95))
     assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-20"]) == 0
     out = capsys.readouterr().out
     assert "first night with val_accuracy" in out and "date=2026-11-20" in out
 
-    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(0.91, test=0.9))
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", FakeSweep(0.91, test=0.9))
     assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-21"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("regression: val_accuracy 0.9100 < previous best 0.9700 "
                                                "(tolerance 0.01; date=2026-11-20, run n-1)")
-    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(0.91, test=0.9))
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", FakeSweep(0.91, test=0.9))
     assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-21",
                  "--tolerance", "10%"]) == 0
-    monkeypatch.setattr(orchestrator.runner, "run_sweep", FakeSweep(None))
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", FakeSweep(None))
     assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-22"]) == 1
 
 

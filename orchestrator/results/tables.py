@@ -1,18 +1,8 @@
-"""Results: the run directory's tables, kept in memory while a sweep runs and written atomically.
+"""The live tables of one run: :class:`RunTables`, filled while a sweep runs, journaled, and
+flushed as Parquet.
 
-Layout (see the README's "Results schema"):
-
-    <out>/<run_id>/run.json         resolved spec, versions, hosts, start/end, status, budget
-    <out>/<run_id>/trials.parquet   one row per trial
-    <out>/<run_id>/epochs.parquet   one row per trial and epoch
-    <out>/<run_id>/events.parquet   interventions: scheduler stops, divergence, patience
-
-Every file is written to a temporary name in the same directory and renamed over the old one, so
-a crash leaves the previous complete file, never a truncated one. (A run on a storage URI is
-written so to a local staging copy, which :class:`orchestrator.storage.Mirror` copies there whole.) Epoch rows are keyed by
-``(trial_id, epoch)``: recording the same epoch twice replaces it instead of duplicating it.
-
-This module imports neither Ray nor TensorFlow.
+Epoch rows are keyed by ``(trial_id, epoch)``: recording the same epoch twice replaces it
+instead of duplicating it.
 """
 
 from __future__ import annotations
@@ -20,29 +10,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
-__all__ = [
-    "RunTables",
-    "new_run_id",
-    "write_parquet",
-    "write_json",
-    "read_run",
-    "read_runs",
-    "Runs",
-    "end_status",
-    "asha_rung",
-    "EPOCH_FIELDS",
-    "classify_failure",
-]
+from .files import json_default, utc_timestamp, write_parquet
+
+__all__ = ["RunTables", "EPOCH_FIELDS"]
+
 
 # Per-epoch fields copied from a trial's report into epochs.parquet (when present).
 EPOCH_FIELDS = (
@@ -52,95 +30,6 @@ EPOCH_FIELDS = (
     "learning_rate", "diverged",
 )
 _PLACEMENT_FIELDS = ("node_id", "node_ip", "pid", "gpu_ids", "cuda_visible_devices", "tf_intra_op_threads")
-
-
-def new_run_id(name: str, now: float | None = None) -> str:
-    """A sortable, unique run id: ``<name>-YYYYmmdd-HHMMSS-<4 hex>``."""
-    stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{name}-{stamp}-{secrets.token_hex(2)}"
-
-
-def _isnull(v: Any) -> bool:
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _utc(ts: float | None) -> pd.Timestamp | None:
-    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
-        return None
-    return pd.Timestamp(ts, unit="s", tz="UTC")
-
-
-def asha_rung(epochs: int, grace_period: int, reduction_factor: float) -> int:
-    """Index of the highest ASHA rung a trial reached after ``epochs`` epochs (rung 0 = grace)."""
-    k, milestone = 0, float(grace_period)
-    while milestone * reduction_factor <= epochs + 1e-9:
-        milestone *= reduction_factor
-        k += 1
-    return k
-
-
-def end_status(*, errored: bool, last: dict[str, Any] | None, max_epochs: int,
-               scheduler: str, grace_period: int = 1, reduction_factor: float = 3) -> tuple[str, str]:
-    """Status and stop reason of a finished trial, from its last report.
-
-    Returns:
-        ``(status, stop_reason)`` with status one of ``completed``, ``stopped``, ``diverged``,
-        ``error``.
-    """
-    if errored:
-        return "error", "error"
-    if not last:
-        return "stopped", scheduler if scheduler != "none" else "stopped"
-    if last.get("diverged"):
-        return "diverged", "diverged"
-    reason = last.get("stop_reason") or ""
-    epochs = int(last.get("epoch", 0))
-    if reason in ("patience", "budget"):
-        return "stopped", reason
-    if reason == "max_epochs" or epochs >= max_epochs:
-        return "completed", "max_epochs"
-    if scheduler == "asha":
-        return "stopped", f"asha_rung_{asha_rung(epochs, grace_period, reduction_factor)}"
-    if scheduler in ("hyperband", "median"):
-        return "stopped", scheduler
-    return "stopped", "stopped"
-
-
-_OOM_TYPES = {"MemoryError", "ResourceExhaustedError", "OutOfMemoryError"}
-_OOM_WORDS = re.compile(r"out of memory|outofmemory|resourceexhausted|\boom\b", re.IGNORECASE)
-_DIED_TYPES = {"RayActorError", "ActorDiedError", "WorkerCrashedError", "ActorUnavailableError", "NodeDiedError"}
-
-
-def classify_failure(types: Iterable[str], message: str) -> tuple[str, str]:
-    """Why a trial failed, from its exception's type names (the whole chain) and message.
-
-    Returns:
-        ``(reason, text)``:
-
-        - ``out_of_memory`` ("out of memory: ...") for ``MemoryError``, TensorFlow's
-          ``ResourceExhaustedError``, Ray's ``OutOfMemoryError`` or a worker Ray's memory monitor
-          killed (exit type ``NODE_OUT_OF_MEMORY``, "running low on memory"), or an exception whose first line says so;
-        - ``worker_died`` ("worker process died (killed, possibly out of memory): ...") when the
-          trial's process vanished otherwise (a SIGKILL from the kernel's OOM killer or anyone,
-          a crash);
-        - ``error`` for any other exception; ``text`` is then the message's first line.
-    """
-    names = set(types)
-    message = str(message)
-    first = next((ln.strip() for ln in message.splitlines() if ln.strip()), "") or "error"
-    first = first[:1000]
-    exit_type = re.search(r"Worker exit type: (\w+)", message)
-    if names & _OOM_TYPES or "NODE_OUT_OF_MEMORY" in message or "running low on memory" in message:
-        return "out_of_memory", first if first.lower().startswith("out of memory") else f"out of memory: {first}"
-    if names & _DIED_TYPES:
-        how = f" (exit type {exit_type.group(1)})" if exit_type else ""
-        return "worker_died", f"worker process died (killed, possibly out of memory): {first}{how}"
-    if _OOM_WORDS.search(first):
-        return "out_of_memory", f"out of memory: {first}"
-    return "error", first
 
 
 @dataclass
@@ -209,6 +98,7 @@ class RunTables:
             self._journal.flush()
 
     def close_journal(self) -> None:
+        """Stop journaling (the end of the run, or of this driver)."""
         if getattr(self, "_journal", None) is not None:
             self._journal.close()
             self._journal = None
@@ -216,7 +106,7 @@ class RunTables:
     def _log(self, kind: str, **data: Any) -> None:
         j = getattr(self, "_journal", None)
         if j is not None:
-            j.write(json.dumps({"kind": kind, **data}, default=_json_default) + "\n")
+            j.write(json.dumps({"kind": kind, **data}, default=json_default) + "\n")
             j.flush()
 
     @classmethod
@@ -324,7 +214,7 @@ class RunTables:
     def _add_event(self, trial_id: str, epoch: int, source: str, decision: str, reason: str, detail: str,
                    at: float, old_value: float | None = None, new_value: float | None = None) -> None:
         self.events.append({
-            "run_id": self.run_id, "trial_id": trial_id, "epoch": epoch, "at": _utc(at),
+            "run_id": self.run_id, "trial_id": trial_id, "epoch": epoch, "at": utc_timestamp(at),
             "source": source, "decision": decision, "reason": reason, "detail": detail,
             "old_value": math.nan if old_value is None else float(old_value),
             "new_value": math.nan if new_value is None else float(new_value),
@@ -402,6 +292,7 @@ class RunTables:
 
     # -- frames ------------------------------------------------------------------------------
     def trials_frame(self) -> pd.DataFrame:
+        """trials.parquet: one row per trial, with its best metric, placement, diagnosis and ``hp_*`` columns."""
         rows = []
         for tid, t in self.trials.items():
             best, best_epoch = self.best(tid)
@@ -415,7 +306,7 @@ class RunTables:
                 "epochs": n_epochs, "best_epoch": best_epoch,
                 f"best_{self.metric}": best, f"last_{self.metric}": last,
                 "train_seconds": train_seconds,
-                "started_at": _utc(t.started_at), "ended_at": _utc(t.ended_at),
+                "started_at": utc_timestamp(t.started_at), "ended_at": utc_timestamp(t.ended_at),
                 "attempts": t.attempts, "retries": t.retries,
                 "cpus": float(self.resources.get("cpu", 1.0)), "gpus": float(self.resources.get("gpu", 0.0)),
                 "node_ip": self.node_ips.get(t.placement.get("node_id"), t.placement.get("node_ip")),
@@ -431,7 +322,7 @@ class RunTables:
             row["diagnosis"] = d.get("label")
             row["diagnosis_reason"] = d.get("reason")
             row["should_stop_epoch"] = d.get("stop_epoch")
-            row["diagnosis_figures"] = json.dumps(d["figures"], default=_json_default) if d.get("figures") else None
+            row["diagnosis_figures"] = json.dumps(d["figures"], default=json_default) if d.get("figures") else None
             row["is_selected"] = tid == self.selected
             for k, v in self.test_metrics.items():
                 row[k] = v if tid == self.selected else None
@@ -446,6 +337,7 @@ class RunTables:
         return df
 
     def epochs_frame(self) -> pd.DataFrame:
+        """epochs.parquet: one row per trial and epoch, by trial then epoch."""
         rows = sorted(self.epochs.values(), key=lambda r: (r["trial_id"], r["epoch"]))
         df = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial_id", "epoch"])
         if "diverged" in df:
@@ -453,6 +345,7 @@ class RunTables:
         return df
 
     def events_frame(self) -> pd.DataFrame:
+        """events.parquet: one row per intervention (typed columns even when there is none)."""
         cols = ["run_id", "trial_id", "epoch", "at", "source", "decision", "reason", "detail", "old_value",
                 "new_value"]
         df = pd.DataFrame(self.events, columns=cols)
@@ -468,229 +361,3 @@ class RunTables:
         write_parquet(self.trials_frame(), Path(run_dir, "trials.parquet"))
         write_parquet(self.epochs_frame(), Path(run_dir, "epochs.parquet"))
         write_parquet(self.events_frame(), Path(run_dir, "events.parquet"))
-
-
-def _atomic_write(path: str | Path, write: Any) -> None:
-    """Call ``write(binary_file)`` on a temporary file beside ``path``, fsync, then rename it over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` to ``path`` atomically (temporary file in the same directory, then rename)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    _atomic_write(path, lambda f: pq.write_table(table, f))
-
-
-def write_json(obj: Any, path: Any) -> None:
-    """Write JSON atomically (same rule as :func:`write_parquet`)."""
-    text = json.dumps(obj, indent=2, default=_json_default, allow_nan=False)
-    if hasattr(path, "fs"):  # a storage Location: written whole (one PUT, or a rename)
-        path.write_bytes(text.encode("utf-8"))
-        return
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if hasattr(x, "isoformat"):
-        return x.isoformat()
-    if hasattr(x, "item"):
-        return x.item()
-    return str(x)
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def clean_json(obj: Any) -> Any:
-    """Replace NaN/inf by None so run.json stays strict JSON."""
-    return _clean(obj)
-
-
-@dataclass(frozen=True)
-class Run:
-    """A run directory loaded into pandas (see :func:`read_run`).
-
-    ``path`` is a :class:`~pathlib.Path`, or a :class:`~orchestrator.storage.Location` for a run
-    read from a URI (``str(path)`` is the URI).
-    """
-
-    path: Any
-    info: dict[str, Any]
-    trials: pd.DataFrame
-    epochs: pd.DataFrame
-    events: pd.DataFrame
-
-
-def read_run(run_dir: Any) -> Run:
-    """Load a run directory's run.json and tables: a local path, or a URI (``s3://``, ``gs://``, ``file://``)."""
-    from .storage import Location, is_uri, resolve
-
-    if isinstance(run_dir, Location) or is_uri(str(run_dir)):
-        return _read_remote_run(run_dir if isinstance(run_dir, Location) else resolve(str(run_dir), check=False))
-    p = Path(run_dir)
-    info = json.loads(Path(p, "run.json").read_text(encoding="utf-8"))
-    def _read(name: str) -> pd.DataFrame:
-        f = p / name
-        return pd.read_parquet(f) if f.exists() else pd.DataFrame()
-    return Run(p, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
-
-
-def _read_remote_run(loc: Any) -> Run:
-    info = json.loads((loc / "run.json").read_text())
-
-    def _read(name: str) -> pd.DataFrame:
-        f = loc / name
-        return pd.read_parquet(f.path, filesystem=f.fs) if f.is_file() else pd.DataFrame()
-    return Run(loc, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
-
-
-def _remote_run_dirs(loc: Any) -> list[Any]:
-    """The run directories at or below a URI location (one listing), as :func:`read_runs` finds them locally."""
-    if (loc / "run.json").is_file():
-        return [loc]
-    dirs = []
-    for rel in loc.walk_files():
-        parts = rel.split("/")
-        if parts[-1] != "run.json" or any(d.startswith(("_", ".")) for d in parts[:-1]):
-            continue
-        dirs.append(parts[:-1])
-    found = []
-    for parts in sorted(dirs, key=len):  # a run directory's own subdirectories hold no runs
-        if parts and not any(parts[:len(f)] == f for f in found):
-            found.append(parts)
-    out = []
-    for parts in found:
-        d = loc
-        for part in parts:
-            d = d / part
-        out.append(d)
-    return out
-
-
-def iter_hp_columns(df: pd.DataFrame) -> Iterable[str]:
-    """The ``hp_*`` columns of a trials frame."""
-    return (c for c in df.columns if c.startswith("hp_"))
-
-
-@dataclass(frozen=True)
-class Runs:
-    """Many run directories loaded as one (see :func:`read_runs`).
-
-    ``runs`` has one row per run (``run_id, name, status, strategy, path, started_at, ended_at,
-    metric, mode, trials, selected_trial, selected_value, test_*`` and the ``compute`` figures);
-    ``trials``, ``epochs`` and ``events`` are the runs' tables stacked (each row keeps its
-    ``run_id``; a hyperparameter one run did not have is null in its rows).
-    """
-
-    paths: list[Any]  # Path, or Location for runs read from a URI
-    runs: pd.DataFrame
-    trials: pd.DataFrame
-    epochs: pd.DataFrame
-    events: pd.DataFrame
-
-
-def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
-    """Load many run directories at once: a nightly history, or runs to compare in a notebook.
-
-    Args:
-        sources: one or more of: a run directory (it holds ``run.json``); a directory of run
-            directories, searched at any depth (``results/``, ``nightly/2026-11-*/``), never
-            inside a run directory; a glob pattern (``results/quickstart-*``; ``**`` allowed).
-
-    Returns:
-        :class:`Runs`, ordered by start time. Raises ``FileNotFoundError`` when no run directory
-        is found, and whatever :func:`read_run` raises for an unreadable one.
-    """
-    import glob as _glob
-
-    if isinstance(sources, (str, Path)):
-        sources = [sources]
-    found: list[Path] = []
-
-    def _walk(root: Path) -> None:
-        for dirpath, dirnames, filenames in os.walk(root):
-            if "run.json" in filenames:
-                found.append(Path(dirpath))
-                dirnames[:] = []  # a run directory's own subdirectories (tune/) hold no runs
-            else:  # staging and hidden directories (a night in progress) hold no finished runs
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
-
-    from .storage import Location, is_uri, resolve
-
-    remote: list[Any] = []
-    for src in sources:
-        if isinstance(src, Location) or is_uri(str(src)):
-            loc = src if isinstance(src, Location) else resolve(str(src), check=False)
-            if loc.name == "run.json" and loc.is_file():
-                remote.append(loc.parent)
-            elif loc.is_dir():
-                remote.extend(_remote_run_dirs(loc))
-            else:
-                raise FileNotFoundError(f"{src}: not a directory or a run.json (glob patterns need a local path)")
-            continue
-        p = Path(src)
-        if p.is_dir():
-            _walk(p)
-        elif any(ch in str(src) for ch in "*?["):
-            for match in sorted(_glob.glob(str(src), recursive=True)):
-                if Path(match).is_dir():
-                    _walk(Path(match))
-        elif p.is_file() and p.name == "run.json":
-            found.append(p.parent)
-        else:
-            raise FileNotFoundError(f"{src}: not a directory, a run.json or a glob pattern")
-    paths: list[Any] = list(dict.fromkeys([*(p.resolve() for p in found), *remote]))
-    if not paths:
-        raise FileNotFoundError(f"no run directory (with a run.json) in {', '.join(map(str, sources))}")
-
-    loaded = [read_run(p) for p in paths]
-    rows = []
-    for r in loaded:
-        info = r.info if isinstance(r.info, dict) else {}
-        budget = info.get("budget") or {}
-        sel = info.get("selected") or {}
-        metric = budget.get("metric")
-        row: dict[str, Any] = {
-            "run_id": info.get("run_id") or r.path.name, "name": info.get("name"), "status": info.get("status"),
-            "strategy": info.get("strategy"), "path": str(r.path),
-            "started_at": _utc(info.get("started_at")), "ended_at": _utc(info.get("ended_at")),
-            "metric": metric, "mode": budget.get("mode"), "trials": len(r.trials),
-            "selected_trial": sel.get("trial_id"),
-            "selected_value": sel.get(f"best_{metric}") if metric else None,
-        }
-        row.update({k: v for k, v in sel.items() if k.startswith("test_")})
-        row.update({k: v for k, v in (info.get("compute") or {}).items() if isinstance(v, (int, float))})
-        rows.append(row)
-    runs = pd.DataFrame(rows)
-    order = runs.sort_values(["started_at", "run_id"], na_position="last", kind="stable").index
-    runs = runs.loc[order].reset_index(drop=True)
-    loaded = [loaded[i] for i in order]
-
-    def _stack(name: str) -> pd.DataFrame:
-        frames = [getattr(r, name) for r in loaded]
-        frames = [f for f in frames if f is not None and not f.empty]
-        return pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
-
-    return Runs([r.path for r in loaded], runs, _stack("trials"), _stack("epochs"), _stack("events"))

@@ -1,0 +1,229 @@
+"""The nightly decisions, pure: which previous configurations warm-start tonight's search
+(:func:`warm_start_points`), and whether tonight regressed against the best previous night
+(:func:`compare`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import SpecError
+from ..spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active
+from .history import Night
+
+__all__ = ["DEFAULT_TOLERANCE", "DEFAULT_WARM_START", "Comparison", "parse_tolerance", "warm_start_points",
+           "compare"]
+
+DEFAULT_TOLERANCE = "0.01"
+DEFAULT_WARM_START = 3
+
+
+def parse_tolerance(text: str | float) -> Callable[[float], float]:
+    """``0.01`` (absolute, in the metric's units) or ``2%`` (of the previous best's magnitude).
+
+    Returns a function of the previous best value giving the allowed slack (>= 0).
+    """
+    raw = str(text).strip()
+    relative = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if relative else raw)
+    except ValueError:
+        raise SpecError("--tolerance", f"must be a number (absolute) or a percentage such as 2%, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise SpecError("--tolerance", f"must be >= 0, got {raw!r}")
+    if relative:
+        return lambda ref: abs(ref) * value / 100.0
+    return lambda ref: value
+
+
+def _fits(p: Param, value: Any) -> tuple[bool, Any]:
+    """Whether ``value`` is one tonight's distribution ``p`` can produce; the value as ``p`` types it."""
+    if value is None or (isinstance(value, bool) and not isinstance(p, (Choice, Grid))):
+        return False, value
+    if isinstance(p, (Choice, Grid)):
+        for v in p.values:
+            if type(v) is bool or type(value) is bool:
+                if v is value:
+                    return True, v
+            elif v == value:  # 32 == 32.0; the spec's own value (and type) is used
+                return True, v
+        return False, value
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return False, value
+    if not math.isfinite(x):
+        return False, value
+    if isinstance(p, IntRange):
+        if not x.is_integer():
+            return False, value
+        return (p.low <= x <= p.high), int(x)
+    if isinstance(p, (Uniform, LogUniform)):
+        # a relative hair of slack: a value written to JSON and read back is still inside
+        eps = 1e-12 * max(abs(p.low), abs(p.high), 1.0)
+        return (p.low - eps <= x <= p.high + eps), min(max(x, p.low), p.high)
+    return False, value
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+def _describe(p: Param) -> str:
+    if isinstance(p, (Choice, Grid)):
+        return "{" + ", ".join(map(str, p.values)) + "}"
+    if isinstance(p, (Uniform, LogUniform, IntRange)):
+        return f"[{p.low:g}, {p.high:g}]"
+    return p.type
+
+
+def warm_start_points(spec: SweepSpec, previous: list[Night], k: int = DEFAULT_WARM_START
+                      ) -> tuple[list[dict[str, Any]], list[Night], list[str]]:
+    """Tonight's warm-start configurations from previous nights' selected trials.
+
+    Taken from the ``k`` most recent nights and the best night so far (on tonight's metric), most
+    recent first, each restricted to the hyperparameters tonight's spec searches (constants and
+    grid parameters are left out: the grid is tried for every point anyway) and to values
+    tonight's space can produce; inactive conditional values (null) are left to the sampler.
+    Duplicates are dropped, and there are never more points than samples. A grid search gets none.
+
+    Returns:
+        ``(points, nights they came from, notes on what was dropped and why)``.
+    """
+    notes: list[str] = []
+    if k <= 0 or spec.search.algorithm == "grid":
+        if k > 0 and previous:
+            notes.append("grid search tries every configuration: no warm start")
+        return [], [], notes
+    usable = [n for n in previous if n.config]
+    recent = sorted(usable, key=lambda n: n.date, reverse=True)[:k]
+    best = _best_night([n for n in usable if n.metric == spec.metric_name and n.mode == spec.mode])
+    sources = recent + ([best] if best is not None and best not in recent else [])
+    searched = {name: p for name, p in spec.searched.items() if not isinstance(p, (Constant, Grid))}
+    limit = spec.search.resolved_num_samples  # never grid here (returned above)
+    points: list[dict[str, Any]] = []
+    used: list[Night] = []
+    for night in sources:
+        assert night.config is not None
+        point: dict[str, Any] = {}
+        for name, p in searched.items():
+            if name not in night.config or night.config[name] is None:
+                continue
+            ok, value = _fits(p, night.config[name])
+            if ok:
+                point[name] = value
+            else:
+                notes.append(f"date={night.date}: {name}={_show(night.config[name])} is outside tonight's "
+                             f"{_describe(p)}; left to the sampler")
+        # A conditional value whose condition does not hold in this point is not one tonight's
+        # space would produce: leave it out (where the condition is decided by the point).
+        context = {n: p.value for n, p in spec.params.items() if isinstance(p, Constant)} | point
+        for name in [n for n in point if spec.params[n].when]:
+            when = spec.params[name].when or {}
+            if all(c in context for c in when) and not active(spec.params, name, context):
+                del point[name]
+        if not point:
+            notes.append(f"date={night.date}: nothing of its configuration fits tonight's search space")
+            continue
+        if point in points:
+            continue
+        if len(points) >= limit:
+            notes.append(f"date={night.date}: left out; {limit} warm-start points fill search.num_samples")
+            continue
+        points.append(point)
+        used.append(night)
+    return points, used, notes
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def _best_night(nights: list[Night]) -> Night | None:
+    """The best usable night (ties: the most recent)."""
+    best: Night | None = None
+    for n in sorted(nights, key=lambda n: n.date):
+        if not n.usable:
+            continue
+        if best is None or not _better(best.value, n.value, n.mode or "min"):  # type: ignore[arg-type]
+            best = n
+    return best
+
+
+def _test_key(metric: str) -> str:
+    return "test_" + metric.removeprefix("val_")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Tonight against the best previous night (same metric)."""
+
+    metric: str
+    mode: str
+    value: float | None
+    reference: Night | None
+    tolerance: float
+    regressions: list[str]
+    summary: str
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+    def to_dict(self) -> dict[str, Any]:
+        ref = self.reference
+        return {
+            "metric": self.metric, "mode": self.mode, "value": self.value, "tolerance": self.tolerance,
+            "previous_best": None if ref is None else {
+                "date": ref.date.isoformat(), "run_id": ref.run_id, "value": ref.value, **ref.test},
+            "regressions": list(self.regressions), "regressed": self.regressed, "summary": self.summary,
+        }
+
+
+def compare(metric: str, mode: str, value: float | None, test: dict[str, float], previous: list[Night],
+            tolerance: str | float = DEFAULT_TOLERANCE) -> Comparison:
+    """Compare tonight's selected validation metric and test score with the best previous night.
+
+    The reference is the previous night with the best value of the same validation metric
+    (selection on validation data, as within a run). Tonight regresses when its validation metric
+    is worse than the reference's by more than the tolerance, or when its test score
+    (``test_accuracy`` for ``val_accuracy``, ``test_loss`` for ``val_loss``, ...) is.
+    """
+    slack_of = parse_tolerance(tolerance)
+    ref = _best_night([n for n in previous if n.metric == metric and n.mode == mode])
+    if ref is None:
+        return Comparison(metric, mode, value, None, 0.0, [],
+                          f"first night with {metric}: nothing to compare with")
+    assert ref.value is not None
+    where = f"date={ref.date}, run {ref.run_id}"
+    slack = slack_of(ref.value)
+    worse_sign = "<" if mode == "max" else ">"
+    regressions = []
+    if value is None or not math.isfinite(value):
+        regressions.append(f"{metric} has no value tonight (no usable trial); previous best {ref.value:.4f} ({where})")
+    else:
+        limit = ref.value - slack if mode == "max" else ref.value + slack
+        if _better(limit, value, mode):
+            regressions.append(f"{metric} {value:.4f} {worse_sign} previous best {ref.value:.4f} "
+                               f"(tolerance {slack:.4g}; {where})")
+    key = _test_key(metric)
+    if key in test and key in ref.test:
+        t, r = test[key], ref.test[key]
+        slack_t = slack_of(r)
+        limit = r - slack_t if mode == "max" else r + slack_t
+        if math.isfinite(t) and _better(limit, t, mode):
+            regressions.append(f"{key} {t:.4f} {worse_sign} {r:.4f} on that night (tolerance {slack_t:.4g})")
+    if regressions:
+        summary = "regression: " + "; ".join(regressions)
+    else:
+        assert value is not None
+        better_sign, side = (">=", "minus") if mode == "max" else ("<=", "plus")
+        summary = (f"no regression: {metric} {value:.4f} {better_sign} previous best {ref.value:.4f} "
+                   f"{side} the tolerance {slack:.4g} ({where})")
+    return Comparison(metric, mode, value, ref, slack, regressions, summary)
