@@ -44,7 +44,7 @@ def main() -> None:
     from orchestrator import data as data_mod
     from orchestrator.space import resolve_config
     from orchestrator.spec import load_spec
-    from orchestrator.training.trainable import TrialData, configure_tensorflow, run_trial
+    from orchestrator.training import TrialData, configure_tensorflow, run_trial
 
     spec = load_spec(args.spec)
     _, prepared = data_mod.load_for(spec)

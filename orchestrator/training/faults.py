@@ -21,7 +21,8 @@ the trial's own worker process (what the kernel's OOM killer or Ray's memory mon
 ``slow`` sleeps (makes epochs long enough for a test to kill the driver between them). Every
 firing appends a line to ``<state_dir>/fired.jsonl`` first.
 
-Imports neither Ray nor TensorFlow.
+Imports neither Ray nor TensorFlow. A trial's index is :func:`~orchestrator.training.inputs.trial_index`,
+as for its seed.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ import os
 import random
 import signal
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV", "InjectedFault", "load_plan", "Fault", "faults_for"]
+from .inputs import trial_index
+
+__all__ = ["ENV", "InjectedFault", "load_plan", "Fault", "faults_for", "trial_index"]
 
 ENV = "SWEEP_FAULT_INJECTION"
 KINDS = ("raise", "memory", "kill", "slow")
@@ -68,12 +70,6 @@ def load_plan(path: str | None = None) -> list[dict[str, Any]] | None:
         f["state_dir"] = str(Path(f.get("state_dir") or f"{path}.state").resolve())
         out.append(f)
     return out
-
-
-def trial_index(trial_id: str) -> int:
-    """The number ending a Ray Tune trial id (``..._00003`` -> 3); a hash for other ids."""
-    suffix = trial_id.rsplit("_", 1)[-1]
-    return int(suffix) if suffix.isdigit() else zlib.crc32(trial_id.encode())
 
 
 def _picked(f: dict[str, Any], index: int) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from orchestrator.spec import HYPERPARAMETERS
-from orchestrator.training.model import build_model
+from orchestrator.training.mlp import build_model
 
 keras = pytest.importorskip("keras")
 

@@ -19,14 +19,19 @@ from orchestrator.spec import parse_spec
 keras = pytest.importorskip("keras")
 
 from orchestrator.training import trainable as T  # noqa: E402
-from orchestrator.training.model import ModelCache, build_model, graph_key  # noqa: E402
+from orchestrator.internals import WeightsWriter  # noqa: E402
+from orchestrator.training.inputs import datasets  # noqa: E402
+from orchestrator.training.mlp import build_model, graph_key  # noqa: E402
+from orchestrator.training.model import ModelCache  # noqa: E402
+from orchestrator.training.reporting import TrialStopped  # noqa: E402
+from orchestrator.training.worker import configure_tensorflow  # noqa: E402
 
 COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
 @pytest.fixture(scope="module")
 def digits() -> data_mod.Prepared:
-    T.configure_tensorflow(1)
+    configure_tensorflow(1)
     raw = data_mod.load_raw(dataset="digits")
     return data_mod.prepare(raw, seed=0).without_test()
 
@@ -119,7 +124,7 @@ def test_batch_size_and_rates_share_one_traced_graph(digits) -> None:
     cache = ModelCache(2)
     for bs in (16, 7, 1258):
         model, _ = cache.get({**base, "batch_size": bs}, digits.n_features, digits.task, digits.n_classes, seed=0)
-        pipes = T._datasets(digits, bs, seed=0, threads=1)
+        pipes = datasets(digits, bs, seed=0, threads=1)
         model.fit(pipes[0], validation_data=pipes[1], epochs=1, verbose=0, shuffle=False)
         traces = [c.cell_contents.experimental_get_tracing_count() for fn in (model.train_function, model.test_function)
                   for c in fn.__closure__ or [] if hasattr(c.cell_contents, "experimental_get_tracing_count")]
@@ -146,7 +151,7 @@ def test_checkpoint_written_off_thread_is_what_save_weights_writes(digits, tmp_p
     hp = resolve_config(spec, {})
     model = build_model(hp, digits.n_features, digits.task, digits.n_classes)
     model.fit(digits.train.X[:64], digits.train.y[:64], epochs=1, verbose=0)
-    writer = T._WeightsWriter.for_model(model)
+    writer = WeightsWriter.for_model(model)
     assert writer is not None
     ours, keras_file = str(tmp_path / "ours.weights.h5"), str(tmp_path / "keras.weights.h5")
     writer.write(ours, writer.snapshot())
@@ -206,6 +211,6 @@ def test_a_stop_from_the_driver_interrupts_training_at_once(digits) -> None:
         if row["epoch"] == 2:
             raise SystemExit(0)
 
-    with pytest.raises(T.TrialStopped):
+    with pytest.raises(TrialStopped):
         T.run_trial(hp, digits, spec, 0, report=report, cache=ModelCache(1))
     assert rows == [1, 2]

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.spec import HYPERPARAMETERS, _metric_names
-from orchestrator.training.model import baseline_loss, learning_rate_at, model_plan, task_metrics
+from orchestrator.spec import HYPERPARAMETERS
+from orchestrator.spec import metric_names as _metric_names
+from orchestrator.training.epoch import baseline_loss, learning_rate_at, task_metrics
+from orchestrator.training.mlp import model_plan
 
 
 def hp(**changes: Any) -> dict[str, Any]:
@@ -23,7 +25,7 @@ def hp(**changes: Any) -> dict[str, Any]:
 
 
 def test_importing_the_model_module_does_not_import_tensorflow() -> None:
-    code = ("import sys, orchestrator.training.model as m; "
+    code = ("import sys, orchestrator.training.model, orchestrator.training.mlp as m; "
             "m.model_plan({'hidden_layers': 1, 'units': 4, 'activation': 'relu', 'l2': 0.0}, 3, 'regression', 0); "
             "print(sorted(x for x in ('tensorflow', 'keras', 'ray') if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

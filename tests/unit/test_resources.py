@@ -102,7 +102,7 @@ def test_resolved_resources_validate_again() -> None:
 
 
 def test_gpu_memory_limit_is_proportional_to_the_share() -> None:
-    from orchestrator.training.trainable import gpu_memory_limit_mb
+    from orchestrator.training.worker import gpu_memory_limit_mb
 
     # four quarter-GPU trials fit in a 16 GB GPU, each leaving room for its CUDA context
     limits = [gpu_memory_limit_mb(16_000, 0.25, reserve_mb=512) for _ in range(4)]
@@ -145,7 +145,7 @@ def test_tensorflow_loads_without_keras_extras_which_stay_importable(tmp_path):
         "    except ImportError:\n"
         "        SEEN[name] = False\n")
     (tmp_path / "keras.py").write_text("")
-    code = ("import sys; from orchestrator.training.trainable import import_tensorflow\n"
+    code = ("import sys; from orchestrator.training.worker import import_tensorflow\n"
             "tf = import_tensorflow()\n"
             "import sklearn, matplotlib.pyplot\n"  # importable again afterwards
             "print(tf.SEEN, import_tensorflow() is tf)")

@@ -1,0 +1,237 @@
+"""What one epoch of a trial produces: its row, whether it diverged, its objective, its stop reason.
+
+Pure (no TensorFlow, no Ray): the parallel trainable and the babysitter hand :class:`EpochPath`
+Keras' logs after every epoch and get back an :class:`Epoch` whose ``row`` is what both report
+(epochs.parquet's columns, plus ``objective`` and ``stop_reason``).
+
+The two strategies differ in one rule, on purpose, and both are here (:class:`Divergence`):
+
+- a parallel trial diverged when a loss is not finite or its training loss is past
+  ``explode_factor`` x its first finite value (kept in its checkpoint, so a resumed trial keeps
+  it). It then stops: Ray Tune's schedulers see its objective as the worst value.
+- the babysitter also counts a training loss past ``explode_factor`` x the trivial predictor's
+  loss (:func:`orchestrator.babysit.blown_up`, the rule its decider applies), because it reverts
+  and cuts the learning rate instead of stopping, and must not keep such an epoch as its best.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..babysit import blown_up
+
+__all__ = ["OBJECTIVE", "WORST_OBJECTIVE", "task_metrics", "learning_rate_at", "baseline_loss", "finite",
+           "json_float", "worst_objective", "improves", "stop_reason", "Divergence", "Epoch", "EpochPath"]
+
+OBJECTIVE = "objective"  # the finite copy of the spec's metric that Ray's schedulers/searchers read
+# The objective of a diverged epoch (or one without the metric): finite, so that schedulers and
+# searchers can rank it, and worse than any real value.
+WORST_OBJECTIVE = 1e30
+
+
+def task_metrics(task: str) -> list[str]:
+    """Keras metric names compiled for a task (besides the loss)."""
+    return ["accuracy"] if task == "classification" else ["mae", "mse"]
+
+
+def learning_rate_at(hp: dict[str, Any], epoch: int, base_lr: float | None = None) -> float:
+    """The learning rate for 0-based ``epoch`` under the configured schedule.
+
+    ``step`` multiplies by ``lr_decay_rate`` every ``lr_decay_epochs`` epochs; ``exponential``
+    by ``lr_decay_rate ** (epoch / lr_decay_epochs)``; ``constant`` keeps it.
+    """
+    lr = float(hp["learning_rate"] if base_lr is None else base_lr)
+    schedule = hp.get("lr_schedule") or "constant"
+    rate = float(hp.get("lr_decay_rate") or 1.0)
+    every = int(hp.get("lr_decay_epochs") or 1)
+    if schedule == "step":
+        return lr * rate ** (epoch // every)
+    if schedule == "exponential":
+        return lr * rate ** (epoch / every)
+    return lr
+
+
+def baseline_loss(task: str, n_classes: int, y_train: Any) -> float:
+    """The loss of a trivial predictor: ln(n_classes) for a uniform guess, the variance for regression."""
+    import numpy as np
+
+    if task == "classification":
+        return math.log(max(n_classes, 2))
+    return float(np.var(np.asarray(y_train, dtype=float)))
+
+
+def finite(x: Any) -> bool:
+    """True when ``x`` is a finite number (False for NaN, inf, None and non-numbers)."""
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def json_float(x: float) -> float | None:
+    """``x`` for a JSON file: None when it is not finite (JSON has no NaN or infinity)."""
+    return float(x) if math.isfinite(x) else None
+
+
+def worst_objective(mode: str) -> float:
+    """The objective of an epoch that must rank last: ``+1e30`` when minimising, ``-1e30`` when maximising."""
+    return WORST_OBJECTIVE if mode == "min" else -WORST_OBJECTIVE
+
+
+def improves(value: float, best: float, mode: str) -> bool:
+    """Whether finite ``value`` beats ``best`` (a ``best`` that is not finite means none yet)."""
+    if not finite(value):
+        return False
+    if not finite(best):
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def stop_reason(*, epoch: int, max_epochs: int, epoch_s: float, now: float, deadline: float | None,
+                decided: str = "", past_deadline: bool = False, callback_stopped: bool = False) -> str:
+    """Why training stops after 1-based ``epoch`` ("" to go on), first reason first.
+
+    Args:
+        decided: a stop decided on this epoch (a divergence, a babysitter's decision).
+        past_deadline: a batch of this epoch ran past the time budget's end.
+        callback_stopped: a Keras callback (EarlyStopping) stopped training: ``patience``.
+        deadline: the time budget's end: stop when the next epoch would end past it.
+    """
+    if decided:
+        return decided
+    if past_deadline:
+        return "budget"  # stopped at a batch past the deadline
+    if callback_stopped:
+        return "patience"
+    if epoch >= max_epochs:
+        return "max_epochs"
+    if deadline is not None and now + epoch_s > deadline:
+        return "budget"  # the next epoch would end past the deadline
+    return ""
+
+
+@dataclass
+class Divergence:
+    """Whether each epoch diverged, by the parallel or the babysitter's rule (see the module).
+
+    Attributes:
+        explode_factor: how many times the reference loss a training loss may reach.
+        first_loss: the first finite training loss (a parallel trial keeps it in its checkpoint).
+        baseline: the trivial predictor's loss, for the babysitter's rule (None: the parallel rule).
+    """
+
+    explode_factor: float
+    first_loss: float | None = None
+    baseline: float | None = None
+    babysit: bool = False
+    train: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+
+    @classmethod
+    def parallel(cls, explode_factor: float, first_loss: float | None = None) -> "Divergence":
+        """The parallel trial's rule: a non-finite loss, or training loss > factor x its first."""
+        return cls(explode_factor, first_loss)
+
+    @classmethod
+    def babysitter(cls, explode_factor: float, baseline: float | None) -> "Divergence":
+        """The babysitter's rule (:func:`orchestrator.babysit.blown_up`): also > factor x ``baseline``."""
+        return cls(explode_factor, baseline=baseline, babysit=True)
+
+    def __call__(self, train_loss: float, val_loss: float) -> bool:
+        """Add one epoch's losses; True when that epoch diverged."""
+        self.train.append(train_loss)
+        self.val.append(val_loss)
+        if self.first_loss is None and finite(train_loss):
+            self.first_loss = float(train_loss)
+        if self.babysit:
+            return blown_up(self.train, self.val, self.baseline, self.explode_factor)[-1]
+        return not (finite(train_loss) and finite(val_loss)) or (
+            self.first_loss is not None and train_loss > self.explode_factor * max(self.first_loss, 1e-12))
+
+
+@dataclass
+class Epoch:
+    """One epoch's outcome: its ``row`` (what is reported), the metric's ``value`` and two flags."""
+
+    number: int  # 1-based
+    at: float  # when it ended
+    row: dict[str, Any]
+    value: float
+    diverged: bool
+    improved: bool  # the metric beat every earlier healthy epoch of the trial
+
+
+class EpochPath:
+    """A trial's epochs, one after the other: builds each epoch's row, flags and stop reason.
+
+    Args:
+        metric, mode: the spec's validation metric and its direction.
+        task: for the metric columns (``train_<m>``/``val_<m>`` for the loss and each task metric).
+        max_epochs: the trial's epochs.
+        divergence: the strategy's :class:`Divergence` rule.
+        run_started_at, started: clocks of the run and of the trial (for the timing columns).
+        deadline: the time budget's end, or None.
+        baseline_column: the trivial predictor's loss, reported in every row as ``baseline_loss``
+            (None: no such column).
+        best: the best metric so far (a resumed trial's; NaN for none).
+        first_epoch: the first epoch of this attempt (1, or one past a checkpoint's epoch).
+        first_row: columns added to the first epoch's row (the trial's placement).
+    """
+
+    def __init__(self, *, metric: str, mode: str, task: str, max_epochs: int, divergence: Divergence,
+                 run_started_at: float, started: float, deadline: float | None = None,
+                 baseline_column: float | None = None, best: float = math.nan, first_epoch: int = 1,
+                 first_row: Mapping[str, Any] | None = None) -> None:
+        self.metric, self.mode, self.max_epochs, self.divergence = metric, mode, max_epochs, divergence
+        self.names = ["loss", *task_metrics(task)]
+        self.run_started_at, self.started, self.deadline = run_started_at, started, deadline
+        self.baseline_column = baseline_column
+        self.best, self.best_epoch = best, 0
+        self.first_epoch, self.first_row = first_epoch, dict(first_row or {})
+        self.epoch_started = started
+        self.past_deadline = False
+
+    def begin(self, now: float) -> None:
+        """An epoch begins (its ``epoch_s`` counts from now)."""
+        self.epoch_started = now
+
+    def batch_past_deadline(self) -> bool:
+        """Called after a training batch: True (and remembered) once the time budget is over."""
+        if self.deadline is not None and time.time() >= self.deadline:
+            self.past_deadline = True
+        return self.past_deadline
+
+    def end(self, epoch: int, logs: Mapping[str, Any] | None, learning_rate: float, now: float) -> Epoch:
+        """1-based ``epoch`` ended with Keras' ``logs``: its row (without its stop reason yet) and flags."""
+        logs = dict(logs or {})
+        row: dict[str, Any] = {"epoch": epoch, "learning_rate": learning_rate,
+                               "elapsed_s": now - self.run_started_at, "trial_elapsed_s": now - self.started,
+                               "epoch_s": now - self.epoch_started}
+        if self.baseline_column is not None:
+            row["baseline_loss"] = self.baseline_column
+        for n in self.names:
+            row[f"train_{n}"] = float(logs.get(n, math.nan))
+            row[f"val_{n}"] = float(logs.get(f"val_{n}", math.nan))
+        value = row.get(self.metric, math.nan)
+        diverged = self.divergence(row["train_loss"], row["val_loss"])
+        improved = not diverged and improves(value, self.best, self.mode)
+        if improved:
+            self.best, self.best_epoch = float(value), epoch
+        return Epoch(epoch, now, row, value, diverged, improved)
+
+    def conclude(self, e: Epoch, *, decided: str = "", callback_stopped: bool = False) -> str:
+        """Complete ``e``'s row (``diverged``, ``objective``, ``stop_reason``); returns the stop reason."""
+        row = e.row
+        reason = stop_reason(epoch=e.number, max_epochs=self.max_epochs, epoch_s=row["epoch_s"],
+                             now=e.at, deadline=self.deadline, decided=decided,
+                             past_deadline=self.past_deadline, callback_stopped=callback_stopped)
+        row["diverged"] = bool(e.diverged)
+        row[OBJECTIVE] = float(e.value) if (finite(e.value) and not e.diverged) else worst_objective(self.mode)
+        row["stop_reason"] = reason
+        if e.number == self.first_epoch:
+            row.update(self.first_row)
+            row["started_at"] = self.started
+        return reason
