@@ -198,7 +198,7 @@ def run_variant(name: str, spec: Any, out: Path) -> dict[str, Any]:
 
     from orchestrator.progress import ProgressView
     from orchestrator.results import read_run
-    from orchestrator.runner import run_sweep
+    from orchestrator.execution import run_sweep
     from orchestrator.space import count_trials
 
     log = io.StringIO()
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     metric = asha_spec.metric_name
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from orchestrator.runner import connect_ray
+    from orchestrator.execution import connect_ray
 
     started_ray = connect_ray(None, {"num_cpus": args.cpus})
     import ray

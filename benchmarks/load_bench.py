@@ -90,7 +90,7 @@ def _rss_summary(samples: list[tuple[float, float]], wall: float) -> dict:
 def run_orchestrator(trials: int, cpus: int, work: Path) -> dict:
     out = work / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = ("import sys; from orchestrator.cli import main; import orchestrator.runner as r; "
+    code = ("import sys; from orchestrator.cli import main; import orchestrator.execution as r; "
             "orig = r.run_sweep\n"
             "def run(spec, out, **kw):\n"
             f"    kw.setdefault('ray_resources', {{'num_cpus': {cpus}}}); return orig(spec, out, **kw)\n"

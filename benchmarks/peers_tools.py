@@ -393,7 +393,7 @@ def _seq_fixed(a: argparse.Namespace, data: Data, log: Log) -> None:
 def _orch_fixed(a: argparse.Namespace, data: Data | None, log: Log | None) -> None:
     """The same configurations through the orchestrator (search points, no scheduler)."""
     from orchestrator.progress import ProgressView
-    from orchestrator.runner import run_sweep
+    from orchestrator.execution import run_sweep
     from orchestrator.space import count_trials
     from orchestrator.spec import load_spec
 

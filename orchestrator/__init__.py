@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError, SpecError
+from .errors import DataError, RunFailed, SpecError, UsageError
 
 if TYPE_CHECKING:
+    from .execution import RunResult, resume_sweep, run_sweep
     from .results import Run, Runs
     from .spec import SweepSpec
 
-__all__ = ["SpecError", "DataError", "SweepSpec", "load_spec", "Run", "read_run", "load", "Runs", "load_many",
-           "load_history"]
+__all__ = ["SpecError", "DataError", "UsageError", "RunFailed", "SweepSpec", "load_spec", "run_sweep",
+           "resume_sweep", "RunResult", "Run", "load", "Runs", "load_many", "load_history"]
 __version__ = "0.1.0"
 
 
@@ -52,11 +53,17 @@ def load_history(history: str) -> "Runs":
 
 
 def __getattr__(name: str) -> Any:
+    # run_sweep / resume_sweep: a sweep's run and resume (orchestrator.execution.run), which start Ray
+    # only when called.
+    if name in ("run_sweep", "resume_sweep", "RunResult"):
+        from . import execution
+
+        return getattr(execution, name)
     if name in ("SweepSpec", "load_spec"):
         from . import spec
 
         return getattr(spec, name)
-    if name in ("Run", "read_run", "Runs", "read_runs"):
+    if name in ("Run", "Runs"):
         from . import results
 
         return getattr(results, name)

@@ -1,7 +1,7 @@
 """An embedded Ray listens on loopback only, and starts no dashboard unless asked.
 
-Each case starts an embedded Ray the way ``sweep run`` does (``runner._RayStart``, which calls
-``connect_ray`` on a helper thread) in a fresh interpreter, so the session's Ray is not disturbed;
+Each case starts an embedded Ray the way ``sweep run`` does (``execution.ray_start.RayStart``, which
+calls ``connect_ray`` on a helper thread) in a fresh interpreter, so the session's Ray is not disturbed;
 that interpreter runs one task and lists, with psutil (vendored by Ray), the listening sockets of
 itself and of every process it started. A socket bound to ``0.0.0.0``, ``::`` or the machine's
 address would let anyone on the network talk to Ray, which runs whatever it is sent.
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = r"""
 import json, os, sys, time
-from orchestrator.runner import _RayStart
-started = _RayStart(None, {"num_cpus": 1}).join()
+from orchestrator.execution.ray_start import RayStart
+started = RayStart(None, {"num_cpus": 1}).join()
 import ray
 import psutil  # Ray's vendored copy, on sys.path once ray is imported
 
@@ -105,7 +105,7 @@ def test_embedded_ray_serves_no_dashboard_by_default(default_probe):
     assert not [s for s in default_probe["listening"] if s["port"] == 8265]
 
 
-# Processes Ray starts by default that a sweep on an embedded Ray does without (runner.connect_ray):
+# Processes Ray starts by default that a sweep on an embedded Ray does without (execution.ray_start.connect_ray):
 # the dashboard head, the log monitor (streams workers' output to the driver: log_to_driver is off)
 # and the autoscaler monitor (one machine).
 UNNEEDED = ("dashboard/dashboard.py", "_private/log_monitor.py", "autoscaler/_private/monitor.py")

@@ -86,13 +86,13 @@ CASES = ["regression_target_not_numeric", "class_with_one_sample", "nan_in_featu
 @pytest.fixture
 def no_ray(monkeypatch):
     """Fail the test if `sweep run` gets as far as starting (or connecting to) Ray."""
-    import orchestrator.runner as runner
+    import orchestrator.execution.run as runner
 
     class Tripwire:
         def __init__(self, *a, **k):
             raise AssertionError("Ray was started for bad data")
 
-    monkeypatch.setattr(runner, "_RayStart", Tripwire)
+    monkeypatch.setattr(runner, "RayStart", Tripwire)
     monkeypatch.setattr(runner, "connect_ray", Tripwire)
 
 

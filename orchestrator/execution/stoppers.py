@@ -1,4 +1,4 @@
-"""Ray Tune adapters for the plateau criteria of :mod:`orchestrator.scheduling`.
+"""Ray Tune adapters for the plateau criteria of :mod:`orchestrator.scheduling`, and the time budget.
 
 Imports Ray. The decisions themselves are the pure functions in ``scheduling``; this class only
 feeds them Ray's results and remembers why each trial was stopped, for the trials table.
@@ -12,8 +12,8 @@ from typing import Any
 
 from ray.tune import Stopper
 
-from .scheduling import ExperimentPlateau, trial_plateaued
-from .spec import SweepSpec
+from ..scheduling import ExperimentPlateau, trial_plateaued
+from ..spec import SweepSpec
 
 __all__ = ["SweepStopper"]
 
@@ -22,7 +22,7 @@ class SweepStopper(Stopper):
     """Per-trial plateau and sweep-level plateau in one Ray ``Stopper``.
 
     ``reasons`` maps a trial id to the reason it was stopped (``plateau`` or
-    ``experiment_plateau``); the recorder reads it when the trial ends.
+    ``experiment_plateau``); the parallel strategy's Tune callback reads it when the trial ends.
     """
 
     def __init__(self, spec: SweepSpec, deadline: float | None = None) -> None:

@@ -1,0 +1,197 @@
+"""Trial events, and the one sink that turns them into table rows, progress and flushes.
+
+A strategy (:mod:`orchestrator.execution.strategies`) reports what its trials do as the small
+events below; :class:`EventSink` records each in the run's :class:`~orchestrator.results.RunTables`
+(whose journal makes the run resumable), shows it in the progress view, and writes the tables
+every :data:`FLUSH_EVERY_S` seconds (copying them to the run's URI, for a run on one). Imports
+neither Ray nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from ..progress import ProgressView
+    from ..results import RunTables
+
+__all__ = ["TrialStarted", "EpochReported", "Intervention", "TrialEnded", "TrialRetried", "SearchEnded",
+           "TrialEvent", "EventSink", "FLUSH_EVERY_S"]
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    """A trial started (again, after a failure or a resume); ``running``: trials running now."""
+
+    trial_id: str
+    config: dict[str, Any]
+    running: int
+    at: float | None = None
+
+
+@dataclass(frozen=True)
+class EpochReported:
+    """A trial reported an epoch: ``row`` holds its metrics (see ``results.EPOCH_FIELDS``)."""
+
+    trial_id: str
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A decision about a running trial (a babysitter's change, PBT's exploit): one events row.
+
+    ``config``: the trial's hyperparameters from now on, when the decision replaced them.
+    """
+
+    trial_id: str
+    epoch: int
+    source: str
+    decision: str
+    reason: str
+    detail: str = ""
+    at: float | None = None
+    old_value: float | None = None
+    new_value: float | None = None
+    config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TrialEnded:
+    """A trial ended with ``status`` for ``reason`` (``error``: its one-line message).
+
+    ``record_event``: add a stop row to events.parquet (False when the strategy recorded its own
+    decision as an :class:`Intervention`). ``config``: recorded first when the trial never started.
+    """
+
+    trial_id: str
+    status: str
+    reason: str
+    running: int
+    at: float | None = None
+    error: str = ""
+    record_event: bool = True
+    config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TrialRetried:
+    """A trial failed and is restarted from its last checkpoint (``attempt`` of ``allowed``)."""
+
+    trial_id: str
+    reason: str
+    error: str
+    attempt: int
+    allowed: int
+
+
+@dataclass(frozen=True)
+class SearchEnded:
+    """The search is over (what follows is reading results back and the final evaluation)."""
+
+    at: float
+
+
+TrialEvent = Union[TrialStarted, EpochReported, Intervention, TrialEnded, TrialRetried, SearchEnded]
+
+
+class EventSink:
+    """Records trial events: table rows (and their journal), the progress view, periodic flushes.
+
+    Args:
+        tables: the run's tables.
+        view: the terminal's progress view.
+        run_dir: the local run directory the tables are written to.
+        mirror: a run on a URI: a :class:`~orchestrator.storage.Mirror` copying ``run_dir`` there
+            at every flush.
+    """
+
+    def __init__(self, tables: RunTables, view: ProgressView, run_dir: Path, mirror: Any = None) -> None:
+        self.tables, self.view, self.run_dir, self.mirror = tables, view, Path(run_dir), mirror
+        self.last_flush = time.time()
+
+    def emit(self, event: TrialEvent) -> None:
+        """Record ``event``; write the tables when the last write is :data:`FLUSH_EVERY_S` old."""
+        self._record(event)
+        if time.time() - self.last_flush > FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the tables (and copy the run directory to its URI, for a run on one).
+
+        A copy that fails (a network hiccup) is logged and retried at the next flush; the sweep
+        goes on. The copy at the end of the run is the one that must succeed.
+        """
+        self.tables.flush(self.run_dir)
+        self.push()
+        self.last_flush = time.time()
+
+    def push(self, names: tuple[str, ...] | None = None) -> None:
+        """Copy the run directory's files (or only ``names``) to its URI; a failure is logged."""
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.push() if names is None else self.mirror.push(names)
+        except Exception as e:  # noqa: BLE001 - retried at the next flush
+            log.warning("could not copy the run directory to %s (will retry): %s", self.mirror.remote,
+                        str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    # -- one method per event ------------------------------------------------------------------
+    @functools.singledispatchmethod
+    def _record(self, event: Any) -> None:
+        raise TypeError(f"not a trial event: {event!r}")
+
+    @_record.register
+    def _started(self, event: TrialStarted) -> None:
+        self.tables.trial_started(event.trial_id, event.config, at=event.at)
+        self.view.set_running(event.running)
+
+    @_record.register
+    def _epoch(self, event: EpochReported) -> None:
+        tables, row = self.tables, event.row
+        tables.epoch(event.trial_id, row)
+        value = math.nan if row.get("diverged") else float(row.get(tables.metric, math.nan))
+        self.view.epoch(event.trial_id, value, tables.trials[event.trial_id].config)
+
+    @_record.register
+    def _intervention(self, event: Intervention) -> None:
+        self.tables.event(event.trial_id, event.epoch, event.source, event.decision, event.reason, event.detail,
+                          at=event.at, old_value=event.old_value, new_value=event.new_value)
+        if event.config is not None:
+            self.tables.set_config(event.trial_id, event.config)
+
+    @_record.register
+    def _ended(self, event: TrialEnded) -> None:
+        tables, tid = self.tables, event.trial_id
+        if event.config is not None and tid not in tables.trials:
+            tables.trial_started(tid, event.config)
+        tables.trial_ended(tid, event.status, event.reason, event.error, at=event.at,
+                           record_event=event.record_event)
+        best, _ = tables.best(tid)
+        self.view.trial_finished(tid, event.status, event.reason, len(tables.curve(tid, tables.metric)), best,
+                                 tables.trials[tid].config)
+        if event.error:  # the traceback is in the trial's error.txt under tune/
+            self.view.print(f"  {tid}: {escape(event.error)}")
+        self.view.set_running(event.running)
+
+    @_record.register
+    def _retried(self, event: TrialRetried) -> None:
+        self.tables.trial_retried(event.trial_id, event.reason, event.error)
+        self.view.print(f"trial {event.trial_id} failed ({escape(event.error)}); retry {event.attempt} of "
+                        f"{event.allowed} from its last checkpoint")
+
+    @_record.register
+    def _search_ended(self, event: SearchEnded) -> None:
+        self.tables.search_ended_at = event.at

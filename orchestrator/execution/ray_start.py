@@ -1,0 +1,309 @@
+"""Ray's start: an embedded Ray (or a connection to a cluster), its workers, and what fits on it.
+
+The only place the product starts Ray. An embedded Ray starts in this process without a dashboard,
+listening on 127.0.0.1 only, with its logs kept out of the user's terminal; ``--address`` /
+``RAY_ADDRESS`` connects to a cluster instead. The patches of Ray's internals applied while it
+starts live in :mod:`orchestrator.internals`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import UsageError
+from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
+from ..space import count_trials
+
+if TYPE_CHECKING:
+    from ..spec import SweepSpec
+
+__all__ = ["WORKER_ENV", "DRIVER_ENV", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
+           "resolve_resources", "check_fits", "describe_ray", "RayLogs"]
+
+# Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
+WORKER_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "PYTHONWARNINGS": "ignore",
+    "KERAS_BACKEND": "tensorflow",
+    # What Ray Tune sets for its trial actors in their runtime_env: here already, so Tune's trial
+    # actors can do without one (the patch tune_actors_without_runtime_env in orchestrator/internals.py).
+    "PL_DISABLE_FORK": "1",
+}
+DRIVER_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
+    "RAY_DEDUP_LOGS": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # A failed trial's traceback goes to its error.txt under tune/; the terminal gets one line and
+    # trials.parquet / events.parquet keep the message.
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
+}
+
+# Trials are the foreground work of `sweep run`: their workers run at the driver's priority, not at
+# Ray's default niceness of 15 (which makes any other process on the machine starve them).
+WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
+# Modules every worker of an embedded Ray imports as it starts (Ray's ``preload_python_modules``),
+# with SWEEP_PRELOAD=1: TensorFlow (trimmed, training/preload.py) is then imported in the workers Ray
+# prestarts (one per CPU), which run the first trials, while the driver sets up the sweep. Off by
+# default: on 2 cores the first epoch came no sooner (the driver, Ray's agents and both imports
+# share the two cores, see benchmarks/placement.md); it may on machines with more cores than trials.
+PRELOAD_MODULES = ["orchestrator.training.preload"]
+
+# The node id of the Ray that connect_ray started in this process (None: none, or a cluster's):
+# its workers inherit this process's environment (see embedded_here).
+_STARTED_NODE: str | None = None
+
+
+def embedded_here() -> bool:
+    """True while the Ray this process uses is the embedded one :func:`connect_ray` started here.
+
+    Its workers inherit this process's environment, which is what lets Tune's trial actors do
+    without a runtime_env (and so start in the workers Ray prestarted).
+    """
+    import ray
+
+    return (_STARTED_NODE is not None and ray.is_initialized()
+            and ray.get_runtime_context().get_node_id() == _STARTED_NODE)
+
+
+def _quiet_ray_loggers() -> None:
+    # Ray's own log lines stay out of the terminal: the sweep's progress view is what it shows.
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+
+
+def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
+                preload: bool | None = None, dashboard: bool | None = None) -> bool:
+    """Start an embedded Ray or connect to ``address``; True when this call started it.
+
+    A Ray already initialised in this process (a notebook, the test session) is reused as is.
+    An embedded Ray's workers inherit :data:`WORKER_ENV` from this process (no runtime_env, so
+    trials can use the workers Ray prestarts as it starts), run at :data:`WORKER_NICENESS`, and
+    import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: only with
+    ``SWEEP_PRELOAD=1``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
+    127.0.0.1) only when ``dashboard`` (default: only with ``SWEEP_DASHBOARD=1``, ``--dashboard``);
+    without it, no dashboard process, log monitor or autoscaler monitor (see
+    :mod:`orchestrator.internals`). A cluster gets the environment as a runtime_env.
+    """
+    import ray
+
+    for k, v in DRIVER_ENV.items():
+        os.environ.setdefault(k, v)
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    _quiet_ray_loggers()
+    if address:
+        ray.init(address=address, runtime_env={"env_vars": dict(WORKER_ENV)}, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    else:
+        _start_embedded(resources, preload, dashboard)
+    _quiet_ray_loggers()
+    return True
+
+
+def _start_embedded(resources: dict[str, float] | None, preload: bool | None, dashboard: bool | None) -> None:
+    import ray
+
+    for k, v in WORKER_ENV.items():
+        os.environ.setdefault(k, v)
+    if preload is None:
+        preload = os.environ.get("SWEEP_PRELOAD", "0") == "1"
+    if dashboard is None:
+        dashboard = os.environ.get("SWEEP_DASHBOARD", "0") == "1"
+    system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS}
+    if preload:
+        system["preload_python_modules"] = list(PRELOAD_MODULES)
+    names = [n for n in RAY_START_PATCHES if not (dashboard and n == "ray_no_api_server")]
+    with patched(*names) as applied:
+        private = ray_init_private_kwargs(node_ip_address="127.0.0.1" if applied["ray_loopback"] else None,
+                                          system_config=system)
+        context = ray.init(include_dashboard=dashboard, dashboard_host="127.0.0.1", **(resources or {}),
+                           log_to_driver=False, logging_level=logging.ERROR, **private)
+    global _STARTED_NODE
+    _STARTED_NODE = ray.get_runtime_context().get_node_id()
+    if dashboard and getattr(context, "dashboard_url", None):
+        print(f"ray dashboard: http://{context.dashboard_url}", file=sys.stderr, flush=True)
+
+
+class RayStart:
+    """:func:`connect_ray` on a helper thread (an embedded Ray only; a cluster is joined in place).
+
+    Starting an embedded Ray is mostly waiting for its processes; meanwhile the driver prepares
+    the data (and imports pandas and scikit-learn when nothing did before). ``sweep run`` starts
+    Ray this way; :meth:`join` waits for it.
+    """
+
+    def __init__(self, address: str | None, resources: dict[str, float] | None) -> None:
+        self.started: bool | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if address or os.environ.get("RAY_ADDRESS"):
+            self.started = connect_ray(address, resources)
+            return
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(resources,), name="sweep-ray-init", daemon=True)
+        self._thread.start()
+
+    def _run(self, resources: dict[str, float] | None) -> None:
+        try:
+            self.started = connect_ray(None, resources)
+        except BaseException as e:  # noqa: BLE001 - raised by join()
+            self.error = e
+        finally:
+            self._ready.set()
+        if self.started:
+            # Ray's processes are bound to the life of the thread that started them (Linux's
+            # parent-death signal is per thread): this thread stays until the process ends.
+            threading.Event().wait()
+
+    def join(self) -> bool:
+        """Wait for Ray; True when this started it (as :func:`connect_ray`)."""
+        if self._thread is not None:
+            self._ready.wait()
+            self._thread = None
+            if self.started and threading.current_thread() is threading.main_thread():
+                import signal
+
+                # What ray.init does on the main thread: a SIGTERM ends the driver cleanly.
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        if self.error is not None:
+            raise self.error
+        return bool(self.started)
+
+    def abandon(self) -> None:
+        """The sweep stops before it started: shut down the Ray this started, if it did."""
+        try:
+            started = self.join()
+        except BaseException:  # noqa: BLE001 - the caller's error is the one to report
+            return
+        if started:
+            shutdown_ray()
+
+
+def warm_workers() -> None:
+    """Import TensorFlow in as many Ray worker processes as there are CPUs, before a strategy's
+    clock starts, so that neither strategy's budget pays for it.
+
+    On a loaded 2-core machine importing TensorFlow in two fresh workers at once took longer than a
+    30 s budget; it is set-up, not tuning. Ray keeps idle workers in its pool for later tasks and
+    actors, which may then start warm (it is not guaranteed: under heavy load a parallel sweep's
+    first trials still started 15-20 s into a 30 s budget).
+    """
+    import ray
+
+    n = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    @ray.remote(num_cpus=1)
+    def warm() -> int:
+        import os
+
+        from orchestrator.training import import_tensorflow
+
+        import_tensorflow()
+
+        return os.getpid()
+
+    ray.get([warm.remote() for _ in range(n)])
+
+
+def shutdown_ray() -> None:
+    """Shut down the Ray this process started (:func:`connect_ray` returned True)."""
+    import ray
+
+    ray.shutdown()
+
+
+def describe_ray(address: str | None, started_here: bool) -> tuple[dict[str, Any], list[str]]:
+    """What run.json says of the Ray a run uses: its address, whether the run started it, its
+    resources; and the addresses of its live nodes."""
+    import ray
+
+    about = {"address": address or os.environ.get("RAY_ADDRESS") or "embedded", "started_here": started_here,
+             "cluster_resources": ray.cluster_resources()}
+    return about, sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")})
+
+
+def _alive_nodes() -> list[dict[str, float]]:
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def resolve_resources(spec: SweepSpec) -> SweepSpec:
+    """The spec with ``auto`` resources resolved from what the connected Ray reports."""
+    if not spec.resources.is_auto:
+        return spec
+    import ray
+
+    nodes = _alive_nodes()
+    total = ray.cluster_resources()
+    resolved = spec.resources.resolve(
+        float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0)),
+        node_cpus=max((float(n.get("CPU", 0.0)) for n in nodes), default=None),
+        node_gpus=max((float(n.get("GPU", 0.0)) for n in nodes), default=None),
+        trials=count_trials(spec))
+    return spec.with_overrides(resources=resolved)
+
+
+def check_fits(spec: SweepSpec, file: str | None = None) -> None:
+    """Fail fast when one trial asks for more than any node has (Ray would wait forever).
+
+    Raises:
+        UsageError: naming ``file`` (the spec's file name, when given) and the resource key.
+    """
+    nodes = _alive_nodes()
+    r = spec.resources
+    for key, asked in (("cpu", r.cpu), ("gpu", r.gpu)):
+        largest = max((n.get(key.upper(), 0.0) for n in nodes), default=0.0)
+        if asked > largest:
+            where = f"{file}: resources.{key}" if file else f"resources.{key}"
+            raise UsageError(where, f"a trial asks for {asked:g} {key.upper()}s but the largest node has {largest:g}")
+
+
+class RayLogs(logging.Filter):
+    """Keeps Ray's own log records out of the terminal while a run is under way.
+
+    Installed on the handlers of Ray's ``ray`` logger (its terminal handler) by :meth:`held`:
+    records are not printed but kept (the last :data:`KEEP` of them), so that a run that fails can
+    write them next to its traceback. Without it, Ray Tune prints ``ERROR tune.py -- Trials did
+    not complete: [...]`` whenever a time budget stops trials, which the sweep reports itself.
+    """
+
+    KEEP = 200
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: deque[str] = deque(maxlen=self.KEEP)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            self.records.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is dropped
+            pass
+        return False
+
+    @classmethod
+    @contextlib.contextmanager
+    def held(cls) -> Iterator[RayLogs]:
+        """Hold Ray's log records back from its terminal handlers for the duration of the block."""
+        import ray  # noqa: F401 - Ray installs its terminal handler as it is imported
+
+        logs = cls()
+        handlers = list(logging.getLogger("ray").handlers)
+        for h in handlers:
+            h.addFilter(logs)
+        try:
+            yield logs
+        finally:
+            for h in handlers:
+                h.removeFilter(logs)

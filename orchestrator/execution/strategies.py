@@ -1,0 +1,340 @@
+"""Strategies: how a run spends its compute, behind one interface.
+
+A strategy runs the search and reports what its trials do as events into the run's sink
+(:mod:`orchestrator.execution.events`); then :func:`~orchestrator.execution.finalize.finalize`
+selects on validation and asks the strategy to evaluate the selected trial on the test split,
+once. Two strategies exist:
+
+- :class:`ParallelStrategy` (``strategy: parallel``): many trials at once through Ray Tune; a Tune
+  callback (:class:`~orchestrator.execution.tune_events.TuneEvents`) translates Tune's callbacks
+  into events.
+- :class:`BabysitStrategy` (``strategy: babysit``): one Ray actor trains the models one at a time;
+  its record stream is translated into events.
+
+A third is one new class registered with :func:`strategy`; the sink and finalize do not change.
+Imports Ray only inside the methods that run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from ..internals import patched
+from ..space import count_trials
+from .events import EpochReported, Intervention, TrialEnded, TrialEvent, TrialStarted
+from .ray_start import embedded_here
+
+if TYPE_CHECKING:
+    from ..spec import SweepSpec
+    from .context import RunContext
+
+__all__ = ["Strategy", "RunOptions", "STRATEGIES", "strategy", "make_strategy", "ParallelStrategy",
+           "BabysitStrategy", "babysit_event", "prune_checkpoints", "best_checkpoint"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``sweep run`` (or ``sweep resume``) asked for the run, beyond the spec.
+
+    Attributes:
+        warm_start: configurations to try first (a search algorithm's ``points_to_evaluate``).
+        tensorboard: also write each trial's curves for TensorBoard.
+        budget_s: the search's wall-clock budget from the run's start, or None.
+        restore: continue an interrupted run from its saved state (``sweep resume``).
+    """
+
+    warm_start: list[dict[str, Any]] | None = None
+    tensorboard: bool = False
+    budget_s: float | None = None
+    restore: bool = False
+
+
+class Strategy:
+    """One way to spend a run's compute. Subclasses implement :meth:`run` and :meth:`evaluate`.
+
+    Attributes:
+        name: the spec's ``strategy`` value.
+        cannot_resume: what ``sweep resume`` says after the run directory when it refuses a run
+            of this strategy (None: it can be resumed).
+    """
+
+    name: ClassVar[str] = ""
+    cannot_resume: ClassVar[str | None] = "cannot be resumed (run it again)"
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+
+    def planned_trials(self, spec: SweepSpec) -> int:
+        """How many trials the run plans (``budget.trials`` in run.json, the progress total)."""
+        return count_trials(spec)
+
+    def run(self, ctx: RunContext) -> None:
+        """Run the search, reporting every trial event to ``ctx.sink``; return when it is over.
+
+        Sets ``ctx.info["search_ended_at"]`` (when the training ended) before it returns.
+        """
+        raise NotImplementedError
+
+    def evaluate(self, ctx: RunContext, selected: str, test_data: Any) -> dict[str, float]:
+        """Score the ``selected`` trial's best weights on ``test_data`` (the run's only look at
+        the test split); ``{}`` when its weights are gone."""
+        raise NotImplementedError
+
+    def tidy(self, ctx: RunContext) -> None:
+        """After the final evaluation of a run that ended well: drop what is no longer needed."""
+
+    def close(self) -> None:
+        """Release what the strategy holds in Ray (its actors); called however the run ended."""
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
+    """Class decorator: register a :class:`Strategy` under the spec's ``strategy`` value ``name``."""
+
+    def register(cls: type[Strategy]) -> type[Strategy]:
+        cls.name = name
+        STRATEGIES[name] = cls
+        return cls
+
+    return register
+
+
+def make_strategy(name: str, options: RunOptions) -> Strategy:
+    """The registered strategy ``name`` for one run."""
+    return STRATEGIES[name](options)
+
+
+# --------------------------------------------------------------------------------------------
+# Parallel: Ray Tune
+# --------------------------------------------------------------------------------------------
+
+
+@strategy("parallel")
+class ParallelStrategy(Strategy):
+    """Many trials at once through Ray Tune (schedulers, stoppers, PBT, time budget)."""
+
+    cannot_resume = None
+
+    def __init__(self, options: RunOptions) -> None:
+        super().__init__(options)
+        self.grid: Any = None
+        self.evaluator: Any = None
+
+    def run(self, ctx: RunContext) -> None:
+        import ray
+
+        from . import tune_setup as setup
+        from .tune_events import attach
+
+        with attach(ctx.sink):  # a restored TuneEvents finds this run's sink here
+            tuner = setup.restore_tuner(ctx) if self.options.restore else self._new_tuner(ctx)
+            ctx.view.set_capacity(ctx.spec.resources.model_dump(), ray.cluster_resources())
+            ctx.view.start()
+            ctx.phase = "the search"
+            # An embedded Ray started in this process (by this sweep, by `sweep compare` before its
+            # runs, or by a test session): its prestarted workers can take Tune's trial actors.
+            prestarted = ("tune_actors_without_runtime_env",) if embedded_here() else ()
+            try:
+                with setup.tune_environment(ctx.spec, ctx.deadline), patched(*prestarted):
+                    self.grid = tuner.fit()
+            except Exception:
+                if ctx.tables.search_ended_at is not None:  # Tune's reading of its results failed
+                    ctx.phase = "the end of the search"
+                raise
+            finally:
+                ctx.view.stop()
+        ctx.phase = "the end of the search"
+        self.after_search(ctx)
+
+    def _new_tuner(self, ctx: RunContext) -> Any:
+        from . import tune_setup as setup
+        from .stoppers import SweepStopper
+        from .tune_events import TuneEvents
+
+        spec, budget_s = ctx.spec, self.options.budget_s
+        stopper = None
+        if spec.stoppers.plateau or spec.stoppers.experiment_plateau or ctx.deadline is not None:
+            # Under a time budget it also ends the experiment at the deadline (from the run's
+            # start, not from when Tune's own time_budget_s clock starts), so no trial starts after it.
+            stopper = SweepStopper(spec, ctx.deadline)
+        # Under a time budget the last trials may never start: warm the evaluator after the first report.
+        self.evaluator = setup.warm_evaluator(count_trials(spec) if budget_s is None else 1)
+        callbacks = [TuneEvents(ctx.sink, spec, stopper), self.evaluator]
+        if self.options.tensorboard:
+            callbacks.append(setup.tensorboard_callback())
+        return setup.new_tuner(ctx, callbacks, stopper, self.options.warm_start, budget_s)
+
+    def after_search(self, ctx: RunContext) -> None:
+        """Right after ``tuner.fit``: when the search ended, and which node is which."""
+        import ray
+
+        # The search ended when Tune's experiment did; tuner.fit then builds its ResultGrid from every
+        # trial's files (recorded apart as results_read_s).
+        fit_returned = time.time()
+        ctx.info["search_ended_at"] = ctx.tables.search_ended_at or fit_returned
+        ctx.info["results_read_s"] = fit_returned - ctx.info["search_ended_at"]
+        ctx.tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
+
+    def evaluate(self, ctx: RunContext, selected: str, test_data: Any) -> dict[str, float]:
+        import ray
+
+        from ..training import evaluate_on_test
+
+        r = ctx.spec.resources
+        checkpoint = next((best_checkpoint(res, ctx.spec.mode) for res in self.grid
+                           if res.metrics.get("trial_id") == selected), None)
+        if checkpoint is None:
+            return {}
+        hp = ctx.tables.trials[selected].config
+        # A checkpoint at a URI goes to the evaluating worker as it is (that worker, on any node,
+        # downloads it); on a shared file system its directory is readable from every node.
+        at = contextlib.nullcontext(checkpoint) if ctx.mirror is not None else checkpoint.as_directory()
+        with at as ckpt_dir:
+            actor = getattr(self.evaluator, "actor", None)
+            if actor is not None:  # warm since the sweep began; no trial runs any more
+                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu)
+            else:
+                evaluate = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(evaluate_on_test)
+                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu)
+            return ray.get(ref)
+
+    def tidy(self, ctx: RunContext) -> None:
+        prune_checkpoints(self.grid, ctx.spec.mode)
+
+    def close(self) -> None:
+        actor = getattr(self.evaluator, "actor", None)
+        if actor is not None:
+            import ray
+
+            self.evaluator.actor = None
+            ray.kill(actor)
+
+
+def best_checkpoint(result: Any, mode: str) -> Any:
+    """A Tune result's checkpoint with the best objective (its latest when none is scored)."""
+    try:
+        best = result.get_best_checkpoint("objective", mode)
+    except Exception:  # no scored checkpoints
+        best = None
+    return best or result.checkpoint
+
+
+def prune_checkpoints(grid: Any, mode: str) -> int:
+    """Once the sweep has ended, delete each trial's checkpoints but its best and its latest.
+
+    While it runs, every checkpoint is kept (see the CheckpointConfig in
+    :func:`~orchestrator.execution.tune_setup.new_tuner`); what a finished run keeps is what Ray's
+    ``num_to_keep=1`` with a score would have kept. Works on any storage (the results' pyarrow
+    filesystem); a checkpoint that cannot be deleted stays.
+
+    Returns:
+        The number of checkpoint directories deleted.
+    """
+    from pyarrow import fs as pafs
+
+    deleted = 0
+    for result in grid:
+        if result.path is None or result.checkpoint is None:
+            continue
+        keep = {result.checkpoint.path}
+        best = best_checkpoint(result, mode)
+        if best is not None:
+            keep.add(best.path)
+        fs = result.filesystem
+        try:
+            entries = fs.get_file_info(pafs.FileSelector(result.path, allow_not_found=True))
+        except Exception:
+            continue
+        for e in entries:
+            if e.type == pafs.FileType.Directory and e.base_name.startswith("checkpoint_") and e.path not in keep:
+                try:
+                    fs.delete_dir(e.path)
+                    deleted += 1
+                except Exception:
+                    pass
+    return deleted
+
+
+# --------------------------------------------------------------------------------------------
+# Babysit: one actor, one model at a time
+# --------------------------------------------------------------------------------------------
+
+
+def babysit_event(record: dict[str, Any]) -> TrialEvent:
+    """One record of the babysitting actor's stream as a trial event.
+
+    The records (``kind``: ``start``, ``epoch``, ``event``, ``end``) are described in
+    ``orchestrator/training/babysitter.py``; one model trains at a time, so ``running`` is 1
+    from its start to its end.
+    """
+    kind, tid = record["kind"], record["trial_id"]
+    if kind == "start":
+        return TrialStarted(tid, record["config"], running=1, at=record["at"])
+    if kind == "epoch":
+        return EpochReported(tid, record["row"])
+    if kind == "event":
+        return Intervention(tid, record["epoch"], "babysitter", record["decision"], record["reason"],
+                            record["detail"], at=record["at"], old_value=record["old_value"],
+                            new_value=record["new_value"])
+    if kind == "end":
+        # the babysitter records its own stops as events
+        return TrialEnded(tid, record["status"], record["stop_reason"], running=0, at=record["at"],
+                          record_event=False)
+    raise ValueError(f"unknown babysitter record kind {kind!r}")
+
+
+@strategy("babysit")
+class BabysitStrategy(Strategy):
+    """One Ray actor on one slot trains the models one at a time, adjusting each after every epoch.
+
+    The actor (``training.BabysitWorker``) streams its records back (a Ray streaming generator);
+    each becomes an event here, as Tune's reports do for a parallel sweep. The selected model's
+    best epoch is evaluated on the test split in the same actor, already warm.
+    """
+
+    cannot_resume = "is a babysitting run; it cannot be resumed (run it again)"
+
+    def __init__(self, options: RunOptions) -> None:
+        super().__init__(options)
+        self.actor: Any = None
+
+    def planned_trials(self, spec: SweepSpec) -> int:
+        return spec.babysit.max_models
+
+    def run(self, ctx: RunContext) -> None:
+        import ray
+
+        from ..training import BabysitWorker, TrialData
+
+        spec, r = ctx.spec, ctx.spec.resources
+        self.actor = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(BabysitWorker).remote(r.cpu, r.gpu)
+        ctx.view.total = self.planned_trials(spec)
+        ctx.view.set_capacity(r.model_dump(), ray.cluster_resources())
+        ctx.view.start()
+        ctx.phase = "the search"
+        try:
+            stream = self.actor.run.options(num_returns="streaming").remote(
+                spec, TrialData.of(ctx.prepared.without_test()), ctx.started, ctx.deadline,
+                str(ctx.run_dir / "checkpoints"))
+            for ref in stream:
+                ctx.sink.emit(babysit_event(ray.get(ref)))
+        finally:
+            ctx.view.stop()
+        ctx.info["search_ended_at"] = time.time()
+
+    def evaluate(self, ctx: RunContext, selected: str, test_data: Any) -> dict[str, float]:
+        import ray
+
+        return ray.get(self.actor.evaluate.remote(selected, ctx.tables.trials[selected].config, test_data))
+
+    def close(self) -> None:
+        if self.actor is not None:
+            import ray
+
+            actor, self.actor = self.actor, None
+            ray.kill(actor)

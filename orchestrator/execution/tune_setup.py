@@ -1,0 +1,248 @@
+"""The Ray Tune experiment of a parallel sweep: search algorithm, scheduler, trainable, callbacks, Tuner.
+
+Everything here is assembled from the :class:`~orchestrator.spec.SweepSpec`; the parallel strategy
+(:mod:`orchestrator.execution.strategies`) runs the result. Imports Ray only inside its functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..space import max_epochs, optuna_space, to_param_space
+
+if TYPE_CHECKING:
+    from .. import data as data_mod
+    from ..spec import SweepSpec
+    from .context import RunContext
+
+__all__ = ["search_alg", "scheduler", "trainable", "warm_evaluator", "tensorboard_callback", "tune_environment",
+           "tune_storage", "new_tuner", "tune_state", "can_restore", "restore_tuner", "TENSORBOARD_SCALARS",
+           "TENSORBOARD_PREFIXES"]
+
+
+def search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None) -> Any:
+    """The search algorithm, capped at ``resources.max_concurrent`` trials at once; ``warm_start``
+    configurations (partial ones allowed) are tried first.
+
+    The cap is set here for every algorithm: Tune's own ``TuneConfig.max_concurrent_trials``
+    applies only to a Searcher, and a BasicVariantGenerator passed in ignores it (with a warning
+    in Ray's log).
+    """
+    points = [dict(p) for p in warm_start] if warm_start else None
+    cap = spec.resources.max_concurrent
+    if spec.search.algorithm == "tpe":
+        import optuna
+        from ray.tune.search import ConcurrencyLimiter
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(seed=spec.search.seed)
+        searcher = OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler,
+                                points_to_evaluate=points)
+        return searcher if not cap else ConcurrencyLimiter(searcher, max_concurrent=cap)
+    from ray.tune.search import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=spec.search.seed, points_to_evaluate=points, max_concurrent=cap or 0)
+
+
+def scheduler(spec: SweepSpec) -> Any:
+    """The Ray Tune scheduler the spec names (FIFO when none): ASHA, Hyperband, median stopping, PBT."""
+    from ray.tune import schedulers
+
+    s = spec.scheduler
+    limit = s.max_t or max_epochs(spec)
+    if s.type == "pbt":
+        from ray import tune
+
+        from ..scheduling import pbt_mutation_table
+
+        mutations = {n: getattr(tune, fn)(*args) for n, (fn, args) in pbt_mutation_table(spec).items()}
+        return schedulers.PopulationBasedTraining(
+            time_attr="training_iteration", perturbation_interval=s.perturbation_interval,
+            hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
+            resample_probability=s.resample_probability)
+    if s.type == "asha":
+        return schedulers.ASHAScheduler(time_attr="training_iteration", max_t=limit,
+                                        grace_period=s.grace_period, reduction_factor=s.reduction_factor,
+                                        brackets=s.brackets)
+    if s.type == "hyperband":
+        return schedulers.HyperBandScheduler(time_attr="training_iteration", max_t=limit,
+                                             reduction_factor=s.reduction_factor)
+    if s.type == "median":
+        return schedulers.MedianStoppingRule(time_attr="training_iteration", grace_period=s.grace_period,
+                                             min_samples_required=s.min_samples_required)
+    return schedulers.FIFOScheduler()
+
+
+def trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, deadline: float | None = None) -> Any:
+    """The trainable as Tune runs it: data (without the test split) and resources bound."""
+    from ray import tune
+
+    from ..training import TrialContext, TrialData, load_plan, train_trial
+
+    # $SWEEP_FAULT_INJECTION (tests only) is read here, on the driver, and travels with the context.
+    ctx = TrialContext(spec=spec, run_started_at=started, faults=load_plan(), deadline=deadline)
+    # Train and validation arrays only (never the test split), in a class workers unpickle without
+    # importing pandas or scikit-learn.
+    bound = tune.with_parameters(train_trial, data=TrialData.of(prepared.without_test()), ctx=ctx)
+    return tune.with_resources(bound, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
+    """A Tune callback that starts the test evaluation's process before the sweep ends.
+
+    The selected trial is evaluated on the test split after the sweep, in a Ray worker that must
+    first import TensorFlow (5-12 s at the end of every run on 2 cores). This starts that worker
+    (a Ray actor asking for no CPU, so no trial waits for it) once the last of the ``trials`` has
+    started and an epoch was reported (so it neither delays the first epoch nor competes with the
+    sweep longer than its last trials); by the end it is warm (its ``actor``). A copy Tune restores
+    from its experiment state (``sweep resume``) starts nothing.
+    """
+    import ray
+    from ray import tune
+
+    from ..training import Evaluator
+
+    class WarmEvaluator(tune.Callback):
+        def __init__(self) -> None:
+            self.actor: Any = None
+            self.started = 0
+            self.reported = False
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.started += 1
+            self._maybe_start()
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            self.reported = True
+            self._maybe_start()
+
+        def _maybe_start(self) -> None:
+            if enabled and self.actor is None and self.reported and self.started >= trials:
+                self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
+                self.actor.ready.remote()
+
+        def __reduce__(self) -> Any:
+            return (warm_evaluator, (trials, False))
+
+    return WarmEvaluator()
+
+
+# Per-epoch scalars written for TensorBoard with ``--tensorboard``: the curves, not placement data.
+TENSORBOARD_SCALARS = ("learning_rate", "epoch_s", "objective")
+TENSORBOARD_PREFIXES = ("train_", "val_")
+
+
+def tensorboard_callback() -> Any:
+    """Ray Tune's TensorBoard logger limited to each epoch's curves (``sweep run --tensorboard``).
+
+    Ray's ``TBXLoggerCallback`` writes one event file per trial into the trial's directory under
+    ``RUN_DIR/tune`` (step = epoch) and the trial's hyperparameters for TensorBoard's HParams tab;
+    this subclass passes it only the training and validation metrics, the learning rate and the
+    epoch time, so TensorBoard's scalar list is the curves.
+    """
+    from ray.tune.logger import TBXLoggerCallback
+
+    class EpochScalars(TBXLoggerCallback):
+        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+            keep = {k: v for k, v in result.items() if k in TENSORBOARD_SCALARS or k.startswith(TENSORBOARD_PREFIXES)
+                    or k in ("training_iteration", "config")}
+            super().log_trial_result(iteration, trial, keep)
+
+    return EpochScalars()
+
+
+@contextlib.contextmanager
+def tune_environment(spec: SweepSpec, deadline: float | None) -> Iterator[None]:
+    """The environment Ray Tune reads while it runs a sweep with a time budget; restored after.
+
+    - ``TUNE_DISABLE_STRICT_METRIC_CHECKING``: a trial Tune started just before the deadline
+      returns without a report.
+    - ``TUNE_MAX_PENDING_TRIALS_PG``: the budget, not num_samples, ends the search: queue few
+      trials ahead (Tune's default of 200 pending trials creates their directories up front,
+      seconds of the budget).
+    """
+    values: dict[str, str] = {}
+    if deadline is not None:
+        values = {"TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+                  "TUNE_MAX_PENDING_TRIALS_PG": str(max(2, int(spec.resources.max_concurrent or 2)))}
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def tune_storage(ctx: RunContext) -> dict[str, Any]:
+    """Where Ray Tune keeps checkpoints and its experiment state: ``RUN_DIR/tune``, or at the URI."""
+    if ctx.mirror is None:
+        return {"storage_path": str(ctx.run_dir)}
+    return {"storage_path": ctx.mirror.remote.path, "storage_filesystem": ctx.mirror.remote.fs}
+
+
+def new_tuner(ctx: RunContext, callbacks: list[Any], stopper: Any, warm_start: list[dict[str, Any]] | None,
+              budget_s: float | None) -> Any:
+    """The Tuner of a new parallel sweep (``budget_s``: Tune's ``time_budget_s``, counted from the
+    run's start)."""
+    from ray import tune
+
+    spec = ctx.spec
+    time_budget = None if budget_s is None else max(1.0, budget_s - (time.time() - ctx.started))
+    return tune.Tuner(
+        trainable(spec, ctx.prepared, ctx.started, ctx.deadline),
+        param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
+        tune_config=tune.TuneConfig(
+            metric="objective", mode=spec.mode, search_alg=search_alg(spec, warm_start),
+            scheduler=scheduler(spec), num_samples=spec.search.resolved_num_samples,
+            reuse_actors=True,
+            time_budget_s=time_budget,
+        ),
+        run_config=tune.RunConfig(
+            name="tune", verbose=0,
+            # Ray Tune writes checkpoints and its experiment state to the location itself
+            **tune_storage(ctx),
+            callbacks=callbacks,
+            stop=stopper,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            # Every checkpoint is kept while the sweep runs (the older ones are pruned when it
+            # ends, see strategies.prune_checkpoints): Ray Tune deletes a trial's older checkpoint
+            # as soon as a newer one is saved but writes its experiment snapshot later, in the
+            # background, so a driver killed in between would leave a snapshot naming a deleted
+            # checkpoint and `sweep resume` could not restore that trial. PBT also copies a
+            # donor's checkpoint after the donor has moved on.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None,
+                                                    checkpoint_score_attribute="objective",
+                                                    checkpoint_score_order=spec.mode),
+        ),
+    )
+
+
+def tune_state(ctx: RunContext) -> dict[str, Any]:
+    """Where a run's Ray Tune experiment state is: beside the journal, or at the URI itself."""
+    if ctx.mirror is None:
+        return {"path": str(ctx.run_dir / "tune")}
+    return {"path": (ctx.mirror.remote / "tune").path, "storage_filesystem": ctx.mirror.remote.fs}
+
+
+def can_restore(ctx: RunContext) -> bool:
+    """True when the run holds a Ray Tune experiment state that :func:`restore_tuner` can read."""
+    from ray import tune
+
+    return bool(tune.Tuner.can_restore(**tune_state(ctx)))
+
+
+def restore_tuner(ctx: RunContext) -> Any:
+    """The Tuner of an interrupted sweep, restored from its experiment state (``sweep resume``):
+    finished trials stay finished, unfinished and errored ones continue from their checkpoints."""
+    from ray import tune
+
+    return tune.Tuner.restore(**tune_state(ctx), trainable=trainable(ctx.spec, ctx.prepared, ctx.started),
+                              resume_unfinished=True, resume_errored=True)

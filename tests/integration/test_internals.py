@@ -1,0 +1,132 @@
+"""Canaries for the patches of Ray's and Ray Tune's internals (``orchestrator/internals.py``).
+
+One test per entry: it fails, naming the entry, when an upgrade of Ray moves what the entry
+relies on (its target, or the place Ray reads it), so that the fallback (Ray as it is, a little
+slower or less private) never silently becomes the only path. Each patch is applied, checked to
+have taken effect, and checked to be undone. No Ray is started (the session's is not needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from orchestrator.internals import (PATCHES, RAY_START_PATCHES, patched, ray_init_private_kwargs, target_present,
+                                    trial_actor)
+
+RAY_PATCHES = (*RAY_START_PATCHES, "tune_actors_without_runtime_env")
+
+
+def _moved(name: str, what: str) -> str:
+    return (f"internals patch {name!r} ({PATCHES[name].target}): {what}; Ray moved it: update the patch "
+            "(or drop it) and the version bound in pyproject.toml")
+
+
+@pytest.mark.parametrize("name", RAY_PATCHES)
+def test_every_ray_patch_has_its_target(name):
+    assert name in PATCHES, f"no patch registered as {name!r}"
+    target = PATCHES[name].target
+    try:
+        importlib.import_module(target.partition(":")[0])  # target_present looks at imported modules only
+    except ImportError as e:
+        pytest.fail(_moved(name, f"module not found ({e})"))
+    assert target_present(target), _moved(name, "target not found")
+
+
+def test_ray_node_params_sets_the_defaults_while_applied():
+    from ray._private import parameter
+
+    original = parameter.RayParams.__init__
+    with patched("ray_node_params") as applied:
+        assert applied["ray_node_params"], _moved("ray_node_params", "not applied")
+        params = parameter.RayParams()
+        assert params.include_log_monitor is False, _moved("ray_node_params", "include_log_monitor not set")
+        assert params.no_monitor is True, _moved("ray_node_params", "no_monitor not set")
+        # an explicit value still wins
+        assert parameter.RayParams(include_log_monitor=True).include_log_monitor is True
+    assert parameter.RayParams.__init__ is original, _moved("ray_node_params", "not undone")
+    # Ray still starts the monitors it guards from these two parameters
+    node_source = inspect.getsource(__import__("ray._private.node", fromlist=["Node"]).Node)
+    for field in ("include_log_monitor", "no_monitor"):
+        assert field in node_source, _moved("ray_node_params", f"Node no longer reads {field}")
+
+
+def test_ray_loopback_switches_single_machine_mode_while_applied():
+    from ray._private import ray_constants, services
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    with patched("ray_loopback") as applied:
+        assert applied["ray_loopback"], _moved("ray_loopback", "not applied")
+        assert ray_constants.ENABLE_RAY_CLUSTER is False
+    assert ray_constants.ENABLE_RAY_CLUSTER == before, _moved("ray_loopback", "not undone")
+    # Ray reads the constant at call time, where it picks the node's address
+    assert "ray_constants.ENABLE_RAY_CLUSTER" in inspect.getsource(services.get_node_ip_address), \
+        _moved("ray_loopback", "get_node_ip_address no longer reads ENABLE_RAY_CLUSTER")
+
+
+def test_ray_no_api_server_makes_start_api_server_a_no_op_while_applied():
+    from ray._private import node
+
+    original = node.Node.start_api_server
+    with patched("ray_no_api_server") as applied:
+        assert applied["ray_no_api_server"], _moved("ray_no_api_server", "not applied")
+        assert node.Node.start_api_server(object()) is None  # nothing started, for any node
+    assert node.Node.start_api_server is original, _moved("ray_no_api_server", "not undone")
+    assert "self.start_api_server(" in inspect.getsource(node.Node), \
+        _moved("ray_no_api_server", "Node no longer starts its API server through start_api_server")
+
+
+def test_tune_actors_without_runtime_env_registers_without_one_while_applied(monkeypatch):
+    from ray.tune.execution import class_cache
+
+    for k, v in class_cache.DEFAULT_ENV_VARS.items():
+        monkeypatch.setenv(k, v)  # what an embedded Ray's workers inherit (execution.ray_start.WORKER_ENV)
+
+    class Trainable:
+        pass
+
+    original = class_cache._ActorClassCache.get
+    with patched("tune_actors_without_runtime_env") as applied:
+        assert applied["tune_actors_without_runtime_env"], _moved("tune_actors_without_runtime_env", "not applied")
+        remote = class_cache._ActorClassCache().get(Trainable)
+        assert not remote._default_options.get("runtime_env"), \
+            _moved("tune_actors_without_runtime_env", "the trainable still gets a runtime_env")
+    assert class_cache._ActorClassCache.get is original, _moved("tune_actors_without_runtime_env", "not undone")
+    # unpatched, Tune sets the runtime_env the patch makes unnecessary (else the patch is moot)
+    unpatched = class_cache._ActorClassCache().get(Trainable)
+    assert unpatched._default_options.get("runtime_env", {}).get("env_vars", {}).get("PL_DISABLE_FORK") == "1", \
+        _moved("tune_actors_without_runtime_env", "Tune no longer sets PL_DISABLE_FORK in its runtime_env")
+    # a variable that differs from what Tune sets: the patch stands aside
+    monkeypatch.setenv("PL_DISABLE_FORK", "0")
+    with patched("tune_actors_without_runtime_env") as refused:
+        assert not refused["tune_actors_without_runtime_env"]
+
+
+def test_trial_actor_reads_the_actor_tune_keeps_for_a_trial():
+    """Not a patch but a reach: ``trial.temporary_state.ray_actor`` (killing unreported trials at a
+    time budget's deadline); None when it moved."""
+    from ray.tune.experiment import trial as trial_mod
+
+    state = trial_mod._TemporaryTrialState()
+    assert hasattr(state, "ray_actor"), "internals reach trial_actor: Tune's trial state has no ray_actor"
+    assert "self.temporary_state = _TemporaryTrialState()" in inspect.getsource(trial_mod.Trial.__init__), \
+        "internals reach trial_actor: Trial no longer keeps a temporary_state"
+
+    class Fake:
+        temporary_state = state
+
+    state.ray_actor = "actor"
+    assert trial_actor(Fake()) == "actor"
+    assert trial_actor(object()) is None
+
+
+def test_ray_init_still_reads_the_private_arguments_an_embedded_ray_is_started_with():
+    """Not a patch but a reach: ``ray.init(_node_ip_address=..., _system_config=...)``; an argument
+    Ray no longer reads is left out (Ray's defaults then)."""
+    given = ray_init_private_kwargs(node_ip_address="127.0.0.1",
+                                    system_config={"worker_niceness": 0, "preload_python_modules": []})
+    missing = sorted({"_node_ip_address", "_system_config"} - set(given))
+    assert not missing, f"internals reach ray_init_private_kwargs: ray.init no longer reads {missing}"
+    assert ray_init_private_kwargs() == {}
