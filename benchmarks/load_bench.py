@@ -4,7 +4,7 @@ Both sides run in their own process, one after the other, with an embedded Ray o
 (1 CPU per trial):
 
 - **orchestrator**: ``sweep run benchmarks/specs/load.yaml --num-samples N`` (the whole product
-  path: runner, recorder, journal, Parquet tables, progress, diagnosis, final test evaluation);
+  path: execution, event sink, journal, Parquet tables, progress, diagnosis, final test evaluation);
 - **ray tune**: ``benchmarks/load_handwritten.py``, a ``tune.Tuner`` script whose trials do the
   same Keras work (they call the orchestrator's training function), without the orchestration.
 

@@ -4,7 +4,7 @@ An embedded Ray with the CPUs asked for, ``tune.Tuner`` with ``num_samples`` ran
 1 CPU per trial, actor reuse on, no scheduler, Tune's own storage under ``--out``. Each trial does
 the same Keras work as the orchestrator's trials: it calls the orchestrator's training function
 (``run_trial``: cached model, one epoch, a checkpoint when the metric improves) and reports
-through ``tune.report``. Left out is everything the orchestrator adds around Tune: the recorder
+through ``tune.report``. Left out is everything the orchestrator adds around Tune: the event sink
 (journal, Parquet tables, progress line), the curve diagnosis, stoppers and the final test
 evaluation. So the two differ only in the orchestration, which is what the comparison measures.
 

@@ -75,7 +75,7 @@ class RunTables:
         self.selected: str | None = None
         self.test_metrics: dict[str, float] = {}
         self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
-        self.search_ended_at: float | None = None  # when Ray Tune's experiment ended (the recorder stamps it)
+        self.search_ended_at: float | None = None  # when Ray Tune's experiment ended (the Tune event callback stamps it)
 
     # A journal (JSON lines, appended and flushed at every call) makes a run resumable after the
     # driver is killed: the Parquet files are rewritten every few seconds, the journal at once,
