@@ -41,10 +41,10 @@ def one_line(text: str) -> str:
     return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
-def first_line(e: BaseException, limit: int = 300) -> str:
-    """The first line of ``str(e)`` (at most ``limit`` characters), or its type's name when empty."""
+def first_line(e: BaseException, limit: int | None = 300) -> str:
+    """The first line of ``str(e)`` (at most ``limit`` characters; None: whole), or its type's name when empty."""
     line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."
 
 
 def write_traceback(exc: BaseException, prefix: str = "sweep-traceback") -> Path:

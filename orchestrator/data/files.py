@@ -15,10 +15,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from .checks import check_features, check_rows
 from .containers import RawData
-from .messages import did_you_mean, first_line, preview, row
+from .messages import did_you_mean, preview, row
 
 __all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "MISSING", "check_file", "load_file"]
 
@@ -157,7 +157,7 @@ def _read_errors(file: Path) -> Iterator[None]:
     except UnicodeDecodeError as exc:
         raise DataError("data.path", _not_utf8(file, exc)) from None
     except Exception as exc:  # pandas/pyarrow raise many kinds (ParserError, ArrowInvalid, ...)
-        raise DataError("data.path", f"cannot read {file}: {first_line(exc)}") from exc
+        raise DataError("data.path", f"cannot read {file}: {first_line(exc, limit=None)}") from exc
 
 
 def _read_table(file: Path) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["MAX_COLUMNS_LISTED", "preview", "did_you_mean", "label", "first_line", "row"]
+__all__ = ["MAX_COLUMNS_LISTED", "preview", "did_you_mean", "label", "row"]
 
 MAX_COLUMNS_LISTED = 20
 """Most column names an error lists before it says how many more there are."""
@@ -42,12 +42,6 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
 def label(value: Any) -> str:
     """A class label as the user wrote it (``'yes'``, ``3``), not as NumPy holds it (``np.int64(3)``)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a library's exception text (or its type's name), to keep errors one line."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def row(position: int) -> str:
