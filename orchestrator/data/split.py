@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from .checks import require_task
-from .messages import first_line, label
+from .messages import label
 
 __all__ = ["split_indices"]
 
@@ -78,11 +78,13 @@ def split_indices(
 
     try:
         train, val, test = _split_positions(positions, n_val, n_test, seed=seed, codes=codes, uniques=uniques)
+    except DataError:  # already one line naming the class and the fix
+        raise
     except ValueError as exc:  # anything sklearn still refuses
         raise DataError(
             "data.split",
             f"cannot split {n} rows with fractions {tuple(fractions)}"
-            f"{' stratified by class' if codes is not None else ''}: {first_line(exc)}; "
+            f"{' stratified by class' if codes is not None else ''}: {first_line(exc, limit=None)}; "
             "use stratify: false or more data",
         ) from exc
     return (
