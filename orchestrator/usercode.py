@@ -1,0 +1,134 @@
+"""The one place the package imports code a spec names: a model builder or a data loader.
+
+A spec stays data (:mod:`orchestrator.spec.loading` reads it with ``yaml.safe_load``); what it may
+name is a *function* the user wrote, as ``file.py:function`` (a path relative to the spec file's
+directory) or ``package.module:function`` (importable from where the sweep runs). Importing that
+file runs the user's code, exactly as running their own training script would: that is the trust
+boundary (README, "Your own model"). ``tests/unit/test_security.py`` allows a dynamic import in
+this module only.
+
+Every failure is a :class:`~orchestrator.errors.SpecError` naming the spec key and the reference:
+no such file, no such module, an import that raised, no such function, not a function, a
+signature that cannot take the arguments the product passes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import SpecError, first_line
+
+__all__ = ["parse_ref", "resolve_ref", "load_function", "check_arity"]
+
+_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, str], Any] = {}  # (file path or module name, function) -> function
+
+
+def parse_ref(ref: Any, key: str) -> tuple[str, str]:
+    """``"models.py:build"`` -> ``("models.py", "build")``; ``"pkg.mod:build"`` -> ``("pkg.mod", "build")``."""
+    if not isinstance(ref, str) or ref.count(":") < 1:
+        raise SpecError(key, f"must be 'file.py:function' or 'package.module:function', got {ref!r}")
+    where, _, name = ref.rpartition(":")
+    where, name = where.strip(), name.strip()
+    if not where or not name.isidentifier():
+        raise SpecError(key, f"must be 'file.py:function' or 'package.module:function', got {ref!r}")
+    return where, name
+
+
+def _is_file_ref(where: str) -> bool:
+    return where.endswith(".py") or "/" in where or os.sep in where
+
+
+def resolve_ref(ref: str, base_dir: str, key: str) -> tuple[str, str, bool]:
+    """Where ``ref`` lives: ``(file path or module name, function, is_file)``.
+
+    A file is looked for relative to ``base_dir`` (the spec file's directory) and then to the
+    current directory: on a Ray cluster the spec's directory arrives as the job's working
+    directory, where the driver's absolute path does not exist.
+    """
+    where, name = parse_ref(ref, key)
+    if not _is_file_ref(where):
+        return where, name, False
+    path = Path(where).expanduser()
+    candidates = [path] if path.is_absolute() else [Path(base_dir, path), Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate.resolve()), name, True
+    raise SpecError(key, f"{ref}: no such file {where!r} (looked in {candidates[0].parent})")
+
+
+def load_function(ref: str, *, base_dir: str, key: str, arity: int | None = None) -> Callable[..., Any]:
+    """Import the function ``ref`` names and check that it can be called with ``arity`` arguments.
+
+    Imports are cached per process (a worker imports a builder once for all its trials). A file's
+    directory is put on ``sys.path`` first, so the file can import its neighbours.
+
+    Raises:
+        SpecError: naming ``key`` and ``ref``, for every reason it cannot be used.
+    """
+    where, name, is_file = resolve_ref(ref, base_dir, key)
+    with _LOCK:
+        module = _LOADED.get((where, ""))
+        if module is None:
+            module = _import_file(where, ref, key) if is_file else _import_module(where, ref, key)
+            _LOADED[(where, "")] = module
+    fn = getattr(module, name, None)
+    if fn is None:
+        shown = Path(where).name if is_file else where
+        raise SpecError(key, f"{ref}: {shown} has no function {name!r}")
+    if not callable(fn) or inspect.isclass(fn):
+        raise SpecError(key, f"{ref}: {name} is not a function ({type(fn).__name__})")
+    if arity is not None:
+        check_arity(fn, arity, ref, key)
+    return fn
+
+
+def check_arity(fn: Callable[..., Any], arity: int, ref: str, key: str) -> None:
+    """``fn`` accepts ``arity`` positional arguments (and needs no more); SpecError otherwise."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call tell
+        return
+    try:
+        signature.bind(*range(arity))
+    except TypeError:
+        shown = ", ".join(p for p in signature.parameters) or "no arguments"
+        raise SpecError(key, f"{ref}: takes ({shown}) but is called with {arity} argument"
+                        f"{'s' if arity != 1 else ''}") from None
+
+
+def _import_file(path: str, ref: str, key: str) -> Any:
+    directory = str(Path(path).parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    module_name = f"sweep_user_{Path(path).stem}_{abs(hash(path)) % 10**8}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(key, f"{ref}: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's code: any failure is theirs, in one line
+        sys.modules.pop(module_name, None)
+        raise SpecError(key, f"{ref}: importing {Path(path).name} failed: {type(e).__name__}: "
+                        f"{first_line(e)}") from None
+    return module
+
+
+def _import_module(name: str, ref: str, key: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and (name == e.name or name.startswith(e.name + ".")):
+            raise SpecError(key, f"{ref}: no module named {e.name!r} (a file needs its .py)") from None
+        raise SpecError(key, f"{ref}: importing {name} failed: ModuleNotFoundError: {first_line(e)}") from None
+    except Exception as e:
+        raise SpecError(key, f"{ref}: importing {name} failed: {type(e).__name__}: {first_line(e)}") from None
