@@ -88,6 +88,10 @@ class SpecError(ValueError):
         """Return a copy of this error that names ``file``."""
         return type(self)(self.key, self.message, file)
 
+    def __reduce__(self) -> tuple:
+        # raised in a Ray worker and re-raised on the driver: rebuilt from its fields, not str(self)
+        return (type(self), (self.key, self.message, self.file))
+
     def __str__(self) -> str:
         parts = [p for p in (self.file, self.key) if p]
         parts.append(self.message)
@@ -118,6 +122,9 @@ class UsageError(SpecError):
     def with_file(self, file: str) -> "UsageError":
         """A usage error names an argument, not a spec file: itself."""
         return self
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.argument, self.message))
 
     def __str__(self) -> str:
         return one_line(f"{self.argument}: {self.message}" if self.argument else self.message)

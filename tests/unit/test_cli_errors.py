@@ -13,6 +13,7 @@ The runner is replaced by fakes (no Ray, no TensorFlow).
 
 from __future__ import annotations
 
+import pickle
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 import orchestrator.execution
 import orchestrator.spec
 from orchestrator.cli import entry, main
-from orchestrator.errors import RunFailed, SpecError, UsageError
+from orchestrator.errors import DataError, RunFailed, SpecError, UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_DIR = ROOT / "tests" / "specs" / "bad"
@@ -243,3 +244,15 @@ def test_an_interrupt_in_any_command_exits_130(spec_file, monkeypatch):
 
     monkeypatch.setattr(orchestrator.spec, "load_spec", interrupted)
     assert main(["validate", str(spec_file)], catch_internal=True) == 130
+
+
+@pytest.mark.parametrize("error", [
+    SpecError("model.builder", "models.py: no such file", "spec.yaml"),
+    DataError("data.loader", "data.py:load returned 3 x rows and 2 y rows"),
+    UsageError("--out", "not writable"),
+], ids=["spec", "data", "usage"])
+def test_an_error_raised_in_a_ray_worker_reaches_the_driver_whole(error: SpecError) -> None:
+    """Ray pickles a worker's exception: it comes back the same kind, with the same fields and line."""
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error) and str(back) == str(error)
+    assert (back.key, back.message, back.file) == (error.key, error.message, error.file)
