@@ -17,7 +17,8 @@ from rich.text import Text
 
 __all__ = ["ProgressView", "format_config"]
 
-_SHORT = {"learning_rate": "lr", "batch_size": "bs", "hidden_layers": "layers", "optimizer": "opt"}
+_SHORT = {"learning_rate": "lr", "batch_size": "bs", "hidden_layers": "layers", "optimizer": "opt",
+          "conv_layers": "convs", "dense_units": "dense", "weight_decay": "wd"}
 
 
 def format_config(config: dict[str, Any], keys: list[str] | None = None) -> str:

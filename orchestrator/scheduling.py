@@ -88,7 +88,7 @@ def pbt_mutation_table(spec: SweepSpec) -> dict[str, tuple[str, tuple[Any, ...]]
     spec's own ranges (a grid's values are perturbed as a choice)."""
     table = tune_table(spec)
     out: dict[str, tuple[str, tuple[Any, ...]]] = {}
-    for name in spec.scheduler.mutations or pbt_mutable(spec.params):
+    for name in spec.scheduler.mutations or pbt_mutable(spec.params, spec.model.kind):
         fn, args = table[name]
         if fn != "constant":  # the spec refuses a constant in scheduler.mutations
             out[name] = ("choice", args) if fn == "grid_search" else (fn, args)

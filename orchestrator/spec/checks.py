@@ -8,11 +8,13 @@ the metric for the task, the search and scheduler against the parameters, the st
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Union
 
 from ..errors import SpecError
+from ..usercode import parse_ref
 from .distributions import Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, pbt_mutable
-from .params import resolve_params
+from .params import parse_model, resolve_params
 from .pydantic_errors import validate
 from .sections import (DataSpec, MetricSpec, RawSpec, ResourcesSpec, SchedulerSpec, SearchSpec, SweepSpec,
                        count_trials, resolve_data_path)
@@ -52,10 +54,11 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         raise SpecError("name", f"use letters, digits, '_', '.', '-' (at most 64), got {name!r}")
 
     task = _check_data(raw.data, base_dir)
-    params = resolve_params(raw.model, raw.params)
+    model, fixed = parse_model(raw.model)
+    params, _entries = resolve_params(fixed, raw.params, model.kind)
     metric = _resolve_metric(raw.metric, task)
     _check_search(raw.search, params)
-    _check_scheduler(raw.scheduler, raw.search, params)
+    _check_scheduler(raw.scheduler, raw.search, params, model.kind)
     _check_resources(raw.resources)
     _check_strategy(raw)
     if raw.early_stopping is not None:
@@ -71,6 +74,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         base_dir=base_dir,
         data=raw.data,
         task=task,
+        model=model,
         params=params,
         metric=metric,
         search=raw.search,
@@ -92,28 +96,52 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
 
 
 def _check_data(d: DataSpec, base_dir: str) -> str:
-    if (d.dataset is None) == (d.path is None):
-        raise SpecError("data", "give exactly one of data.dataset (digits, diabetes, exam) or data.path")
+    """The data section's structure and source; returns the task (given, or implied by the source)."""
+    if sum(x is not None for x in (d.dataset, d.path, d.loader)) != 1:
+        raise SpecError("data", "give exactly one of data.dataset (digits, diabetes, exam), data.path (a table, "
+                        "an .npz file or an image folder) or data.loader (file.py:function)")
     total = d.split.train + d.split.val + d.split.test
     if abs(total - 1.0) > 1e-6:
         raise SpecError("data.split", f"train + val + test must be 1, got {total:g}")
+    _check_example_shapes(d)
+    if d.args and d.loader is None:
+        raise SpecError("data.args", "only with data.loader: the keyword arguments it is called with")
     if d.dataset is not None:
         implied = "regression" if d.dataset == "diabetes" else "classification"
         if d.task is not None and d.task != implied:
             raise SpecError("data.task", f"{d.dataset} is a {implied} data set, got {d.task!r}")
         if d.target is not None:
-            raise SpecError("data.target", "only for data.path; a built-in data set has its own target")
+            raise SpecError("data.target", "only for data.path or data.loader; a built-in data set has its own target")
         return implied
-    if d.target is None:
+    if d.loader is not None:
+        parse_ref(d.loader, "data.loader")  # the format only: the loader is imported when the data loads
+        if d.task is None:
+            raise SpecError("data.task", "required with data.loader: classification or regression")
+        return d.task
+    path = resolve_data_path(str(d.path), base_dir)
+    folder = "://" not in path and Path(path).is_dir()
+    task = d.task or ("classification" if folder else None)  # one subfolder per class
+    if folder and task != "classification":
+        raise SpecError("data.task", f"an image folder (one subfolder per class) is classification, got {task!r}")
+    if d.target is None and not folder and not path.lower().endswith(".npz"):
         raise SpecError("data.target", "required with data.path: the name of the column to predict")
-    if d.task is None:
+    if task is None:
         raise SpecError("data.task", "required with data.path: classification or regression")
     # pandas and scikit-learn (about 1 s of imports) load here only for a data file: for a built-in
     # data set `sweep run` imports them while Ray starts
     from .. import data as data_mod
 
-    data_mod.check_source(dataset=None, path=resolve_data_path(d.path, base_dir), target=d.target, task=d.task)
-    return d.task
+    data_mod.check_source(dataset=None, path=path, target=d.target, task=task)
+    return task
+
+
+def _check_example_shapes(d: DataSpec) -> None:
+    """``data.shape`` and ``data.image_size`` as structures (what they fit is the data's to say)."""
+    if d.shape is not None and not (1 <= len(d.shape) <= 4 and all(n >= 1 for n in d.shape)):
+        raise SpecError("data.shape", f"must be 1 to 4 positive whole numbers (one example's shape, e.g. "
+                        f"[8, 8, 1]), got {d.shape}")
+    if d.image_size is not None and not (len(d.image_size) == 2 and all(n >= 1 for n in d.image_size)):
+        raise SpecError("data.image_size", f"must be two positive whole numbers [height, width], got {d.image_size}")
 
 
 def metric_names(task: str) -> list[str]:
@@ -147,7 +175,7 @@ def _check_search(s: SearchSpec, params: dict[str, Param]) -> None:
             raise SpecError(f"params.{name}.type", "a model-based search (tpe) samples; use type: choice instead of grid")
 
 
-def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Param]) -> None:
+def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Param], kind: str) -> None:
     if s.type != "pbt":
         if s.mutations is not None:
             raise SpecError("scheduler.mutations", f"only for type: pbt, got type: {s.type}")
@@ -164,8 +192,9 @@ def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Par
                 raise SpecError(f"scheduler.mutations[{i}]", f"{name} is a constant; PBT perturbs searched "
                                 "hyperparameters (give it a distribution under params)")
         return
-    if not pbt_mutable(params):
-        raise SpecError("scheduler.type", "pbt needs at least one searched numeric hyperparameter "
+    if not pbt_mutable(params, kind):
+        what = "numeric hyperparameter" if kind == "mlp" else "hyperparameter that keeps the model's graph"
+        raise SpecError("scheduler.type", f"pbt needs at least one searched {what} "
                         "(e.g. learning_rate: {type: loguniform, ...}) to perturb")
 
 

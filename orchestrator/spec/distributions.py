@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from .hyperparameters import Scalar
 
 __all__ = ["Frozen", "Constant", "Grid", "Choice", "Uniform", "LogUniform", "IntRange", "Param", "DIST_TYPES",
-           "active", "pbt_mutable"]
+           "active", "pbt_mutable", "GRAPH_KEEPING"]
 
 
 class Frozen(BaseModel):
@@ -112,12 +112,24 @@ def active(params: dict[str, Param], name: str, config: dict[str, Any]) -> bool:
     return True
 
 
-def pbt_mutable(params: dict[str, Param]) -> list[str]:
+# What PBT may perturb in a model whose graph is traced once (a CNN, a user's builder): values
+# the optimizer or the data pipeline reads, never the layers. The CNN also holds its dropout
+# rates and L2 factors as variables; a builder's own names may mean anything.
+GRAPH_KEEPING: dict[str, tuple[str, ...]] = {
+    "cnn": ("learning_rate", "momentum", "batch_size", "dropout", "l2"),
+    "builder": ("learning_rate", "momentum", "batch_size"),
+}
+
+
+def pbt_mutable(params: dict[str, Param], kind: str = "mlp") -> list[str]:
     """The hyperparameters PBT perturbs when ``scheduler.mutations`` names none: the searched
-    numeric ones (ranges, and choices or grids of numbers only), in the spec's order.
+    numeric ones (ranges, and choices or grids of numbers only), in the spec's order; for a CNN
+    or a builder (``kind``) only those that keep the model's graph (:data:`GRAPH_KEEPING`).
 
     The one place this rule lives: the spec refuses ``type: pbt`` when the list is empty, and the
     scheduler builds its mutation table from it.
     """
-    return [n for n, p in params.items() if isinstance(p, (Uniform, LogUniform, IntRange))
-            or (isinstance(p, (Choice, Grid)) and all(isinstance(v, (int, float)) for v in p.values))]
+    allowed = GRAPH_KEEPING.get(kind)
+    return [n for n, p in params.items() if (allowed is None or n in allowed)
+            and (isinstance(p, (Uniform, LogUniform, IntRange))
+                 or (isinstance(p, (Choice, Grid)) and all(isinstance(v, (int, float)) for v in p.values)))]

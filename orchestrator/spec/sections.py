@@ -11,12 +11,12 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, StrictInt, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from .distributions import Constant, Frozen, Grid, Param
 
-__all__ = ["SplitSpec", "DataSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
+__all__ = ["SplitSpec", "DataSpec", "ModelSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
            "ExperimentPlateauSpec", "StoppersSpec", "EarlyStoppingSpec", "DivergenceSpec", "ResourcesSpec",
            "BabysitSpec", "RawSpec", "SweepSpec", "DEFAULT_NUM_SAMPLES", "count_trials", "resolve_data_path"]
 
@@ -33,7 +33,14 @@ class SplitSpec(Frozen):
 
 
 class DataSpec(Frozen):
-    """Where the data comes from (a built-in data set or a CSV file) and how it is split."""
+    """Where the data comes from and how it is split.
+
+    One source: a built-in ``dataset``; a ``path`` (a CSV or Parquet table, a NumPy ``.npz`` file
+    with arrays ``x`` and ``y``, or a folder of images with one subfolder per class); or a
+    ``loader`` (``file.py:function``, called with ``args``). ``shape`` reshapes each prepared
+    table row into one example (``[8, 8, 1]``: an 8x8 one-channel image); ``image_size`` and
+    ``color_mode`` say how an image folder is read (None: 64x64).
+    """
 
     dataset: Literal["digits", "diabetes", "exam"] | None = None
     path: str | None = None
@@ -44,6 +51,24 @@ class DataSpec(Frozen):
     stratify: bool | None = None
     seed: int = 0
     missing: Literal["error", "impute"] = "error"
+    loader: str | None = None
+    args: dict[str, Any] = {}
+    shape: list[StrictInt] | None = None
+    image_size: list[StrictInt] | None = None
+    color_mode: Literal["rgb", "grayscale", "rgba"] = "rgb"
+
+
+class ModelSpec(Frozen):
+    """Which model a trial trains: a built-in ``family`` (``mlp``, ``cnn``) or the user's
+    ``builder`` (``file.py:function`` or ``package.module:function``, imported when run)."""
+
+    family: Literal["mlp", "cnn"] = "mlp"
+    builder: str | None = None
+
+    @property
+    def kind(self) -> Literal["mlp", "cnn", "builder"]:
+        """``builder`` when there is one, else the family: what decides the hyperparameters."""
+        return "builder" if self.builder is not None else self.family
 
 
 class MetricSpec(Frozen):
@@ -256,7 +281,8 @@ class SweepSpec(Frozen):
     """A validated sweep with every default resolved. Immutable.
 
     ``params`` holds one entry per hyperparameter of the model (constants included), so the
-    trainable never needs to know defaults.
+    trainable never needs to know defaults: for a family its own and the training ones, for a
+    builder the training ones and exactly the names the spec writes.
     """
 
     name: str
@@ -265,6 +291,7 @@ class SweepSpec(Frozen):
     base_dir: str
     data: DataSpec
     task: Literal["classification", "regression"]
+    model: ModelSpec = ModelSpec()  # a run.json written before builders and families: the MLP
     params: dict[str, Param]
     metric: MetricSpec
     search: SearchSpec
