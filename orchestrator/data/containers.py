@@ -1,4 +1,5 @@
 """What the data steps hand each other: :class:`RawData` (a source's table, before any split),
+:class:`ArrayData` (a source's arrays: a NumPy file, an image folder, a loader's arrays),
 :class:`Split` and :class:`Prepared` (float32 arrays ready for Keras, preprocessing fitted on the
 training rows only).
 """
@@ -14,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RawData", "Split", "Prepared"]
+__all__ = ["RawData", "ArrayData", "Split", "Prepared"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,11 +40,44 @@ class RawData:
 
 
 @dataclass(frozen=True, eq=False)
+class ArrayData:
+    """A data set of arrays, before splitting: one example per row of ``x``, any example shape.
+
+    Attributes:
+        x: numeric features, shape ``(n, *example_shape)`` (float32 for an image folder, scaled
+            to [0, 1]; otherwise the user's values, as given).
+        y: the target, shape ``(n,)``: int64 or str labels (classification), float64 targets
+            (regression).
+        task: ``"classification"`` or ``"regression"``.
+        name: the file, folder or loader it came from.
+        source: ``"npz"``, ``"image_folder"`` or ``"loader"``.
+        key: the spec key its problems are reported under (``data.path`` or ``data.loader``).
+        parts: the row positions of ``train``, ``val`` and ``test`` when the source split the data
+            itself (a loader's parts); None when the spec's fractions split it.
+        scaling: what was done to the values of ``x`` (for the report).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    name: str
+    source: str
+    key: str = "data.path"
+    parts: dict[str, np.ndarray] | None = None
+    scaling: str = "none"
+
+    @property
+    def rows_dropped_missing_target(self) -> int:
+        """Arrays drop no rows (a missing label is an error); 0, as :class:`RawData` has it."""
+        return 0
+
+
+@dataclass(frozen=True, eq=False)
 class Split:
     """One split of prepared data.
 
     Attributes:
-        X: float32 features, shape ``(n, n_features)``.
+        X: float32 features, shape ``(n, *input_shape)``.
         y: int64 class indices (classification) or float32 targets (regression), shape ``(n,)``.
     """
 
@@ -63,10 +97,15 @@ class Prepared:
         val: the validation split (may be empty when its fraction is 0).
         test: the test split (empty after :meth:`without_test`, or when its fraction is 0).
         task: ``"classification"`` or ``"regression"``.
-        n_features: number of columns of every ``X`` (after one-hot encoding).
+        n_features: number of values in one example (a table's columns after one-hot encoding):
+            the product of ``input_shape``.
         n_classes: number of classes seen in training; 0 for regression.
         class_names: class label of each class index, as strings; ``[]`` for regression.
-        feature_names: name of each column of ``X`` (one-hot columns are ``<column>_<value>``).
+        feature_names: a table's name of each value of an example (one-hot columns are
+            ``<column>_<value>``); ``[]`` for arrays.
+        input_shape: the shape of one example: ``(n_features,)`` for a table unless
+            ``data.shape`` reshapes it; ``x``'s example shape for arrays. Defaults to
+            ``(n_features,)``.
         report: JSON-serialisable counts describing what was done (see
             :func:`~orchestrator.data.prepare`).
     """
@@ -79,17 +118,22 @@ class Prepared:
     n_classes: int
     class_names: list[str]
     feature_names: list[str]
+    input_shape: tuple[int, ...] = ()
     report: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(d) for d in self.input_shape) or (int(self.n_features),)
+        object.__setattr__(self, "input_shape", shape)
 
     def without_test(self) -> "Prepared":
         """Return a copy whose test split is empty, so trials cannot touch the test rows.
 
         Returns:
-            The same data with ``test`` replaced by a 0-row :class:`Split` (same ``n_features``,
+            The same data with ``test`` replaced by a 0-row :class:`Split` (same ``input_shape``,
             same dtypes); ``report`` is copied and gains ``"test_withheld": True``.
         """
         empty = Split(
-            X=np.empty((0, self.n_features), dtype=np.float32),
+            X=np.empty((0, *self.input_shape), dtype=np.float32),
             y=np.empty((0,), dtype=self.test.y.dtype),
         )
         report = dict(self.report)

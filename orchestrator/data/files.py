@@ -20,7 +20,8 @@ from .checks import check_features, check_rows
 from .containers import RawData
 from .messages import did_you_mean, preview, row
 
-__all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "MISSING", "check_file", "load_file"]
+__all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "MISSING", "check_file", "load_file", "table_from_frame",
+           "clean_target"]
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -71,17 +72,38 @@ def load_file(
     file = _existing_file(path)
     target, task = _target_and_task(file, target, task)
     frame = _read_table(file)
+    return table_from_frame(frame, target=target, task=task, missing=missing, where=str(file), name=file.name)
+
+
+def table_from_frame(frame: pd.DataFrame, *, target: str, task: str, missing: str, where: str,
+                     name: str) -> RawData:
+    """A table's rows (a file's, or a loader's DataFrame) as :class:`RawData`: the target column
+    found, missing values refused or their rows dropped (as ``missing`` says), the target given
+    its uniform type (:func:`clean_target`) and the feature columns checked.
+
+    Args:
+        frame: the table, target column included.
+        target: the column to predict.
+        task: ``"classification"`` or ``"regression"``.
+        missing: ``"impute"`` or ``"error"`` (see :func:`load_file`).
+        where: the table as errors name it (a file path, a loader reference).
+        name: the data set's name in :class:`RawData`.
+
+    Raises:
+        DataError: key ``data.path`` or ``data.target``.
+    """
+    frame = frame.copy(deep=False)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
-    _check_target_in_columns(target, columns, file)
+    _check_target_in_columns(target, columns, where)
     if missing == "error":
-        _refuse_missing(frame, target, file)
+        _refuse_missing(frame, target, where)
     rows_total = len(frame)
     y, X, dropped, kept = _drop_missing_target(frame[target], frame.drop(columns=[target]))
-    check_rows(len(y), dropped, rows_total, where=str(file), key="data.path")
-    y = _clean_target(y, task, where=f"target {target!r} in {file}", key="data.target", rows=kept)
-    check_features(X, where=str(file))
-    return RawData(X=X, y=y, task=task, name=file.name, rows_dropped_missing_target=dropped)
+    check_rows(len(y), dropped, rows_total, where=where, key="data.path")
+    y = clean_target(y, task, where=f"target {target!r} in {where}", key="data.target", rows=kept)
+    check_features(X, where=where)
+    return RawData(X=X, y=y, task=task, name=name, rows_dropped_missing_target=dropped)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +226,7 @@ def _not_utf8(file: Path, exc: UnicodeDecodeError) -> str:
     return f"{file} is not UTF-8 text{where}; save it as UTF-8"
 
 
-def _check_target_in_columns(target: str, columns: Sequence[str], file: Path) -> None:
+def _check_target_in_columns(target: str, columns: Sequence[str], file: Path | str) -> None:
     """Refuse a target that is not a column, suggesting the nearest name and listing the columns."""
     if target in columns:
         return
@@ -243,7 +265,7 @@ def _drop_missing_target(y: pd.Series, X: pd.DataFrame) -> tuple[pd.Series, pd.D
     )
 
 
-def _refuse_missing(frame: pd.DataFrame, target: str, file: Path) -> None:
+def _refuse_missing(frame: pd.DataFrame, target: str, file: Path | str) -> None:
     """``missing: error``: the first column (the target first) with a missing value is an error."""
     for col in [target, *[c for c in frame.columns if c != target]]:
         bad = _missing_mask(frame[col])
@@ -260,8 +282,8 @@ def _refuse_missing(frame: pd.DataFrame, target: str, file: Path) -> None:
             )
 
 
-def _clean_target(y: pd.Series, task: str, *, where: str, key: str,
-                  rows: np.ndarray | None = None) -> pd.Series:
+def clean_target(y: pd.Series, task: str, *, where: str, key: str,
+                 rows: np.ndarray | None = None) -> pd.Series:
     """Give the target a uniform type: float64 (regression), int64 or str (classification).
 
     ``rows`` maps each value to its row in the file (to name the row of a bad value).

@@ -7,46 +7,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import DataError
+from .arrays import prepare_arrays, reshape_examples
 from .checks import check_features, require_task
-from .containers import Prepared, RawData, Split
+from .containers import ArrayData, Prepared, RawData, Split
 from .preprocess import EncodedFeatures, EncodedLabels, encode_features, encode_labels
-from .sources import load_raw
+from .sources import load_source
 from .split import split_indices
 
 __all__ = ["load_for", "prepare"]
 
 
-def load_for(spec: Any) -> tuple[RawData, Prepared]:
+def load_for(spec: Any) -> tuple[RawData | ArrayData, Prepared]:
     """Load and prepare the data a :class:`~orchestrator.spec.SweepSpec` names (its ``data`` section).
 
     What ``sweep run`` does before anything starts and ``sweep validate`` does to check the data.
+    A loader (``data.loader``) is called here, on the driver.
 
     Returns:
-        The loaded :class:`RawData` and the :class:`Prepared` splits.
+        The loaded source (:class:`RawData` for a table, :class:`ArrayData` for arrays; both
+        have ``name``, ``task`` and ``rows_dropped_missing_target``) and the :class:`Prepared`
+        splits.
 
     Raises:
-        DataError: as :func:`~orchestrator.data.load_raw` and :func:`prepare`.
+        DataError: as :func:`~orchestrator.data.load_source` and :func:`prepare`.
     """
     d = spec.data
-    raw = load_raw(dataset=d.dataset, path=spec.data_path(), target=d.target, task=spec.task,
-                   samples=d.samples, seed=d.seed, missing=getattr(d, "missing", "impute"))
-    prepared = prepare(raw, fractions=(d.split.train, d.split.val, d.split.test), seed=d.seed, stratify=d.stratify)
+    raw = load_source(dataset=d.dataset, path=spec.data_path(), loader=d.loader, args=d.args,
+                      base_dir=spec.base_dir, target=d.target, task=spec.task, samples=d.samples, seed=d.seed,
+                      missing=d.missing, image_size=d.image_size, color_mode=d.color_mode,
+                      test_fraction=d.split.test)
+    prepared = prepare(raw, fractions=(d.split.train, d.split.val, d.split.test), seed=d.seed,
+                       stratify=d.stratify, shape=d.shape)
     return raw, prepared
 
 
 def prepare(
-    raw: RawData,
+    raw: RawData | ArrayData,
     *,
     fractions: tuple[float, float, float] = (0.7, 0.2, 0.1),
     seed: int = 0,
     stratify: bool | None = None,
+    shape: Sequence[int] | None = None,
 ) -> Prepared:
     """Split ``raw`` and preprocess it, fitting every step on the training split only.
+
+    Arrays (:class:`ArrayData`) are split and their labels encoded the same way, but their values
+    are not preprocessed (:func:`~orchestrator.data.arrays.prepare_arrays`).
 
     Steps (all fitted on the training rows, then applied to validation and test):
 
@@ -65,6 +76,8 @@ def prepare(
         seed: split seed.
         stratify: stratify the split by class; None means True for classification. Ignored for
             regression.
+        shape: ``data.shape``: each prepared row is reshaped to this example shape (its sizes
+            must multiply to the number of features after encoding); None keeps ``(n_features,)``.
 
     Returns:
         The :class:`Prepared` data. Its ``report`` holds: ``name``, ``task``, ``seed``,
@@ -74,30 +87,39 @@ def prepare(
         feature cells filled), ``numeric_columns``, ``categorical_columns``,
         ``empty_columns_dropped``, ``one_hot_features``, ``scaled_columns``, ``n_features``,
         ``n_classes``, ``labels_encoded`` (True when the labels were not already the integers
-        ``0..n_classes-1``), ``class_counts`` (classification: per split, per class name).
+        ``0..n_classes-1``), ``class_counts`` (classification: per split, per class name),
+        ``source`` (``"table"``), ``input_shape``.
 
     Raises:
         DataError: key ``data.split`` when the split is impossible, ``data.target`` when the
             validation or test split holds a class absent from training, ``data.task`` for an
-            unknown task, ``data.path`` for an unusable feature column.
+            unknown task, ``data.path`` for an unusable feature column, ``data.shape`` for a shape
+            that does not hold a row's features.
     """
+    if isinstance(raw, ArrayData):
+        return prepare_arrays(raw, fractions=fractions, seed=seed, stratify=stratify, shape=shape)
     task = require_task(raw.task)
     do_stratify = task == "classification" and (True if stratify is None else bool(stratify))
     check_features(raw.X, where=raw.name)
     parts = _split_rows(raw, task=task, fractions=fractions, seed=seed, stratify=do_stratify)
     features = encode_features(raw.X, parts, name=raw.name)
     labels = encode_labels(raw.y, parts, task=task, name=raw.name)
+    xs, input_shape = reshape_examples(features.X, shape,
+                                       per_example=f"each row has {len(features.names)} features after encoding")
+    report = _report(raw, task, seed=seed, fractions=fractions, stratified=do_stratify, parts=parts,
+                     features=features, labels=labels)
+    report["input_shape"] = [int(d) for d in input_shape]
     return Prepared(
-        train=Split(features.X["train"], labels.y["train"]),
-        val=Split(features.X["val"], labels.y["val"]),
-        test=Split(features.X["test"], labels.y["test"]),
+        train=Split(xs["train"], labels.y["train"]),
+        val=Split(xs["val"], labels.y["val"]),
+        test=Split(xs["test"], labels.y["test"]),
         task=task,
         n_features=len(features.names),
         n_classes=labels.n_classes,
         class_names=labels.class_names,
         feature_names=features.names,
-        report=_report(raw, task, seed=seed, fractions=fractions, stratified=do_stratify, parts=parts,
-                       features=features, labels=labels),
+        input_shape=input_shape,
+        report=report,
     )
 
 
@@ -120,6 +142,7 @@ def _report(raw: RawData, task: str, *, seed: int, fractions: tuple[float, float
     rows_used = len(raw.y)
     report: dict[str, Any] = {
         "name": raw.name,
+        "source": "table",
         "task": task,
         "seed": int(seed),
         "fractions": [float(f) for f in fractions],

@@ -164,3 +164,59 @@ def test_bad_data_and_bad_specs_never_import_ray(tmp_path):
     assert {s: c for s, c in result["codes"].items() if c != 2} == {}
     assert result["loaded"] == []
     assert not out.exists()
+
+
+def _write_array_case(tmp_path: Path, name: str) -> tuple[Path, str, str, list[str]]:
+    """Write array-source case ``name``: its spec, the key and the file or function its error names, and
+    phrases the error must contain."""
+    import numpy as np
+
+    x, y = np.zeros((30, 4)), np.arange(30) % 2
+    data: dict = {"task": "classification"}
+    if name == "npz_without_x":
+        np.savez(tmp_path / "arrays.npz", features=x, y=y)
+        data["path"], key, named, phrases = "arrays.npz", "data.path", "arrays.npz", ["no array 'x'", "'features'"]
+    elif name == "npz_lengths_differ":
+        np.savez(tmp_path / "arrays.npz", x=x, y=y[:25])
+        data["path"], key, named, phrases = "arrays.npz", "data.path", "arrays.npz", ["30 examples", "25 labels"]
+    elif name == "image_folder_one_class":
+        (tmp_path / "pictures" / "cats").mkdir(parents=True)
+        (tmp_path / "pictures" / "cats" / "1.png").write_bytes(b"")
+        data = {"path": "pictures"}
+        key, named, phrases = "data.path", "pictures", ["only 1 class subfolder", "'cats'"]
+    elif name == "loader_raises":
+        (tmp_path / "load.py").write_text("def load():\n    raise RuntimeError('no network here')\n")
+        data["loader"], key, named, phrases = "load.py:load", "data.loader", "load.py:load", ["RuntimeError: no network"]
+    elif name == "loader_parts_without_test":
+        (tmp_path / "load.py").write_text("import numpy as np\ndef load():\n    x = np.zeros((20, 3))\n"
+                                          "    return {'train': (x, np.arange(20) % 2), 'val': (x, np.arange(20) % 2)}\n")
+        data["loader"], key, named = "load.py:load", "data.loader", "load.py:load"
+        phrases = ["no 'test' part", "set data.split.test: 0"]
+    else:  # pragma: no cover - a typo in the table below
+        raise KeyError(name)
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(json.dumps({"data": data}) + "\n")
+    return spec, key, named, phrases
+
+
+ARRAY_CASES = ["npz_without_x", "npz_lengths_differ", "image_folder_one_class", "loader_raises",
+               "loader_parts_without_test"]
+
+
+@pytest.mark.parametrize("case", ARRAY_CASES)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_array_sources_are_one_line_exit_2_and_start_nothing(case, command, tmp_path, capsys, monkeypatch,
+                                                                  no_ray):
+    monkeypatch.chdir(tmp_path)
+    spec, key, named, phrases = _write_array_case(tmp_path, case)
+    out = tmp_path / "out"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [command, str(spec)] + (["--out", str(out)] if command == "run" else [])
+    assert main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"sweep: error: {spec.name}: {key}: "), line
+    assert named in line, line
+    for phrase in phrases:
+        assert phrase in line, (phrase, line)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == before
