@@ -12,6 +12,7 @@ traceback was written to, exit code 1.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -102,8 +103,6 @@ def run(
     started = time.time()
     where = _where("--out", out)
     if dashboard:
-        import os
-
         os.environ["SWEEP_DASHBOARD"] = "1"  # read by execution.connect_ray when it starts Ray
     from .compare import parse_budget
 
@@ -268,6 +267,7 @@ def compare(
 def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
     """Check a spec and its data without running it; print how many trials it would run."""
     from . import data as data_mod
+    from .execution.model_check import check_model
     from .space import count_trials
 
     try:
@@ -275,15 +275,21 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
         # Read and split the data as `sweep run` would: a bad value or a class too rare to
         # stratify is found here, not when the sweep starts.
         raw, prepared = data_mod.load_for(spec)
+        # Build one model as a trial would (a builder is imported and called here).
+        model = check_model(spec, prepared)
     except SpecError as e:
         _fail(str(e) if e.file else str(e.with_file(file.name)))
     n = count_trials(spec)
     searched = ", ".join(f"{k} ({p.type})" for k, p in spec.searched.items()) or "nothing"
     rep = prepared.report
+    shape = rep.get("input_shape")
+    example = f", examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""
     typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
                f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}; "
                f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
-               f"{rep['n_features']} features")
+               f"{rep['n_features']} features{example}")
+    for line in model.lines():
+        typer.echo(line, err=line.startswith("warning:"))
 
 
 @app.command()
@@ -370,6 +376,9 @@ def main(argv: Optional[list[str]] = None, *, catch_internal: bool = False) -> i
         0; 2 for a bad spec or argument; 1 for a failed run (or an internal error); 130 for an
         interrupt; a command's own code (3: a nightly regression).
     """
+    # A builder, a loader or the model check may import TensorFlow in this process: its C++ logs
+    # would fill the user's terminal (the workers get the same setting from WORKER_ENV).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         # Outside standalone mode click *returns* the code of a typer.Exit (from _fail) instead
         # of raising it: keep it, or every error would exit 0.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import SpecError, first_line
+from .quiet import quiet_native_stderr
 
 __all__ = ["parse_ref", "resolve_ref", "load_function", "check_arity"]
 
@@ -49,19 +50,30 @@ def _is_file_ref(where: str) -> bool:
 def resolve_ref(ref: str, base_dir: str, key: str) -> tuple[str, str, bool]:
     """Where ``ref`` lives: ``(file path or module name, function, is_file)``.
 
-    A file is looked for relative to ``base_dir`` (the spec file's directory) and then to the
-    current directory: on a Ray cluster the spec's directory arrives as the job's working
-    directory, where the driver's absolute path does not exist.
+    A file is looked for, in order: in the spec's directory within the job's working directory
+    (``SWEEP_SPEC_DIR_IN_WORKING_DIR``, set in a cluster's workers: on a Ray cluster the spec's
+    directory arrives as, or inside, the job's ``working_dir``, and Ray Tune, which runs a trial
+    in its own directory, keeps the one it started in as ``TUNE_ORIG_WORKING_DIR``), so a trial
+    imports its node's copy; relative to ``base_dir`` (the spec file's directory: the driver, an
+    embedded Ray); in the job's working directory; in the current one.
     """
     where, name = parse_ref(ref, key)
     if not _is_file_ref(where):
         return where, name, False
     path = Path(where).expanduser()
-    candidates = [path] if path.is_absolute() else [Path(base_dir, path), Path.cwd() / path]
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        root = Path(os.environ.get("TUNE_ORIG_WORKING_DIR") or Path.cwd())
+        inside = os.environ.get("SWEEP_SPEC_DIR_IN_WORKING_DIR")
+        # in a worker of a job that carries the spec's directory, its node's copy comes first
+        candidates = [*([root / inside / path] if inside else []), Path(base_dir, path), root / path,
+                      Path.cwd() / path]
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate.resolve()), name, True
-    raise SpecError(key, f"{ref}: no such file {where!r} (looked in {candidates[0].parent})")
+    looked = list(dict.fromkeys(str(c.parent) for c in candidates))
+    raise SpecError(key, f"{ref}: no such file {where!r} (looked in {', '.join(looked)})")
 
 
 def load_function(ref: str, *, base_dir: str, key: str, arity: int | None = None) -> Callable[..., Any]:
@@ -115,7 +127,8 @@ def _import_file(path: str, ref: str, key: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with quiet_native_stderr():  # a module importing Keras: TensorFlow's start-up lines stay off the terminal
+            spec.loader.exec_module(module)
     except Exception as e:  # the user's code: any failure is theirs, in one line
         sys.modules.pop(module_name, None)
         raise SpecError(key, f"{ref}: importing {Path(path).name} failed: {type(e).__name__}: "
@@ -125,7 +138,8 @@ def _import_file(path: str, ref: str, key: str) -> Any:
 
 def _import_module(name: str, ref: str, key: str) -> Any:
     try:
-        return importlib.import_module(name)
+        with quiet_native_stderr():
+            return importlib.import_module(name)
     except ModuleNotFoundError as e:
         if e.name and (name == e.name or name.startswith(e.name + ".")):
             raise SpecError(key, f"{ref}: no module named {e.name!r} (a file needs its .py)") from None

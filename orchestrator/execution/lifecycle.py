@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RunFailed, SpecError, UsageError
 from ..progress import ProgressView
 from ..space import count_trials, max_epochs
+from .model_check import check_model
 
 if TYPE_CHECKING:
     from .. import data as data_mod
@@ -59,17 +60,30 @@ def versions() -> dict[str, str]:
 
 
 def prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepared, ProgressView]:
-    """Load and split the data (a bad file fails here, before anything starts); make the view."""
+    """Load and split the data and check the model can be built on it (a bad file or builder fails
+    here, before anything starts); make the view."""
     from .. import data as data_mod
 
     raw, prepared = data_mod.load_for(spec)
     view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
-    rep = prepared.report
-    view.print(f"data {raw.name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
-               f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a target, "
-               f"imputed {sum(rep['missing_values_imputed'].values())} missing values, "
-               f"one-hot encoded {len(rep['categorical_columns'])} columns")
+    model = check_model(spec, prepared)
+    view.print(data_line(raw.name, prepared.report))
+    for line in model.lines():
+        view.print(line)
     return prepared, view
+
+
+def data_line(name: str, rep: dict[str, Any]) -> str:
+    """What ``sweep run`` says of the data it prepared: rows per split, then what was done to a
+    table (dropped, imputed, one-hot encoded) or the shape of one example."""
+    rows = f"data {name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
+    shape = rep.get("input_shape")
+    if rep.get("source", "table") != "table":  # arrays: an npz file, an image folder, a loader's arrays
+        return rows + f"examples shaped {tuple(shape or (rep['n_features'],))} ({rep['source']})"
+    return (rows + f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a "
+            f"target, imputed {sum(rep['missing_values_imputed'].values())} missing values, one-hot encoded "
+            f"{len(rep['categorical_columns'])} columns"
+            + (f"; examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""))
 
 
 def run_info(spec: SweepSpec, run_id: str, started: float, *, ray_info: dict[str, Any], hosts: list[str],
