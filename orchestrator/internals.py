@@ -452,7 +452,8 @@ _KERAS_CLASSES: dict[str, Any] = {}
 def keras_classes() -> dict[str, Any]:
     """Keras classes whose hyperparameters are graph variables (defined on first use: imports Keras).
 
-    ``Knob`` (a float the traced graph reads), ``Adam``, ``SGD``, ``RMSprop``, ``Dropout``, ``L2``:
+    ``Knob`` (a float the traced graph reads), ``Adam``, ``AdamW``, ``Nadam``, ``SGD``, ``RMSprop``,
+    ``Dropout``, ``L2`` (``AdamW`` bakes its weight decay in: a cache key holds it):
     each is the stock Keras class with one value read from a ``Knob`` instead of a Python float
     baked into the traced graph; the arithmetic is the stock one, op for op. Each class says in
     ``sweep_reads_knob`` whether it does (False: its reach moved, the stock class runs and the
@@ -547,7 +548,8 @@ def _optimizer_classes(Knob: Any) -> dict[str, Any]:  # noqa: N803 - a class
             self.assign(momentum, ops.add(ops.multiply(self.sweep_momentum.read(variable.dtype), momentum), increment))
             self.assign_sub(variable, momentum)
 
-    return {"Adam": Adam, "SGD": SGD, "RMSprop": RMSprop}
+    plain = {n: type(n, (*local, getattr(keras.optimizers, n)), {"sweep_reads_knob": True}) for n in ("AdamW", "Nadam")}
+    return {"Adam": Adam, "SGD": SGD, "RMSprop": RMSprop, **plain}
 
 
 def _layer_classes(Knob: Any) -> dict[str, Any]:  # noqa: N803 - a class

@@ -30,6 +30,8 @@ from ..spec import SweepSpec
 from .epoch import Divergence, Epoch, EpochPath, baseline_loss
 from .evaluate import evaluate_on_test
 from .inputs import DataInfo, TrialData, fit, trial_seed
+from .model import family_of
+from .optimizers import set_learning_rate
 from .reporting import save_weights
 from .worker import configure_tensorflow, epoch_hooks, model_cache
 
@@ -63,10 +65,10 @@ class _SatModel:
         self.sitter, self.trial_id, self.hp, self.started = sitter, trial_id, hp, started
         spec = sitter.spec
         self.seed = trial_seed(spec.seed, trial_id)
-        self.model, _hit = sitter.cache.get(hp, DataInfo.of(sitter.data), seed=self.seed)
+        self.model, _hit = sitter.cache.get(hp, DataInfo.of(sitter.data), seed=self.seed, family=family_of(spec))
         self.max_epochs = int(hp["epochs"])
         self.lr = float(hp["learning_rate"])
-        self.model.optimizer.learning_rate.assign(self.lr)
+        set_learning_rate(self.model, self.lr)
         # what a revert goes back to: the weights kept below, and the optimizer as it started
         self.initial_weights = self.model.get_weights()
         self.optimizer_start = [keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables]
@@ -120,7 +122,7 @@ class _SatModel:
                 var.assign(value)  # the moments a divergence polluted
         if d.new_lr != d.old_lr:
             self.lr = d.new_lr
-            model.optimizer.learning_rate.assign(d.new_lr)
+            set_learning_rate(model, d.new_lr)  # not when a compiled schedule owns it
         return d.action if d.stops else ""
 
     def on_train_batch_end(self) -> None:
@@ -185,6 +187,7 @@ class BabysitWorker:
     def __init__(self, cpus: float = 1.0, gpus: float = 0.0) -> None:
         self.cpus, self.gpus = cpus, gpus
         self.checkpoint_root: str | None = None
+        self.spec: SweepSpec | None = None
 
     def ready(self) -> int:
         """Import and confine TensorFlow now; returns this process' id."""
@@ -195,7 +198,7 @@ class BabysitWorker:
             checkpoint_root: str) -> Iterator[dict[str, Any]]:
         """Babysit (see :func:`babysit_models`), yielding its records as they come."""
         threads = configure_tensorflow(self.cpus, self.gpus)
-        self.checkpoint_root = checkpoint_root
+        self.checkpoint_root, self.spec = checkpoint_root, spec
         records: queue.Queue = queue.Queue()
         failure: list[BaseException] = []
 
@@ -222,4 +225,5 @@ class BabysitWorker:
     def evaluate(self, trial_id: str, hp: dict[str, Any], data: TrialData) -> dict[str, float]:
         """The selected model's best weights on the test split (the run's only look at it)."""
         assert self.checkpoint_root is not None
-        return evaluate_on_test(os.path.join(self.checkpoint_root, trial_id), hp, data, self.cpus, self.gpus)
+        return evaluate_on_test(os.path.join(self.checkpoint_root, trial_id), hp, data, self.cpus, self.gpus,
+                                spec=self.spec)

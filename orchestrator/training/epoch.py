@@ -23,13 +23,18 @@ from typing import Any, Mapping
 
 from ..babysit import blown_up
 
-__all__ = ["OBJECTIVE", "WORST_OBJECTIVE", "task_metrics", "learning_rate_at", "baseline_loss", "finite",
+__all__ = ["OBJECTIVE", "WORST_OBJECTIVE", "task_loss", "task_metrics", "learning_rate_at", "baseline_loss", "finite",
            "json_float", "worst_objective", "improves", "stop_reason", "Divergence", "Epoch", "EpochPath"]
 
 OBJECTIVE = "objective"  # the finite copy of the spec's metric that Ray's schedulers/searchers read
 # The objective of a diverged epoch (or one without the metric): finite, so that schedulers and
 # searchers can rank it, and worse than any real value.
 WORST_OBJECTIVE = 1e30
+
+
+def task_loss(task: str) -> str:
+    """The Keras loss the product compiles for a task (integer class labels, or real targets)."""
+    return "sparse_categorical_crossentropy" if task == "classification" else "mse"
 
 
 def task_metrics(task: str) -> list[str]:

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .inputs import DataInfo, TrialData
-from .model import build
+from .model import build, family_of
 from .reporting import WEIGHTS_FILE
 from .worker import configure_tensorflow, import_tensorflow
 
@@ -29,13 +29,13 @@ class Evaluator:
         return os.getpid()
 
     def evaluate(self, checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
-                 gpus: float = 0.0) -> dict[str, float]:
+                 gpus: float = 0.0, spec: Any = None) -> dict[str, float]:
         """:func:`evaluate_on_test`."""
-        return evaluate_on_test(checkpoint_dir, hp, data, cpus, gpus)
+        return evaluate_on_test(checkpoint_dir, hp, data, cpus, gpus, spec=spec)
 
 
 def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
-                     gpus: float = 0.0) -> dict[str, float]:
+                     gpus: float = 0.0, spec: Any = None) -> dict[str, float]:
     """Evaluate the selected trial's best weights on the test split (the run's only look at it).
 
     Args:
@@ -45,18 +45,19 @@ def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData |
         data: prepared data; only ``data.test`` is read.
         cpus: CPU share for TensorFlow's threads.
         gpus: GPU share (for its memory limit).
+        spec: the sweep, for its model family (:func:`~orchestrator.training.model.family_of`; None: the MLP).
 
     Returns:
         ``{"test_loss": ..., "test_accuracy": ...}`` (or ``test_mae``/``test_mse`` for regression).
     """
     if hasattr(checkpoint_dir, "as_directory"):
         with checkpoint_dir.as_directory() as local_dir:
-            return evaluate_on_test(local_dir, hp, data, cpus, gpus)
+            return evaluate_on_test(local_dir, hp, data, cpus, gpus, spec=spec)
     configure_tensorflow(cpus, gpus)
     import keras
 
     keras.backend.clear_session()
-    model = build(hp, DataInfo.of(data))
+    model = build(hp, DataInfo.of(data), family=family_of(spec))
     model.load_weights(os.path.join(checkpoint_dir, WEIGHTS_FILE))
     values = model.evaluate(data.test.X, data.test.y, batch_size=256, verbose=0, return_dict=True)
     return {f"test_{k}": float(v) for k, v in values.items()}

@@ -25,7 +25,7 @@ SMALL_DATA_ROWS = 200_000
 
 @dataclass(frozen=True)
 class ArraySplit:
-    """One split's arrays (``X`` float32 ``(n, n_features)``, ``y`` ``(n,)``)."""
+    """One split's arrays (``X`` float32 ``(n, *input_shape)``, ``y`` ``(n,)``)."""
 
     X: Any
     y: Any
@@ -55,8 +55,9 @@ class DataInfo:
 
     @classmethod
     def of(cls, data: "TrialData | Prepared") -> "DataInfo":
-        """The description of prepared data (a table: one example is a row of ``n_features``)."""
-        return cls((int(data.n_features),), str(data.task), int(data.n_classes))
+        """The description of prepared data: its ``input_shape`` (a table's: ``(n_features,)``)."""
+        shape = getattr(data, "input_shape", None) or (data.n_features,)
+        return cls(tuple(int(d) for d in shape), str(data.task), int(data.n_classes))
 
     @classmethod
     def coerce(cls, *description: Any) -> "DataInfo":
@@ -81,6 +82,7 @@ class TrialData:
     task: str
     n_features: int
     n_classes: int
+    input_shape: tuple[int, ...] = ()  # one example's shape; () for (n_features,)
 
     @classmethod
     def of(cls, prepared: "Prepared", *, splits: tuple[str, ...] = ("train", "val")) -> "TrialData":
@@ -89,8 +91,9 @@ class TrialData:
             s = getattr(prepared, name)
             return ArraySplit(s.X, s.y) if name in splits else ArraySplit(s.X[:0], s.y[:0])
 
+        shape = tuple(int(d) for d in getattr(prepared, "input_shape", None) or (prepared.n_features,))
         return cls(split("train"), split("val"), split("test"), prepared.task, int(prepared.n_features),
-                   int(prepared.n_classes))
+                   int(prepared.n_classes), shape)
 
 
 def trial_index(trial_id: str) -> int:

@@ -4,9 +4,11 @@ Every model a trial trains, the babysitter adjusts or the final evaluation score
 here: :func:`build` (a compiled model for a configuration and a description of the data,
 :class:`~orchestrator.training.inputs.DataInfo`) and :class:`ModelCache` (a model reset for a
 trial, reused when one with the same cache key was already built and traced in this worker).
-Behind the seam is a :class:`ModelFamily`; today there is one, the MLP
-(:mod:`orchestrator.training.mlp`). A family whose models cannot be reused (a user's builder
-function, say) gives no cache key, and the cache then builds a fresh model for every trial.
+Behind the seam is a :class:`ModelFamily`, chosen from the spec's ``model`` section by
+:func:`family_of` (never from a configuration): the MLP (:mod:`orchestrator.training.mlp`), the
+CNN (:mod:`orchestrator.training.cnn`) or the user's builder
+(:mod:`orchestrator.training.builder`). A family whose models cannot be reused (a user's builder)
+gives no cache key, and the cache then builds a fresh model for every trial.
 Importing this module imports no TensorFlow.
 """
 
@@ -16,10 +18,12 @@ import os
 from collections import OrderedDict
 from typing import Any, Protocol
 
+from .builder import BuilderFamily
+from .cnn import CNN
 from .inputs import DataInfo
 from .mlp import MLP
 
-__all__ = ["ModelFamily", "FAMILIES", "family_for", "build", "ModelCache", "DEFAULT_CACHE_SIZE"]
+__all__ = ["ModelFamily", "FAMILIES", "family_of", "build", "ModelCache", "DEFAULT_CACHE_SIZE"]
 
 # Models kept per worker. A cached MLP with its traced train and validation functions costs about
 # 15-18 MB of the worker's memory (benchmarks/placement.md: 4 models grew a worker by 53 MB), so 3
@@ -33,8 +37,12 @@ class ModelFamily(Protocol):
 
     name: str
 
-    def build(self, hp: dict[str, Any], info: DataInfo, *, steps_per_execution: int = 1) -> Any:
-        """A compiled Keras model for the configuration ``hp`` and the data ``info`` describes."""
+    def build(self, hp: dict[str, Any], info: DataInfo, *, steps_per_execution: int = 1,
+              seed: int | None = None) -> Any:
+        """A compiled Keras model for the configuration ``hp`` and the data ``info`` describes.
+
+        ``seed``: the trial's, for a family whose weights are drawn only when it builds (a builder).
+        """
         ...
 
     def cache_key(self, hp: dict[str, Any], info: DataInfo) -> tuple | None:
@@ -46,21 +54,29 @@ class ModelFamily(Protocol):
         ...
 
 
-FAMILIES: dict[str, ModelFamily] = {MLP.name: MLP}
+FAMILIES: dict[str, ModelFamily] = {MLP.name: MLP, CNN.name: CNN}
 
 
-def family_for(hp: dict[str, Any]) -> ModelFamily:
-    """The family of the configuration ``hp`` (its ``family`` value; the MLP when it has none)."""
-    name = str(hp.get("family") or MLP.name)
+def family_of(spec: Any) -> ModelFamily:
+    """The family of a sweep: its ``model`` section's kind (the MLP when the spec has none).
+
+    ``mlp`` and ``cnn`` are the product's; ``builder`` is the user's function ``spec.model.builder``
+    (imported from ``spec.base_dir`` when a model is first built).
+    """
+    model = getattr(spec, "model", None)
+    kind = "mlp" if model is None else str(model.kind)
+    if kind == "builder":
+        return BuilderFamily(str(model.builder), str(spec.base_dir))
     try:
-        return FAMILIES[name]
+        return FAMILIES[kind]
     except KeyError:
-        raise ValueError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}") from None
+        raise ValueError(f"unknown model family {kind!r}; known: {sorted(FAMILIES)} and builder") from None
 
 
-def build(hp: dict[str, Any], info: DataInfo, *, steps_per_execution: int = 1) -> Any:
-    """A freshly built, compiled model for ``hp`` on the data ``info`` describes (imports TensorFlow)."""
-    return family_for(hp).build(hp, info, steps_per_execution=steps_per_execution)
+def build(hp: dict[str, Any], info: DataInfo, *, family: ModelFamily = MLP, steps_per_execution: int = 1,
+          seed: int | None = None) -> Any:
+    """A freshly built, compiled model of ``family`` for ``hp`` on the data ``info`` describes (imports TensorFlow)."""
+    return family.build(hp, info, steps_per_execution=steps_per_execution, seed=seed)
 
 
 def _release_memory() -> None:
@@ -113,27 +129,29 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._models)
 
-    def get(self, hp: dict[str, Any], *data: Any, seed: int, steps_per_execution: int = 1) -> tuple[Any, bool]:
-        """A model for ``hp``, reset for a trial seeded ``seed``; True when it came from the cache.
+    def get(self, hp: dict[str, Any], *data: Any, seed: int, steps_per_execution: int = 1,
+            family: ModelFamily = MLP) -> tuple[Any, bool]:
+        """A model of ``family`` for ``hp``, reset for a trial seeded ``seed``; True when it came from the cache.
 
         ``data`` describes the data: a :class:`DataInfo`, or its table fields
-        ``n_features, task, n_classes``.
+        ``n_features, task, n_classes``. A family without a cache key (a builder) gets a fresh
+        model every time, built after the cache is emptied and Keras' state cleared, so a worker
+        running such trials one after the other stays the same size.
         """
         info = DataInfo.coerce(*data)
-        family = family_for(hp)
         own = family.cache_key(hp, info)
         key = None if own is None else (family.name, own, int(steps_per_execution))
         model = None if key is None else self._models.pop(key, None)
         hit = model is not None
         if model is None:
             self.misses += 1
-            if self.size == 0:
+            if self.size == 0 or key is None:
                 self.clear()
             if key is not None and self._models and len(self._models) >= self.size:
                 while len(self._models) >= self.size:
                     self._models.popitem(last=False)
                 _release_memory()
-            model = family.build(hp, info, steps_per_execution=steps_per_execution)
+            model = family.build(hp, info, steps_per_execution=steps_per_execution, seed=seed)
         else:
             self.hits += 1
         if self.size > 0 and key is not None:

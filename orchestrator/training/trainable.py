@@ -38,7 +38,8 @@ from ..space import resolve_config
 from ..spec import SweepSpec
 from .epoch import Divergence, EpochPath, baseline_loss, json_float, learning_rate_at
 from .inputs import DataInfo, TrialData, fit, trial_seed
-from .model import ModelCache
+from .model import ModelCache, family_of
+from .optimizers import current_learning_rate, set_learning_rate
 from .reporting import AsyncReporter, TrialStopped, checkpoint_due, checkpoint_saver, restore_checkpoint
 from .worker import configure_tensorflow, epoch_hooks, model_cache
 
@@ -71,7 +72,8 @@ class _Trial:
         self.hp, self.data, self.spec, self.seed, self.threads = hp, data, spec, seed, threads
         self.started, self.faults = started, faults
         t_model = time.time()
-        self.model, hit = cache.get(hp, DataInfo.of(data), seed=seed, steps_per_execution=STEPS_PER_EXECUTION)
+        self.model, hit = cache.get(hp, DataInfo.of(data), seed=seed, steps_per_execution=STEPS_PER_EXECUTION,
+                                    family=family_of(spec))
         # Resuming (a retry, a Hyperband pause, a PBT exploit, `sweep resume`): continue from the
         # checkpoint's weights and epoch; the config (and so the learning rate) may be new.
         state: dict[str, Any] = {"epoch": 0, "best": None, "first_loss": None}
@@ -99,11 +101,11 @@ class _Trial:
         self.path.begin(now)
         if epoch == self.initial_epoch:
             self.info["setup_s"] = now - self.started
-        model.optimizer.learning_rate.assign(learning_rate_at(self.hp, epoch))
+        set_learning_rate(model, learning_rate_at(self.hp, epoch))  # not when a compiled schedule owns it
 
     def on_epoch_end(self, model: Any, epoch: int, logs: Any) -> None:
         now = time.time()
-        e = self.path.end(epoch + 1, logs, float(model.optimizer.learning_rate.numpy()), now)
+        e = self.path.end(epoch + 1, logs, current_learning_rate(model), now)
         # EarlyStopping runs before this callback: a stop it asked for is "patience"
         reason = self.path.conclude(e, decided="diverged" if e.diverged else "", callback_stopped=model.stop_training)
         if reason in ("diverged", "budget"):

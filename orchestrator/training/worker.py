@@ -8,12 +8,14 @@ is the worker's cache of traced models. Importing this module imports neither Te
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
 import sys
 from typing import Any, Callable
 
+from ..quiet import quiet_native_stderr
 from .model import ModelCache
 
 __all__ = ["GPU_RESERVE_MB", "gpu_memory_limit_mb", "import_tensorflow", "configure_tensorflow", "freeze_imports",
@@ -87,11 +89,13 @@ def _configure_gpus(tf: Any, gpu_share: float) -> None:
 _KERAS_EXTRAS = ("sklearn", "matplotlib", "matplotlib.pyplot")
 
 
-def import_tensorflow() -> Any:
+def import_tensorflow(*, quiet: bool = False) -> Any:
     """``import tensorflow`` (and Keras) without Keras' scikit-learn and matplotlib extras.
 
     The extras are hidden from the import system only while TensorFlow loads (and only those not
-    loaded already); importing them afterwards works as usual.
+    loaded already); importing them afterwards works as usual. ``quiet``: TensorFlow's native
+    start-up lines are held back (:func:`orchestrator.quiet.quiet_native_stderr`), for the driver,
+    whose stderr is the user's terminal.
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
@@ -99,8 +103,9 @@ def import_tensorflow() -> Any:
     for m in hidden:
         sys.modules[m] = None  # type: ignore[assignment]  # "import m" raises ImportError
     try:
-        import tensorflow as tf
-        import keras  # noqa: F401
+        with quiet_native_stderr() if quiet else contextlib.nullcontext():
+            import tensorflow as tf
+            import keras  # noqa: F401
     finally:
         for m in hidden:
             if m in sys.modules and sys.modules[m] is None:

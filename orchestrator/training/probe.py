@@ -1,0 +1,148 @@
+"""One model built before the sweep starts (``sweep validate``, ``sweep run``): does it build, and how big is it.
+
+:func:`probe_model` builds the spec's model for one configuration on the data's shapes, through
+the same family a trial uses (:func:`orchestrator.training.model.family_of`), and evaluates it on
+one example of zeros, so that a model that cannot take the data's examples or labels fails here,
+as one line, and not in every trial. For a user's builder it also says which of the user's
+hyperparameters the function never read (it gets a dict that records every read), and whether
+the model reports the metric the spec selects on. Imports TensorFlow (inside the function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..errors import SpecError, first_line
+from ..spec import TRAINING_HYPERPARAMETERS
+from .builder import NO_CACHE_NOTE, BuilderError
+from .cnn import check_input
+from .inputs import DataInfo
+from .model import family_of
+
+__all__ = ["Probe", "RecordingDict", "probe_model"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What building one model told: its parameter count, notes for the user, the user's names it never read."""
+
+    params: int
+    notes: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+
+class RecordingDict(dict):
+    """A dict that records the keys read from it: ``[]``, ``get``, ``in``, and every key on iteration,
+    ``keys``/``values``/``items``, copies and ``**`` unpacking."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[Any] = set()
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().setdefault(key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self.read.add(key)
+        return super().pop(key, *default)
+
+    def _all(self) -> None:
+        self.read.update(super().keys())
+
+    def __iter__(self) -> Iterator[Any]:
+        self._all()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._all()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._all()
+        return super().items()
+
+    def copy(self) -> dict[Any, Any]:
+        self._all()
+        return dict(super().items())
+
+
+def probe_model(spec: Any, info: DataInfo, hp: dict[str, Any]) -> Probe:
+    """Build the spec's model for the configuration ``hp`` on the data ``info`` describes.
+
+    Raises:
+        SpecError: ``model.family`` (the CNN cannot take these examples), ``model.builder`` (the
+            function cannot be imported, raised, returned no Keras model, or its model cannot be
+            evaluated on the data's examples), ``metric`` / ``early_stopping.monitor`` (a compiled
+            model does not report the metric the spec selects on or watches).
+    """
+    from .worker import import_tensorflow
+
+    import_tensorflow(quiet=True)  # this is the driver: TensorFlow's start-up lines stay off the terminal
+    import keras
+
+    model_spec = getattr(spec, "model", None)
+    kind = "mlp" if model_spec is None else str(model_spec.kind)
+    if kind == "cnn":
+        problem = check_input(info)
+        if problem:
+            raise SpecError("model.family", problem)
+    family = family_of(spec)
+    given = RecordingDict(hp) if kind == "builder" else dict(hp)
+    keras.backend.clear_session()
+    try:
+        model = family.build(given, info)
+    except BuilderError as e:
+        raise SpecError(e.key, e.message) from None
+    try:
+        if kind != "builder":
+            return Probe(int(model.count_params()))
+        ref = str(model_spec.builder)
+        _check_reports(model, spec, info, ref)
+        owned = set(TRAINING_HYPERPARAMETERS)
+        unused = [n for n in getattr(spec, "params", {}) if n not in owned and n not in given.read]
+        return Probe(int(model.count_params()), [*getattr(model, "sweep_notes", ()), NO_CACHE_NOTE], unused)
+    finally:
+        del model
+        keras.backend.clear_session()
+
+
+def _check_reports(model: Any, spec: Any, info: DataInfo, ref: str) -> None:
+    """Evaluate ``model`` on one example of zeros; SpecError when it cannot, or lacks a metric the spec reads."""
+    import numpy as np
+
+    x = np.zeros((1, *info.input_shape), dtype="float32")
+    y = np.zeros((1,), dtype="int64" if info.task == "classification" else "float32")
+    try:
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    except Exception as e:  # the user's model: why it cannot take this data, in one line
+        shape = "(" + ", ".join(str(d) for d in info.input_shape) + ("," if len(info.input_shape) == 1 else "") + ")"
+        labels = "integer class labels" if info.task == "classification" else "real targets"
+        raise SpecError("model.builder", f"{ref}: its model cannot be evaluated on examples shaped {shape} with "
+                        f"{labels}: {type(e).__name__}: {first_line(e)}") from None
+    wanted = [("metric", str(spec.metric.name))]
+    es = getattr(spec, "early_stopping", None)
+    if es is not None:
+        wanted.append(("early_stopping.monitor", str(es.monitor)))
+    for key, name in wanted:
+        base = name.removeprefix("val_")
+        if base not in logs:
+            raise SpecError(key, f"{name}: the model {ref} returns is compiled without {base!r} (it reports "
+                            f"{', '.join(sorted(logs))}); compile it with metrics=[{base!r}] or return it uncompiled")
