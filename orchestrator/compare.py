@@ -383,7 +383,7 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
     comp_dir = Path(out).expanduser().resolve() / new_run_id(f"{spec.name}-compare")
     (comp_dir / "runs").mkdir(parents=True)
     (comp_dir / "plots").mkdir()
-    started_ray = connect_ray(address)
+    started_ray = connect_ray(address, working_dir=spec.base_dir if spec.source else None, out=out)
     rows, frames, babysat = [], [], []
     try:
         for seed in range(seeds):

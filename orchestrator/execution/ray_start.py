@@ -2,8 +2,9 @@
 
 The only place the product starts Ray. An embedded Ray starts in this process without a dashboard,
 listening on 127.0.0.1 only, with its logs kept out of the user's terminal; ``--address`` /
-``RAY_ADDRESS`` connects to a cluster instead. The patches of Ray's internals applied while it
-starts live in :mod:`orchestrator.internals`.
+``RAY_ADDRESS`` connects to a cluster instead, sending the spec's directory along as Ray's
+``working_dir`` (:mod:`.working_dir`). The patches of Ray's internals applied while it starts live
+in :mod:`orchestrator.internals`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 import sys
 import threading
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import UsageError
 from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
 from ..space import count_trials
+from .working_dir import cluster_runtime_env
 
 if TYPE_CHECKING:
     from ..spec import SweepSpec
@@ -81,7 +84,8 @@ def _quiet_ray_loggers() -> None:
 
 
 def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
-                preload: bool | None = None, dashboard: bool | None = None) -> bool:
+                preload: bool | None = None, dashboard: bool | None = None,
+                working_dir: str | Path | None = None, out: str | Path | None = None) -> bool:
     """Start an embedded Ray or connect to ``address``; True when this call started it.
 
     A Ray already initialised in this process (a notebook, the test session) is reused as is.
@@ -91,19 +95,25 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
     ``SWEEP_PRELOAD=1``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
     127.0.0.1) only when ``dashboard`` (default: only with ``SWEEP_DASHBOARD=1``, ``--dashboard``);
     without it, no dashboard process, log monitor or autoscaler monitor (see
-    :mod:`orchestrator.internals`). A cluster gets the environment as a runtime_env.
-    """
-    import ray
+    :mod:`orchestrator.internals`). A cluster gets the environment as a runtime_env, and
+    ``working_dir`` (the spec's directory; None: none) as Ray's ``working_dir``, less ``out``
+    when it lies inside (:func:`.working_dir.cluster_runtime_env`).
 
+    Raises:
+        UsageError: the directory to send is over its size limit (checked before Ray is reached).
+    """
     for k, v in DRIVER_ENV.items():
         os.environ.setdefault(k, v)
-    if ray.is_initialized():
+    imported = sys.modules.get("ray")  # the size check comes first, without importing Ray for it
+    if imported is not None and imported.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    runtime_env = cluster_runtime_env(WORKER_ENV, working_dir, out=out) if address else None
+    import ray
+
     _quiet_ray_loggers()
     if address:
-        ray.init(address=address, runtime_env={"env_vars": dict(WORKER_ENV)}, log_to_driver=False,
-                 logging_level=logging.ERROR)
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
     else:
         _start_embedded(resources, preload, dashboard)
     _quiet_ray_loggers()
@@ -139,15 +149,17 @@ class RayStart:
 
     Starting an embedded Ray is mostly waiting for its processes; meanwhile the driver prepares
     the data (and imports pandas and scikit-learn when nothing did before). ``sweep run`` starts
-    Ray this way; :meth:`join` waits for it.
+    Ray this way; :meth:`join` waits for it. ``working_dir`` and ``out``: as for :func:`connect_ray`
+    (a cluster's size check raises here, before anything started).
     """
 
-    def __init__(self, address: str | None, resources: dict[str, float] | None) -> None:
+    def __init__(self, address: str | None, resources: dict[str, float] | None, *,
+                 working_dir: str | Path | None = None, out: str | Path | None = None) -> None:
         self.started: bool | None = None
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if address or os.environ.get("RAY_ADDRESS"):
-            self.started = connect_ray(address, resources)
+            self.started = connect_ray(address, resources, working_dir=working_dir, out=out)
             return
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(resources,), name="sweep-ray-init", daemon=True)

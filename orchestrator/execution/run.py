@@ -69,11 +69,13 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     from ..storage import Location, Mirror, resolve
 
     where = resolve(out, "--out")  # an unknown scheme or an unreachable bucket fails before Ray starts
-    # A user's data file may be unusable (a bad value, a class too rare to stratify): it is read
-    # before Ray starts, so a bad one starts nothing. A built-in data set loads while Ray (and its
-    # workers' TensorFlow import) starts; it fails only on a bad data.samples (Ray is then shut down).
-    early = prepare(spec, view) if spec.data.path is not None else None
-    ray_start = RayStart(address, ray_resources)
+    # A user's data file or loader may be unusable (a bad value, a class too rare to stratify), and
+    # so may a user's model builder: they are read, called and built before Ray starts, so a bad one
+    # starts nothing. A built-in data set for a built-in model loads while Ray (and its workers'
+    # TensorFlow import) starts; it fails only on a bad data.samples (Ray is then shut down).
+    early = prepare(spec, view) if spec.data.dataset is None or spec.model.kind == "builder" else None
+    # on a cluster the spec's directory goes with the job, so its builder or loader imports on every node
+    ray_start = RayStart(address, ray_resources, working_dir=spec.base_dir if spec.source else None, out=out)
     try:
         run_id = new_run_id(spec.name, started)
         mirror: Mirror | None = None
@@ -220,7 +222,8 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
     guard: RunGuard | None = None
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
-            started_ray = connect_ray(address, ray_resources)
+            started_ray = connect_ray(address, ray_resources, working_dir=spec.base_dir if spec.source else None,
+                                      out=local.parent)
             spec = resolve_resources(spec)
             tables = RunTables.replay(local / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
                                       resources=spec.resources.model_dump())

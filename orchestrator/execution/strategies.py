@@ -197,10 +197,10 @@ class ParallelStrategy(Strategy):
         with at as ckpt_dir:
             actor = getattr(self.evaluator, "actor", None)
             if actor is not None:  # warm since the sweep began; no trial runs any more
-                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu)
+                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec)
             else:
                 evaluate = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(evaluate_on_test)
-                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu)
+                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec)
             return ray.get(ref)
 
     def tidy(self, ctx: RunContext) -> None:

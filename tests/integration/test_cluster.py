@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import ROOT
+from .conftest import ROOT, only_run_dir
 
 BIN = Path(sys.executable).parent
 RAY = BIN / "ray"
@@ -244,3 +244,123 @@ def test_sweep_submitted_as_a_job_runs_on_both_nodes(cluster, tmp_path):
     assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id", "node_ip"]]
     assert trials["node_ip"].notna().all()
     assert "selected" in logs and str(run_dir.name) in logs
+
+
+# A user's builder next to the spec; each call records where it ran (the test reads the records back).
+CLUSTER_BUILDER = '''
+import json
+import os
+
+import keras
+import ray
+
+RECORDS = {records!r}
+
+
+def build_model(hp, data):
+    record = {{"node_id": None, "actor_id": None, "cwd": os.getcwd(), "file": __file__, "pid": os.getpid(),
+              "started_in": os.environ.get("TUNE_ORIG_WORKING_DIR")}}
+    if ray.is_initialized():
+        context = ray.get_runtime_context()
+        record.update(node_id=context.get_node_id(), actor_id=context.get_actor_id())
+    with open(os.path.join(RECORDS, f"{{os.getpid()}}.jsonl"), "a") as f:
+        f.write(json.dumps(record) + "\\n")
+    inputs = keras.Input(shape=data.input_shape)
+    x = keras.layers.Dense(hp["units"], activation="relu")(inputs)
+    outputs = keras.layers.Dense(data.n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+'''
+
+
+def _builder_spec(work: Path, records: Path) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    records.mkdir(parents=True, exist_ok=True)
+    (work / "models.py").write_text(CLUSTER_BUILDER.format(records=str(records)))
+    spec = work / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "cluster_builder",
+        "data": {"dataset": "digits", "samples": 600},
+        "model": {"builder": "models.py:build_model", "epochs": 2, "batch_size": 128},
+        "params": {"units": {"type": "choice", "values": [8, 16]},
+                   "learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.05}},
+        "metric": "val_accuracy",
+        "search": {"algorithm": "random", "num_samples": 4, "seed": 1},
+        "resources": {"cpu": 1},
+    }, sort_keys=False))
+    return spec
+
+
+def _run_job(cluster, job_id: str, args: list[str]) -> str:
+    """Submit ``args`` as a Ray job, wait for it; its logs (the test fails unless it succeeded)."""
+    env, addr = _env(cluster["token"]), cluster["dashboard"]
+    sub = _job(["submit", "--address", addr, "--no-wait", "--submission-id", job_id, *args], env)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    deadline, status = time.time() + JOB_TIMEOUT_S, ""
+    while time.time() < deadline:
+        st = _job(["status", "--address", addr, job_id], env)
+        status = (st.stdout + st.stderr).upper()
+        if any(s in status for s in ("SUCCEEDED", "FAILED", "STOPPED")):
+            break
+        time.sleep(2)
+    logs = _job(["logs", "--address", addr, job_id], env).stdout
+    assert "SUCCEEDED" in status, f"{status}\n--- job logs\n{logs[-4000:]}\n{_tails(cluster['logs'])}"
+    return logs
+
+
+@pytest.mark.parametrize("how", ["job_working_dir", "spec_dir_sent_by_sweep"])
+def test_a_builder_spec_imports_the_users_file_on_both_nodes(cluster, tmp_path, how):
+    """The user's ``models.py`` next to the spec travels with the job to every node its trials run on.
+
+    ``job_working_dir``: ``ray job submit --working-dir DIR`` (the job's own working_dir, kept as is).
+    ``spec_dir_sent_by_sweep``: a job without one, the spec named by its path; ``sweep run`` sends the
+    spec's directory as the working_dir (orchestrator/execution/working_dir.py). In both, each trial
+    imports its own node's copy, though the driver's path exists too (both nodes share this machine).
+
+    Ray starts each worker in its node's copy of the working_dir, under the node's own temp dir;
+    Ray Tune then moves a trial into its trial directory and keeps where it started in
+    ``TUNE_ORIG_WORKING_DIR``.
+    """
+    work, records, out = tmp_path / "job", tmp_path / "records", tmp_path / "shared"
+    spec = _builder_spec(work, records)
+    source = (work / "models.py").read_text()
+    if how == "job_working_dir":
+        args = ["--working-dir", str(work), "--", "sweep", "run", "spec.yaml", "--out", str(out)]
+    else:
+        args = ["--", "sweep", "run", str(spec), "--out", str(out)]
+    _run_job(cluster, f"sweep-builder-{how.replace('_', '-')}", args)
+
+    run_dir = only_run_dir(out)
+    info = json.loads((run_dir / "run.json").read_text())
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    assert info["status"] == "complete", info.get("error")
+    assert len(trials) == 4 and (trials["status"] == "completed").all(), trials[["trial_id", "status", "error"]]
+    assert trials["hp_units"].isin([8, 16]).all()
+    assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id"]]
+
+    calls = [json.loads(line) for f in records.glob("*.jsonl") for line in f.read_text().splitlines()]
+    in_trials = [c for c in calls if c["started_in"]]  # Tune's trials (not the driver's check, nor the evaluation)
+    assert {c["node_id"] for c in in_trials} == set(trials["node_id"]), in_trials
+    temp_dirs = {"head": cluster["root"] / "head", "worker": cluster["root"] / "worker"}
+    nodes_by_dir = {name: {c["node_id"] for c in in_trials if Path(c["started_in"]).is_relative_to(d)}
+                    for name, d in temp_dirs.items()}
+    assert all(nodes_by_dir.values()) and not (nodes_by_dir["head"] & nodes_by_dir["worker"]), in_trials
+    for c in in_trials:  # each trial started in its node's copy of the spec's directory, the builder in it
+        assert "_ray_pkg_" in c["started_in"] and (Path(c["started_in"]) / "models.py").read_text() == source, c
+        # and imported the builder from there, not from the driver's path (which this machine also has)
+        assert Path(c["file"]).parent == Path(c["started_in"]), c
+
+
+def test_a_spec_directory_over_the_limit_is_refused_before_the_cluster_is_used(cluster, tmp_path):
+    work, out = tmp_path / "big", tmp_path / "out"
+    _builder_spec(work, tmp_path / "records")
+    (work / "weights.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
+    (work / "notes.txt").write_text("small")
+    env = {**_env(cluster["token"]), "SWEEP_WORKING_DIR_LIMIT_MB": "1"}
+    r = subprocess.run([str(BIN / "sweep"), "run", "spec.yaml", "--address", cluster["gcs"], "--out", str(out)],
+                       env=env, cwd=work, capture_output=True, text=True, timeout=120, start_new_session=True)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stdout + r.stderr
+    assert lines[0].startswith(f"sweep: error: {work}: the spec's directory is 2 MiB"), lines[0]
+    assert "over the 1 MiB limit" in lines[0] and "largest: weights.bin (2 MiB)" in lines[0]
+    assert f"{work / '.rayignore'}" in lines[0] and "SWEEP_WORKING_DIR_LIMIT_MB" in lines[0]
+    assert not out.exists() or not any(out.iterdir())
