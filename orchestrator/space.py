@@ -150,9 +150,4 @@ def optuna_space(spec: SweepSpec) -> OptunaSpace:
 
 def max_epochs(spec: SweepSpec) -> int:
     """The most epochs any trial of the sweep may train (the schedulers' ``max_t``)."""
-    p = spec.params["epochs"]
-    if isinstance(p, Constant):
-        return int(p.value)
-    if isinstance(p, (Grid, Choice)):
-        return int(max(p.values))
-    return int(p.high)  # an int range
+    return spec.max_epochs

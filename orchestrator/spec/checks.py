@@ -88,6 +88,10 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         strategy=raw.strategy,
         babysit=raw.babysit,
     )
+    s = spec.scheduler
+    if s.type in ("asha", "median") and s.grace_period > spec.max_epochs:
+        raise SpecError("scheduler.grace_period", f"{s.grace_period} is more than the {spec.max_epochs} epochs a "
+                        f"trial trains at most (model.epochs): no trial would reach the first {s.type} decision")
     n = count_trials(spec)
     if spec.search.algorithm in ("grid", "random") and n > MAX_GRID_TRIALS:
         raise SpecError("params", f"the grid expands to {n} trials; at most {MAX_GRID_TRIALS} — use "

@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 from pydantic import Field, StrictInt, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from .distributions import Constant, Frozen, Grid, Param
+from .distributions import Choice, Constant, Frozen, Grid, Param
 
 __all__ = ["SplitSpec", "DataSpec", "ModelSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
            "ExperimentPlateauSpec", "StoppersSpec", "EarlyStoppingSpec", "DivergenceSpec", "ResourcesSpec",
@@ -309,6 +309,16 @@ class SweepSpec(Frozen):
     def searched(self) -> dict[str, Param]:
         """The hyperparameters that vary between trials."""
         return {k: p for k, p in self.params.items() if not isinstance(p, Constant)}
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs any trial may train (the schedulers' ``max_t``)."""
+        p = self.params["epochs"]
+        if isinstance(p, Constant):
+            return int(p.value)
+        if isinstance(p, (Grid, Choice)):
+            return int(max(p.values))
+        return int(p.high)  # an int range
 
     @property
     def metric_name(self) -> str:

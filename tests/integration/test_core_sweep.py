@@ -93,6 +93,8 @@ def test_every_shipped_spec_runs(ray_session, tmp_path, name):
         changes["search.num_samples"] = 3
     if doc.get("early_stopping"):
         changes["early_stopping.patience"] = 1
+    if doc.get("scheduler", {}).get("grace_period", 1) > 2:  # a decision within the 2 epochs
+        changes["scheduler.grace_period"] = 1
     spec = write_spec(tmp_path, name, **changes)
     assert run_cli("validate", spec) == 0
     out = tmp_path / "out"

@@ -280,6 +280,8 @@ BAD_CASES = [
     ("optimizer_unknown_adagrad.yaml", "params.optimizer.values[1]",
      "must be one of sgd, adam, rmsprop, adamw, nadam; got 'adagrad'"),
     ("bare_list_param_value.yaml", "params.units", "a list is ambiguous"),
+    ("asha_grace_period_past_epochs.yaml", "scheduler.grace_period",
+     "3 is more than the 2 epochs a trial trains at most"),
     ("distribution_type_is_a_list.yaml", "params.units.type", "must be one of grid, choice"),
     ("model_holds_distribution.yaml", "model.units", "put distributions under params"),
     ("param_in_model_and_params.yaml", "model.units", "set it in one place"),
