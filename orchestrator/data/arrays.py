@@ -23,6 +23,7 @@ from .containers import ArrayData, Prepared, Split
 from .files import clean_target
 from .messages import row
 from .preprocess import EncodedLabels, encode_labels
+from .schema import array_preprocessing
 from .split import split_indices
 
 __all__ = ["example_arrays", "clean_labels", "prepare_arrays", "reshape_examples"]
@@ -128,6 +129,7 @@ def prepare_arrays(data: ArrayData, *, fractions: tuple[float, float, float] = (
         input_shape=input_shape,
         report=_report(data, task, seed=seed, fractions=fractions, stratified=do_stratify, parts=parts,
                        labels=labels, input_shape=input_shape),
+        preprocessing={**array_preprocessing(data.scaling), "classes": labels.classes},
     )
 
 

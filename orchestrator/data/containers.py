@@ -108,6 +108,13 @@ class Prepared:
             ``(n_features,)``.
         report: JSON-serialisable counts describing what was done (see
             :func:`~orchestrator.data.prepare`).
+        preprocessing: the fitted preprocessing as data (:mod:`orchestrator.data.schema`): what
+            the exported model needs to take raw rows.
+        test_rows: a table's test rows as they were read (features and target), for the
+            exported model's ``test_predictions.parquet``; None for arrays. The driver keeps it:
+            it is in no trial's data (:class:`~orchestrator.training.TrialData`) and
+            :meth:`without_test` drops it.
+        target: the target column's name (a table's), or None.
     """
 
     train: Split
@@ -120,6 +127,9 @@ class Prepared:
     feature_names: list[str]
     input_shape: tuple[int, ...] = ()
     report: dict = field(default_factory=dict)
+    preprocessing: dict = field(default_factory=dict)
+    test_rows: "pd.DataFrame | None" = field(default=None, repr=False)
+    target: str | None = None
 
     def __post_init__(self) -> None:
         shape = tuple(int(d) for d in self.input_shape) or (int(self.n_features),)
@@ -138,5 +148,5 @@ class Prepared:
         )
         report = dict(self.report)
         report["test_withheld"] = True
-        return dataclasses.replace(self, test=empty, report=report)
+        return dataclasses.replace(self, test=empty, report=report, test_rows=None)
 

@@ -20,6 +20,7 @@ from ..errors import DataError, first_line
 from .arrays import example_arrays
 from .checks import check_rows
 from .containers import ArrayData
+from .schema import PIXELS_OVER_255
 
 __all__ = ["IMAGE_SUFFIXES", "DEFAULT_IMAGE_SIZE", "COLOR_MODES", "check_image_folder", "load_image_folder"]
 
@@ -27,7 +28,7 @@ IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """The image files Keras' loader reads."""
 DEFAULT_IMAGE_SIZE = (64, 64)
 COLOR_MODES = ("rgb", "grayscale", "rgba")
-SCALING = "[0, 1] (pixel values / 255)"
+SCALING = PIXELS_OVER_255  # what an exported model's predict applies to raw pixels too
 
 
 def check_image_folder(path: str | os.PathLike[str], task: str | None) -> str:

@@ -120,7 +120,19 @@ def prepare(
         feature_names=features.names,
         input_shape=input_shape,
         report=report,
+        preprocessing={**features.preprocessing, "classes": labels.classes},
+        test_rows=_rows(raw, parts["test"]),
+        target=None if raw.y.name is None else str(raw.y.name),
     )
+
+
+def _rows(raw: RawData, positions: np.ndarray) -> Any:
+    """The rows at ``positions`` as they were read: the feature columns, then the target."""
+    import pandas as pd
+
+    rows = raw.X.iloc[positions].reset_index(drop=True)
+    target = "target" if raw.y.name is None else str(raw.y.name)
+    return pd.concat([rows, raw.y.iloc[positions].reset_index(drop=True).rename(target)], axis=1)
 
 
 def _split_rows(raw: RawData, *, task: str, fractions: tuple[float, float, float], seed: int,

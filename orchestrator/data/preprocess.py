@@ -14,7 +14,7 @@ NumPy file) would bring its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
 from ..errors import DataError
 from .checks import column_kind
 from .messages import label
+from .schema import label_values, table_preprocessing
 
 __all__ = ["EncodedFeatures", "EncodedLabels", "encode_features", "encode_labels",
            "normalise_features"]
@@ -44,6 +45,8 @@ class EncodedFeatures:
         empty: the columns dropped because they are entirely missing in the training split.
         one_hot: number of one-hot columns.
         imputed: split name -> number of missing feature cells filled.
+        preprocessing: the fitted steps as data (:func:`~.schema.table_preprocessing`), for the
+            exported model.
     """
 
     X: dict[str, np.ndarray]
@@ -53,6 +56,7 @@ class EncodedFeatures:
     empty: list[str]
     one_hot: int
     imputed: dict[str, int]
+    preprocessing: dict[str, Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,12 +68,14 @@ class EncodedLabels:
         class_names: class label of each index, as strings; ``[]`` for regression.
         labels_encoded: True when the labels were not already the integers ``0..n_classes-1``.
         class_counts: classification: split name -> class name -> rows; ``{}`` for regression.
+        classes: the class labels as the data has them (ints stay ints), for predictions.
     """
 
     y: dict[str, np.ndarray]
     class_names: list[str]
     labels_encoded: bool
     class_counts: dict[str, dict[str, int]]
+    classes: list[Any] = field(default_factory=list)
 
     @property
     def n_classes(self) -> int:
@@ -130,6 +136,7 @@ def encode_features(X: pd.DataFrame, parts: dict[str, np.ndarray], *, name: str)
         empty=empty,
         one_hot=one_hot,
         imputed=imputed,
+        preprocessing=table_preprocessing(columns, X_all, numeric_cols, categorical_cols, empty),
     )
 
 
@@ -192,7 +199,7 @@ def encode_labels(y: pd.Series, parts: dict[str, np.ndarray], *, task: str, name
         k: {class_names[i]: int(c) for i, c in enumerate(np.bincount(v, minlength=n_classes))}
         for k, v in ys.items()
     }
-    return EncodedLabels(ys, class_names, labels_encoded, class_counts)
+    return EncodedLabels(ys, class_names, labels_encoded, class_counts, label_values(classes))
 
 
 def _check_no_unseen_class(y_parts: dict[str, pd.Series], known: set[Any], *, name: str) -> None:
