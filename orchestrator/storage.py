@@ -251,5 +251,7 @@ class Mirror:
             stamp = (st.st_size, st.st_mtime_ns)
             if self._pushed.get(name) == stamp:
                 continue
+            if "/" in name and not self.remote.is_object_store:  # model/model.keras: its folder first
+                (self.remote / name).parent.mkdir()
             (self.remote / name).write_bytes(f.read_bytes())
             self._pushed[name] = stamp

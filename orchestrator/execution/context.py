@@ -35,6 +35,7 @@ class RunResult:
     test_metrics: dict[str, float]
     counts: dict[str, int]
     metric: str = ""
+    model: str | None = None  # the exported model's file (RUN_DIR/model/model.keras), when there is one
 
 
 @dataclass

@@ -59,17 +59,64 @@ def finalize(ctx: RunContext, strategy: Strategy) -> RunResult:
     selected = tables.select_best()
     test_metrics: dict[str, float] = {}
     if selected is not None:
-        test_metrics = strategy.evaluate(ctx, selected, TrialData.of(test_only(prepared), splits=("test",)))
+        refit_epochs = refit_epochs_of(ctx, selected)
+        data = (TrialData.of(prepared, splits=("train", "val", "test")) if refit_epochs
+                else TrialData.of(test_only(prepared), splits=("test",)))
+        outcome = strategy.evaluate(ctx, selected, data, refit_epochs)
         tables.selected = selected
-        tables.test_metrics = test_metrics
+        if outcome is not None:
+            test_metrics = outcome.metrics
+            tables.test_metrics = test_metrics
+            if refit_epochs:
+                tables.refit = {"refit": ctx.spec.final.refit, "refit_epochs": refit_epochs}
+            ctx.phase = "exporting the selected model"
+            export_model(ctx, selected, outcome)
     strategy.tidy(ctx)
     ctx.phase = "writing the results"
     return write_results(ctx, selected, test_metrics)
 
 
+def refit_epochs_of(ctx: RunContext, selected: str) -> int | None:
+    """``final: {refit: train+val}``: the epochs to train the selected configuration for (those at
+    which it was best on validation); None: score its checkpoint."""
+    if ctx.spec.final.refit == "none":
+        return None
+    return max(1, int(ctx.tables.best(selected)[1] or 1))
+
+
+def export_model(ctx: RunContext, selected: str, outcome: Any) -> None:
+    """Write ``RUN_DIR/model/`` (:func:`orchestrator.serving.write_model_dir`) and point run.json to
+    it; a model that could not be exported is said in one line and in run.json, and the run stands."""
+    from ..serving import MODEL_DIR, write_model_dir
+
+    if outcome.exported is None:
+        ctx.info["model"] = {"path": None, "error": outcome.export_error}
+        ctx.view.print(f"note: the selected model was scored but not exported ({outcome.export_error})")
+        return
+    spec, prepared, tables = ctx.spec, ctx.prepared, ctx.tables
+    best, best_epoch = tables.best(selected)
+    model_info = {
+        "run_id": ctx.info.get("run_id"), "trial_id": selected, "spec_name": spec.name,
+        "config": tables.trials[selected].config,
+        "metric": {"name": spec.metric_name, "mode": spec.mode, "best": best, "best_epoch": best_epoch},
+        "test_metrics": outcome.metrics,
+        "refit": spec.final.refit, "refit_epochs": outcome.refit_epochs,
+        "task": prepared.task, "target": prepared.target, "classes": prepared.preprocessing.get("classes", []),
+        "input_shape": list(prepared.input_shape), "data": {"name": prepared.report.get("name"),
+                                                            "source": prepared.report.get("source", "table")},
+        "family": str(spec.model.kind), "builder": spec.model.builder,
+        "versions": ctx.info.get("versions", {}),
+        "created_at": time.time(),
+    }
+    write_model_dir(ctx.run_dir, model_info, prepared.preprocessing, outcome.exported, prepared.test_rows)
+    ctx.info["model"] = {"path": MODEL_DIR, "file": f"{MODEL_DIR}/model.keras", "refit": spec.final.refit,
+                         "custom_objects": outcome.exported.custom_objects}
+
+
 def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str, float]) -> RunResult:
     """Write the tables and the final run.json (and copy them to the run's URI); print the compute line."""
     from ..results import clean_json, write_json
+    from ..storage import RUN_FILES
 
     tables, info, spec = ctx.tables, ctx.info, ctx.spec
     tables.flush(ctx.run_dir)
@@ -89,14 +136,20 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
         "selected": None if not selected else {
             "trial_id": selected, "config": tables.trials[selected].config,
             f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
+            **tables.refit,
         },
     })
     write_json(clean_json(info), ctx.run_dir / "run.json")
     if ctx.mirror is not None:
-        ctx.mirror.push()
+        from ..serving import MODEL_DIR, MODEL_FILES
+
+        # the model before run.json (which points to it), so a reader never finds the pointer first
+        model_files = tuple(f"{MODEL_DIR}/{n}" for n in MODEL_FILES) if info.get("model", {}).get("path") else ()
+        ctx.mirror.push(tuple(n for n in RUN_FILES if n != "run.json") + model_files + ("run.json",))
     ctx.view.print(compute_line(info["compute"]))
+    model_file = (info.get("model") or {}).get("file")
     return RunResult(ctx.location, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
-                     spec.metric_name)
+                     spec.metric_name, None if not model_file else f"{ctx.location}/{model_file}")
 
 
 def compute_line(c: dict[str, Any]) -> str:

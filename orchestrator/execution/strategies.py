@@ -78,9 +78,11 @@ class Strategy:
         """
         raise NotImplementedError
 
-    def evaluate(self, ctx: RunContext, selected: str, test_data: Any) -> dict[str, float]:
-        """Score the ``selected`` trial's best weights on ``test_data`` (the run's only look at
-        the test split); ``{}`` when its weights are gone."""
+    def evaluate(self, ctx: RunContext, selected: str, test_data: Any, refit_epochs: int | None = None) -> Any:
+        """Score the ``selected`` trial's best weights (or, with ``refit_epochs``, its configuration
+        trained again on train+val) on ``test_data``'s test split, the run's only look at it, and
+        export the scored model: a :class:`~orchestrator.training.evaluate.TestOutcome`; None when
+        its weights are gone."""
         raise NotImplementedError
 
     def tidy(self, ctx: RunContext) -> None:
@@ -180,7 +182,7 @@ class ParallelStrategy(Strategy):
         ctx.info["results_read_s"] = fit_returned - ctx.info["search_ended_at"]
         ctx.tables.node_ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
 
-    def evaluate(self, ctx: RunContext, selected: str, test_data: Any) -> dict[str, float]:
+    def evaluate(self, ctx: RunContext, selected: str, test_data: Any, refit_epochs: int | None = None) -> Any:
         import ray
 
         from ..training import evaluate_on_test
@@ -188,19 +190,20 @@ class ParallelStrategy(Strategy):
         r = ctx.spec.resources
         checkpoint = next((best_checkpoint(res, ctx.spec.mode) for res in self.grid
                            if res.metrics.get("trial_id") == selected), None)
-        if checkpoint is None:
-            return {}
+        if checkpoint is None and refit_epochs is None:
+            return None
         hp = ctx.tables.trials[selected].config
         # A checkpoint at a URI goes to the evaluating worker as it is (that worker, on any node,
         # downloads it); on a shared file system its directory is readable from every node.
-        at = contextlib.nullcontext(checkpoint) if ctx.mirror is not None else checkpoint.as_directory()
+        keep = checkpoint is None or ctx.mirror is not None
+        at = contextlib.nullcontext(checkpoint) if keep else checkpoint.as_directory()
         with at as ckpt_dir:
             actor = getattr(self.evaluator, "actor", None)
             if actor is not None:  # warm since the sweep began; no trial runs any more
-                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec)
+                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec, refit_epochs)
             else:
                 evaluate = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(evaluate_on_test)
-                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec)
+                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec, refit_epochs)
             return ray.get(ref)
 
     def tidy(self, ctx: RunContext) -> None:
@@ -327,10 +330,11 @@ class BabysitStrategy(Strategy):
             ctx.view.stop()
         ctx.info["search_ended_at"] = time.time()
 
-    def evaluate(self, ctx: RunContext, selected: str, test_data: Any) -> dict[str, float]:
+    def evaluate(self, ctx: RunContext, selected: str, test_data: Any, refit_epochs: int | None = None) -> Any:
         import ray
 
-        return ray.get(self.actor.evaluate.remote(selected, ctx.tables.trials[selected].config, test_data))
+        return ray.get(self.actor.evaluate.remote(selected, ctx.tables.trials[selected].config, test_data,
+                                                  refit_epochs))
 
     def close(self) -> None:
         if self.actor is not None:

@@ -74,6 +74,7 @@ class RunTables:
         self.diagnoses: dict[str, dict[str, Any]] = {}
         self.selected: str | None = None
         self.test_metrics: dict[str, float] = {}
+        self.refit: dict[str, Any] = {}  # final: {refit: train+val}: "refit" and "refit_epochs" of the selected row
         self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
         self.search_ended_at: float | None = None  # when Ray Tune's experiment ended (the Tune event callback stamps it)
 
@@ -325,6 +326,8 @@ class RunTables:
             row["diagnosis_figures"] = json.dumps(d["figures"], default=json_default) if d.get("figures") else None
             row["is_selected"] = tid == self.selected
             for k, v in self.test_metrics.items():
+                row[k] = v if tid == self.selected else None
+            for k, v in self.refit.items():
                 row[k] = v if tid == self.selected else None
             for k, v in t.config.items():
                 row[f"hp_{k}"] = v

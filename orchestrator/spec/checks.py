@@ -87,6 +87,8 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         seed=raw.seed,
         strategy=raw.strategy,
         babysit=raw.babysit,
+        final=raw.final,
+        tracking=raw.tracking,
     )
     s = spec.scheduler
     if s.type in ("asha", "median") and s.grace_period > spec.max_epochs:

@@ -18,7 +18,8 @@ from .distributions import Choice, Constant, Frozen, Grid, Param
 
 __all__ = ["SplitSpec", "DataSpec", "ModelSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
            "ExperimentPlateauSpec", "StoppersSpec", "EarlyStoppingSpec", "DivergenceSpec", "ResourcesSpec",
-           "BabysitSpec", "RawSpec", "SweepSpec", "DEFAULT_NUM_SAMPLES", "count_trials", "resolve_data_path"]
+           "BabysitSpec", "FinalSpec", "TrackingSpec", "RawSpec", "SweepSpec", "DEFAULT_NUM_SAMPLES", "count_trials",
+           "resolve_data_path"]
 
 # Samples a random or tpe search draws when search.num_samples is not given (a grid: 1 per point).
 DEFAULT_NUM_SAMPLES = 16
@@ -256,6 +257,24 @@ class BabysitSpec(Frozen):
     max_models: int = Field(50, ge=1, le=100_000)    # models trained one after the other (a budget ends sooner)
 
 
+class FinalSpec(Frozen):
+    """What happens to the selected configuration before its one test.
+
+    ``refit: none`` scores the selected trial's best checkpoint; ``train+val`` trains the selected
+    configuration again, from scratch, on the training and validation rows together for the
+    epochs at which it was best, and scores (and exports) that model.
+    """
+
+    refit: Literal["none", "train+val"] = "none"
+
+
+class TrackingSpec(Frozen):
+    """Where else the sweep is recorded: ``mlflow`` is an MLflow tracking URI (``file:./mlruns``,
+    ``http://host:5000``); the driver logs the sweep as a parent run and each trial as a child."""
+
+    mlflow: str | None = None
+
+
 class RawSpec(Frozen):
     """The spec as written (sections validated, hyperparameters still raw); see :func:`parse_spec`."""
 
@@ -275,6 +294,8 @@ class RawSpec(Frozen):
     seed: int = 0
     strategy: Literal["parallel", "babysit"] = "parallel"
     babysit: BabysitSpec = BabysitSpec()
+    final: FinalSpec = FinalSpec()
+    tracking: TrackingSpec = TrackingSpec()
 
 
 class SweepSpec(Frozen):
@@ -304,6 +325,8 @@ class SweepSpec(Frozen):
     seed: int
     strategy: Literal["parallel", "babysit"] = "parallel"
     babysit: BabysitSpec = BabysitSpec()
+    final: FinalSpec = FinalSpec()
+    tracking: TrackingSpec = TrackingSpec()
 
     @property
     def searched(self) -> dict[str, Param]:

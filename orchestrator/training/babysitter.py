@@ -28,7 +28,7 @@ from ..babysit import Decision, Intervention, ModelOutcome, Rules, decide, next_
 from ..internals import keras_callback_list
 from ..spec import SweepSpec
 from .epoch import Divergence, Epoch, EpochPath, baseline_loss
-from .evaluate import evaluate_on_test
+from .evaluate import TestOutcome, evaluate_on_test
 from .inputs import DataInfo, TrialData, fit, trial_seed
 from .model import family_of
 from .optimizers import set_learning_rate
@@ -222,8 +222,10 @@ class BabysitWorker:
         if failure:
             raise failure[0]
 
-    def evaluate(self, trial_id: str, hp: dict[str, Any], data: TrialData) -> dict[str, float]:
-        """The selected model's best weights on the test split (the run's only look at it)."""
+    def evaluate(self, trial_id: str, hp: dict[str, Any], data: TrialData,
+                 refit_epochs: int | None = None) -> TestOutcome:
+        """The selected model on the test split (the run's only look at it), exported; see
+        :func:`~orchestrator.training.evaluate.evaluate_on_test`."""
         assert self.checkpoint_root is not None
         return evaluate_on_test(os.path.join(self.checkpoint_root, trial_id), hp, data, self.cpus, self.gpus,
-                                spec=self.spec)
+                                spec=self.spec, refit_epochs=refit_epochs)
