@@ -14,9 +14,36 @@ if TYPE_CHECKING:
     from .results import Run, Runs
     from .spec import SweepSpec
 
-__all__ = ["SpecError", "DataError", "UsageError", "RunFailed", "SweepSpec", "load_spec", "run_sweep",
-           "resume_sweep", "RunResult", "Run", "load", "Runs", "load_many", "load_history"]
+__all__ = ["SpecError", "DataError", "UsageError", "RunFailed", "SweepSpec", "load_spec", "run", "resume",
+           "load_model", "run_sweep", "resume_sweep", "RunResult", "Run", "load", "Runs", "load_many", "load_history"]
 __version__ = "0.1.0"
+
+
+def run(spec: Any, **options: Any) -> "Run":
+    """Run a sweep from a notebook or a script; returns the run read back (see :func:`orchestrator.api.run`).
+
+    ``spec`` is a path, a YAML string, a dict or a SweepSpec; ``options`` are ``sweep run``'s
+    (``out``, ``address``, ``num_samples``, ``max_concurrent``, ``seed``, ``budget``,
+    ``tensorboard``, ``dashboard``, ``mlflow``). Raises what the CLI reports in one line.
+    """
+    from .api import run as _run
+
+    return _run(spec, **options)
+
+
+def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None) -> "Run":
+    """Resume an interrupted run (``sweep resume``); returns it read back."""
+    from .api import resume as _resume
+
+    return _resume(run_dir, address=address, mlflow=mlflow)
+
+
+def load_model(run_dir: Any) -> Any:
+    """A run's exported model (``RUN_DIR/model/``): ``.predict(DataFrame)`` takes raw rows, as
+    ``sweep predict`` does; ``.keras_model`` is the Keras model; ``.info`` its model.json."""
+    from .serving import load_model as _load_model
+
+    return _load_model(run_dir)
 
 
 def load(run_dir: str) -> "Run":
@@ -24,9 +51,9 @@ def load(run_dir: str) -> "Run":
 
     ``run_dir`` is a local path or a storage URI (``s3://bucket/results/<run_id>``, ``gs://...``).
     """
-    from .results import read_run
+    from .api import load as _load
 
-    return read_run(run_dir)
+    return _load(run_dir)
 
 
 def load_many(sources: Any) -> "Runs":

@@ -60,23 +60,33 @@ def _default_spec() -> Path:
 
 def _load(file: Optional[Path], num_samples: Optional[int] = None, max_concurrent: Optional[int] = None,
           seed: Optional[int] = None):
+    from .api import with_options
     from .spec import load_spec
 
-    path = file or _default_spec()
-    spec = load_spec(path)
-    changes = {}
-    if num_samples is not None:
-        if num_samples < 1:
-            raise UsageError("--num-samples", f"must be >= 1, got {num_samples}")
-        changes["search"] = spec.search.model_copy(update={"num_samples": num_samples})
-    if seed is not None:
-        changes["search"] = changes.get("search", spec.search).model_copy(update={"seed": seed})
-        changes["seed"] = seed
-    if max_concurrent is not None:
-        if max_concurrent < 1:
-            raise UsageError("--max-concurrent", f"must be >= 1, got {max_concurrent}")
-        changes["resources"] = spec.resources.model_copy(update={"max_concurrent": max_concurrent})
-    return spec.with_overrides(**changes) if changes else spec
+    spec = load_spec(file or _default_spec())
+    return with_options(spec, num_samples=num_samples, max_concurrent=max_concurrent, seed=seed,
+                        names={"num_samples": "--num-samples", "max_concurrent": "--max-concurrent"})
+
+
+def _mlflow_uri(option: Optional[str], spec: Any = None) -> Optional[str]:
+    """The MLflow tracking URI to log to (``--mlflow``, else the spec's ``tracking.mlflow``), checked
+    to be usable (MLflow installed) before anything starts."""
+    uri = option or (spec.tracking.mlflow if spec is not None else None)
+    if uri:
+        from .tracking import require_mlflow
+
+        require_mlflow()
+    return uri
+
+
+def _log_mlflow(uri: Optional[str], run_dir: Any) -> None:
+    if not uri:
+        return
+    from .results import read_run
+    from .tracking import log_run
+
+    parent = log_run(read_run(run_dir), uri)
+    typer.echo(f"mlflow: {uri} (parent run {parent})")
 
 
 @app.command()
@@ -96,8 +106,10 @@ def run(
     budget: Optional[str] = typer.Option(None, "--budget", help="Wall-clock budget from the command's start: "
                                          "300, 90s, 5m, 1.5h. No trial starts after it; running ones are "
                                          "stopped at their next report; the best so far is selected."),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="Also log the run to this MLflow tracking URI "
+                                         "(a parent run, one child per trial; default: the spec's tracking.mlflow)."),
 ) -> None:
-    """Run a sweep and write its run directory (trials, epochs, events as Parquet)."""
+    """Run a sweep and write its run directory (trials, epochs, events as Parquet) and its selected model."""
     import time
 
     started = time.time()
@@ -108,6 +120,7 @@ def run(
 
     budget_s = None if budget is None else parse_budget(budget)
     spec = _load(file, num_samples, max_concurrent, seed)
+    mlflow_uri = _mlflow_uri(mlflow, spec)
     from .execution import run_sweep
 
     try:
@@ -118,6 +131,7 @@ def run(
         _fail(_spec_failure(e, spec))
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
+    _log_mlflow(mlflow_uri, result.run_dir)
     _report_result(result)
 
 
@@ -168,6 +182,8 @@ def _report_result(result: "RunResult") -> None:
               f"see {result.run_dir / 'trials.parquet'}", 1)
     tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
     typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; test (once): {tests}")
+    if result.model:
+        typer.echo(f"model: {result.model} (sweep predict {result.run_dir} ROWS.csv)")
     typer.echo(f"results: {result.run_dir}")
 
 
@@ -361,6 +377,23 @@ def report(run_dir: str = typer.Argument(..., help="A run directory (a path or a
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri() if not isinstance(path, Location) else str(path))
+
+
+@app.command()
+def predict(run_dir: str = typer.Argument(..., help="A completed run directory (a path or a URI)."),
+            input_file: str = typer.Argument(..., metavar="INPUT", help="Rows to predict: a .csv or .parquet file "
+                                             "with the training columns (the target and other columns are "
+                                             "passed through)."),
+            out: Optional[str] = typer.Option(None, "--out", help="Where to write the predictions, .csv or .parquet "
+                                              "(default: INPUT's name with .predictions.csv).")) -> None:
+    """Predict with a run's exported model: raw rows in, a class and its probabilities (or a value) out."""
+    from .serving import predict_file
+
+    target, n, unseen = predict_file(run_dir, input_file, out)
+    for column, rows in unseen.items():
+        typer.echo(f"note: column {column!r}: {rows} of {n} rows hold a category training never saw "
+                   "(encoded as none of the known ones, as in the run)")
+    typer.echo(f"predicted {n} rows: {target}")
 
 
 def main(argv: Optional[list[str]] = None, *, catch_internal: bool = False) -> int:

@@ -30,6 +30,48 @@ class Run:
     epochs: pd.DataFrame
     events: pd.DataFrame
 
+    @property
+    def best(self) -> pd.Series | None:
+        """The selected trial's row of :attr:`trials` (hyperparameters as ``hp_*``), or None."""
+        if self.trials.empty or "is_selected" not in self.trials:
+            return None
+        rows = self.trials[self.trials["is_selected"].fillna(False).astype(bool)]
+        return None if rows.empty else rows.iloc[0]
+
+    @property
+    def best_config(self) -> dict[str, Any]:
+        """The selected trial's hyperparameters (``{}`` when none was selected)."""
+        return dict((self.info.get("selected") or {}).get("config") or {})
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """The selected model's score on the test split (read once, at the end of the run)."""
+        sel = self.info.get("selected") or {}
+        return {k: v for k, v in sel.items() if k.startswith("test_")}
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status", "unknown"))
+
+    def model(self) -> Any:
+        """The exported model (:func:`orchestrator.load_model`): ``.predict(DataFrame)``, ``.keras_model``."""
+        from ..serving import load_model
+
+        return load_model(self.path)
+
+    def _repr_html_(self) -> str:  # a notebook shows a run as its selected trial and the tables' sizes
+        import html
+
+        sel = self.info.get("selected") or {}
+        metric = next((k for k in sel if k.startswith("best_") and k != "best_epoch"), None)
+        rows = [("run", self.info.get("run_id")), ("status", self.status),
+                ("trials", len(self.trials)), ("epochs", len(self.epochs))]
+        if sel:
+            rows += [("selected", sel.get("trial_id")), (metric or "best", sel.get(metric)),
+                     *self.test_metrics.items()]
+        body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return f"<table>{body}</table>"
+
 
 def read_run(run_dir: Any) -> Run:
     """Load a run directory's run.json and tables: a local path, or a URI (``s3://``, ``gs://``, ``file://``)."""
