@@ -48,15 +48,15 @@ class Exported:
         outputs: the model's outputs on the test rows, shape ``(n_test, k)``.
         output_kind: ``"probabilities"``, ``"logits"`` (a builder's model without softmax) or
             ``"values"`` (regression).
-        custom_objects: ``module.Class`` of every layer that is not Keras' own (the user must
-            register them to load the file).
+        custom_objects: every layer class that is not Keras' own (``class``, ``registered_name``,
+            ``defined_in``): the user registers and imports them to load the file.
         versions: keras and tensorflow versions of the worker.
     """
 
     model_bytes: bytes
     outputs: Any
     output_kind: str
-    custom_objects: list[str]
+    custom_objects: list[dict[str, str]]
     versions: dict[str, str]
 
 
@@ -225,8 +225,9 @@ def _load_keras(path: Any, info: dict[str, Any], where: Any) -> Any:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as e:  # noqa: BLE001 - Keras raises TypeError/ValueError for unknown classes
         custom = info.get("custom_objects") or []
-        hint = (f"; it uses custom layers {', '.join(custom)}: import the module that defines them "
-                "(registered with @keras.saving.register_keras_serializable) before loading") if custom else ""
+        names = ", ".join(f"{c['class']} ({Path(c['defined_in']).name})" for c in custom)
+        hint = (f"; it uses custom layers {names}: register them with @keras.saving.register_keras_serializable() "
+                "and import their module before loading") if custom else ""
         from .errors import first_line
 
         raise UsageError("RUN_DIR", f"{where}: cannot load {MODEL_DIR}/model.keras: {first_line(e)}{hint}") from None

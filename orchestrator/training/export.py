@@ -69,16 +69,25 @@ def inference_copy(model: Any) -> Any:
     return copy
 
 
-def custom_objects(model: Any) -> list[str]:
-    """``module.Class`` of every layer (nested ones included) that is not Keras' own."""
-    seen: list[str] = []
+def custom_objects(model: Any) -> list[dict[str, str]]:
+    """Every layer class (nested ones included) that is not Keras' own: its name, the name Keras
+    registered it under (what loading looks up; the class name when unregistered) and the file
+    or module that defines it (what the user imports before loading)."""
+    import sys
+
+    import keras
+
+    seen: dict[str, dict[str, str]] = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):
         cls = type(layer)
-        if not _is_keras(cls):
-            name = f"{cls.__module__}.{cls.__qualname__}"
-            if name not in seen:
-                seen.append(name)
-    return seen
+        if _is_keras(cls):
+            continue
+        module = sys.modules.get(cls.__module__)
+        where = getattr(module, "__file__", None) or cls.__module__
+        seen.setdefault(f"{cls.__module__}.{cls.__qualname__}", {
+            "class": cls.__qualname__, "registered_name": keras.saving.get_registered_name(cls),
+            "defined_in": str(where)})
+    return list(seen.values())
 
 
 def model_bytes(model: Any) -> bytes:

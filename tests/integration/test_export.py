@@ -42,41 +42,78 @@ def _people_csv(path: Path, n: int = 400, seed: int = 0) -> Path:
     return path
 
 
-def test_quickstart_exports_a_model_whose_predictions_are_the_runs_own(ray_session, tmp_path, capsys):
-    spec = write_spec(tmp_path, "quickstart.yaml", **{"model.epochs": 2, "search.num_samples": 2})
-    out = tmp_path / "out"
-    assert run_cli("run", spec, "--out", out) == 0
-    printed = capsys.readouterr().out
-    run_dir = only_run_dir(out)
-    info = json.loads((run_dir / "run.json").read_text())
+def test_quickstart_refit_exported_predicted_and_logged_to_mlflow(ray_session, tmp_path, capsys):
+    """One sweep through orchestrator.run, with final: {refit: train+val} and --mlflow; then sweep
+    predict, orchestrator.load_model and plain Keras on its model, and MLflow's own client on its store."""
+    import keras
+    from mlflow.tracking import MlflowClient
+
+    import orchestrator
+
+    spec = write_spec(tmp_path, "quickstart.yaml", **{"model.epochs": 3, "final": {"refit": "train+val"}})
+    store = f"file:{tmp_path / 'mlruns'}"
+    run = orchestrator.run(spec, out=str(tmp_path / "out"), num_samples=3, mlflow=store)
+    run_dir = Path(run.path)
+    info = run.info
+    assert run.status == "complete" and len(run.trials) == 3
+
+    # the refit: both figures in run.json and on the selected row, and the exported model is the refit one
+    sel = info["selected"]
+    assert sel["refit"] == "train+val" and sel["refit_epochs"] == sel["best_epoch"] >= 1
+    row = run.best
+    assert row["refit"] == "train+val" and row["refit_epochs"] == sel["refit_epochs"]
+    assert row["test_accuracy"] == pytest.approx(sel["test_accuracy"])
+    assert row["best_val_accuracy"] == pytest.approx(sel["best_val_accuracy"])
+    assert run.trials.loc[~run.trials["is_selected"], ["test_accuracy", "refit"]].isna().all().all()
+
+    # the export: run.json points to it; model.json says what it is
     assert info["model"]["path"] == "model" and (run_dir / info["model"]["file"]).is_file()
-    assert f"model: {run_dir}/model/model.keras" in printed
     meta = json.loads((run_dir / "model" / "model.json").read_text())
-    assert meta["trial_id"] == info["selected"]["trial_id"] and meta["classes"] == list(range(10))
-    assert meta["config"] == info["selected"]["config"] and meta["versions"]["keras"]
+    assert meta["trial_id"] == sel["trial_id"] and meta["classes"] == list(range(10))
+    assert meta["config"] == sel["config"] and meta["versions"]["keras"] and meta["refit"] == "train+val"
     assert meta["custom_objects"] == []  # stock Keras layers only: loads anywhere Keras does
 
+    # sweep predict on the raw test rows: the final evaluation's predictions, and its test accuracy
     rows, expected = _inputs(run_dir)
     assert "target" in rows and len(rows) == info["data"]["rows_test"]
     rows.to_csv(tmp_path / "test_rows.csv", index=False)
+    capsys.readouterr()
     assert run_cli("predict", run_dir, tmp_path / "test_rows.csv", "--out", tmp_path / "p.csv") == 0
+    assert capsys.readouterr().out.strip() == f"predicted {len(rows)} rows: {tmp_path / 'p.csv'}"
     got = pd.read_csv(tmp_path / "p.csv")
     assert list(got.columns) == ["target", "prediction", *[f"probability_{k}" for k in range(10)]]
     np.testing.assert_allclose(got[expected.columns[1:]].to_numpy(), expected.iloc[:, 1:].to_numpy(), atol=1e-5)
     assert (got["prediction"] == expected["prediction"]).all()
     accuracy = float((got["prediction"] == got["target"]).mean())
-    assert accuracy == pytest.approx(info["selected"]["test_accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(sel["test_accuracy"], abs=1e-6)
 
-    # the same through the Python API, the Keras file loading with plain Keras
-    import keras
-
-    import orchestrator
-
-    model = orchestrator.load_model(run_dir)
-    again = model.predict(rows.drop(columns=["target"]))
+    # the same through the Python API; the Keras file loads with plain Keras
+    again = run.model().predict(rows.drop(columns=["target"]))
     np.testing.assert_allclose(again.iloc[:, 1:].to_numpy(), expected.iloc[:, 1:].to_numpy(), atol=1e-5)
     plain = keras.saving.load_model(run_dir / "model" / "model.keras")
-    assert plain.count_params() == model.keras_model.count_params()
+    assert plain.count_params() == orchestrator.load_model(run_dir).keras_model.count_params()
+
+    # MLflow: a parent run, one child per trial, histories equal to epochs.parquet, the model on the selected
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("quickstart")
+    logged = client.search_runs([exp.experiment_id], filter_string="tags.`sweep.run_id` != ''")
+    parent = next(r for r in logged if "mlflow.parentRunId" not in r.data.tags)
+    children = [r for r in logged if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(run.trials) == 3
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(run.test_metrics["test_accuracy"])
+    for child in children:
+        tid = child.data.tags["sweep.trial_id"]
+        trial = run.trials[run.trials["trial_id"] == tid].iloc[0]
+        assert child.data.tags["sweep.status"] == trial["status"]
+        assert child.data.params["learning_rate"] == str(trial["hp_learning_rate"])
+        curve = run.epochs[run.epochs["trial_id"] == tid].sort_values("epoch")
+        for figure in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "epoch_s"):
+            history = client.get_metric_history(child.info.run_id, figure)
+            assert [m.step for m in history] == curve["epoch"].tolist(), figure
+            np.testing.assert_allclose([m.value for m in history], curve[figure].to_numpy(), err_msg=figure)
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
+        assert (artifacts == {"model/model.keras", "model/model.json", "model/preprocessing.json",
+                              "model/test_predictions.parquet"}) == bool(trial["is_selected"])
 
 
 def test_a_table_with_categories_and_gaps_predicts_from_raw_rows(ray_session, tmp_path, capsys):
@@ -145,56 +182,63 @@ def test_predict_on_a_run_without_a_model_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "rows.predictions.csv").exists()
 
 
-def test_refit_on_train_and_val_scores_once_and_exports_the_refit_model(ray_session, tmp_path):
-    spec = write_spec(tmp_path, "quickstart.yaml", **{"model.epochs": 3, "search.num_samples": 2,
-                                                       "final": {"refit": "train+val"}})
+CUSTOM_LAYER_BUILDER = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="people")
+class Scale(keras.layers.Layer):
+    def __init__(self, factor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def build_model(hp, data):
+    inputs = keras.Input(shape=data.input_shape)
+    x = Scale(hp["factor"])(keras.layers.Flatten()(inputs))
+    x = keras.layers.Dense(hp["units"], activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(data.n_classes, activation="softmax")(x))
+'''
+
+
+def test_a_builder_model_with_a_custom_layer_exports_and_says_what_to_register(ray_session, tmp_path, capsys):
+    (tmp_path / "custom_layers.py").write_text(CUSTOM_LAYER_BUILDER)
+    spec = write_spec(tmp_path, {
+        "name": "custom", "data": {"dataset": "digits", "samples": 400, "shape": [8, 8, 1]},
+        "model": {"builder": "custom_layers.py:build_model", "epochs": 2, "units": 16, "factor": 0.5},
+        "params": {"learning_rate": {"type": "grid", "values": [0.003, 0.01]}},
+        "metric": "val_accuracy", "search": {"algorithm": "grid"},
+    })
     out = tmp_path / "out"
     assert run_cli("run", spec, "--out", out) == 0
     run_dir = only_run_dir(out)
-    info = json.loads((run_dir / "run.json").read_text())
-    sel = info["selected"]
-    assert sel["refit"] == "train+val" and sel["refit_epochs"] == sel["best_epoch"] >= 1
-    assert 0 < sel["best_val_accuracy"] <= 1 and 0 < sel["test_accuracy"] <= 1
-    trials = pd.read_parquet(run_dir / "trials.parquet")
-    row = trials[trials["is_selected"]].iloc[0]
-    assert row["refit"] == "train+val" and row["refit_epochs"] == sel["refit_epochs"]
-    assert row["test_accuracy"] == pytest.approx(sel["test_accuracy"])
-    assert row["best_val_accuracy"] == pytest.approx(sel["best_val_accuracy"])
-    assert trials.loc[~trials["is_selected"], ["test_accuracy", "refit"]].isna().all().all()
     meta = json.loads((run_dir / "model" / "model.json").read_text())
-    assert meta["refit"] == "train+val" and meta["refit_epochs"] == sel["refit_epochs"]
-    rows, expected = _inputs(run_dir)
-    acc = float((expected["prediction"] == rows["target"]).mean())
-    assert acc == pytest.approx(sel["test_accuracy"], abs=1e-6)  # the exported model is the refit one
-
-
-def test_mlflow_logs_a_parent_run_and_one_child_per_trial(ray_session, tmp_path, monkeypatch):
-    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
-    from mlflow.tracking import MlflowClient
+    assert meta["builder"] == "custom_layers.py:build_model" and meta["input_shape"] == [8, 8, 1]
+    assert meta["custom_objects"] == [{"class": "Scale", "registered_name": "people>Scale",
+                                       "defined_in": str(tmp_path / "custom_layers.py")}]
+    # where the layer is not registered (as in a process that never imported the builder): one
+    # line naming it and its file
+    import keras
 
     import orchestrator
 
-    store = f"file:{tmp_path / 'mlruns'}"
-    run = orchestrator.run(write_spec(tmp_path, "quickstart.yaml", **{"model.epochs": 2}),
-                           out=str(tmp_path / "out"), num_samples=3, mlflow=store)
-    assert run.status == "complete" and len(run.trials) == 3
-    client = MlflowClient(store)
-    exp = client.get_experiment_by_name("quickstart")
-    parents = client.search_runs([exp.experiment_id], filter_string="tags.`sweep.run_id` != ''")
-    parent = next(r for r in parents if "mlflow.parentRunId" not in r.data.tags)
-    children = [r for r in parents if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == len(run.trials) == 3
-    assert parent.data.metrics["test_accuracy"] == pytest.approx(run.test_metrics["test_accuracy"])
-    for child in children:
-        tid = child.data.tags["sweep.trial_id"]
-        trial = run.trials[run.trials["trial_id"] == tid].iloc[0]
-        assert child.data.tags["sweep.status"] == trial["status"]
-        assert child.data.params["learning_rate"] == str(trial["hp_learning_rate"])
-        curve = run.epochs[run.epochs["trial_id"] == tid].sort_values("epoch")
-        history = client.get_metric_history(child.info.run_id, "val_loss")
-        assert [m.step for m in history] == curve["epoch"].tolist()
-        np.testing.assert_allclose([m.value for m in history], curve["val_loss"].to_numpy())
-        artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
-        assert (artifacts == {"model/model.keras", "model/model.json", "model/preprocessing.json",
-                              "model/test_predictions.parquet"}) == bool(trial["is_selected"])
-    assert mlflow.get_tracking_uri()  # the library the store was read back with
+    registered = keras.saving.get_custom_objects()
+    scale = registered.pop("people>Scale")  # this process imported the builder to check it: forget it
+    try:
+        with pytest.raises(orchestrator.UsageError) as e:
+            orchestrator.load_model(run_dir).keras_model
+    finally:
+        registered["people>Scale"] = scale
+    assert "cannot load model/model.keras" in str(e.value) and len(str(e.value).splitlines()) == 1
+    assert "it uses custom layers Scale (custom_layers.py): register them" in str(e.value)
+    # where it is registered: the model loads and predicts as the run did
+
+    rows, expected = _inputs(run_dir)
+    got = orchestrator.load_model(run_dir).predict(rows.drop(columns=["target"]))
+    np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(), expected.iloc[:, 1:].to_numpy(), atol=1e-5)
