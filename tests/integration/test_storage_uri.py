@@ -87,6 +87,10 @@ def _check_resumed(run: Any, before: list[dict]) -> dict:
     assert ({(e["trial_id"], e["result"]["epoch"]) for e in before if e["kind"] == "epoch"}
             <= set(zip(epochs["trial_id"], epochs["epoch"])))
     assert trials["is_selected"].sum() == 1 and trials["test_accuracy"].notna().sum() == 1
+    # the selected model went to the URI with the tables, and loads from there
+    assert info["model"]["path"] == "model" and (run / "model" / "model.keras").is_file()
+    model = orchestrator.load_model(str(run))
+    assert model.info["trial_id"] == info["selected"]["trial_id"] and model.keras_model.count_params() > 0
     return info
 
 

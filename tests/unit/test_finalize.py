@@ -1,0 +1,92 @@
+"""The end of a run with a stand-in strategy (no Ray, no TensorFlow): the test split is handed to
+exactly one evaluation, with or without a refit, and what it returns becomes RUN_DIR/model/ and
+the selected row's figures."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from orchestrator.data import load_for
+from orchestrator.execution.context import RunContext
+from orchestrator.execution.finalize import finalize
+from orchestrator.progress import ProgressView
+from orchestrator.results import RunTables
+from orchestrator.serving import Exported
+from orchestrator.spec import load_spec
+
+
+class OneLookStrategy:
+    """Records every evaluation it is asked for; scores the test split as a stand-in would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object, int | None]] = []
+
+    def evaluate(self, ctx, selected, data, refit_epochs=None):
+        self.calls.append((selected, data, refit_epochs))
+        n, k = len(data.test.y), max(ctx.prepared.n_classes, 1)
+        outputs = np.full((n, k), 1.0 / k, dtype=np.float32)
+        outputs[np.arange(n), data.test.y] += 0.5  # a perfect stand-in
+        outputs /= outputs.sum(axis=1, keepdims=True)
+        return SimpleNamespace(metrics={"test_accuracy": 1.0, "test_loss": 0.1}, refit_epochs=refit_epochs,
+                               exported=Exported(b"not a real keras file", outputs, "probabilities", [], {}),
+                               export_error=None)
+
+    def tidy(self, ctx) -> None:
+        pass
+
+
+def context(tmp_path, refit: str) -> RunContext:
+    spec = load_spec("search_spaces/quickstart.yaml")
+    spec = spec.with_overrides(final=spec.final.model_copy(update={"refit": refit}))
+    _raw, prepared = load_for(spec)
+    tables = RunTables("r1", spec.metric_name, spec.mode)
+    for tid, curve in {"t_00000": [0.5, 0.7, 0.6], "t_00001": [0.8, 0.9, 0.85]}.items():
+        tables.trial_started(tid, {"learning_rate": 0.01, "units": 16})
+        for epoch, value in enumerate(curve, start=1):
+            tables.epoch(tid, {"epoch": epoch, "val_accuracy": value, "objective": value, "val_loss": 1 - value,
+                               "train_loss": 1 - value})
+        tables.trial_ended(tid, "completed", "max_epochs")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    view = ProgressView("t", 2, spec.metric_name, spec.mode, [], console=Console(file=io.StringIO()),
+                        interactive=False)
+    info = {"run_id": "r1", "started_at": 0.0, "budget": {}, "versions": {}}
+    return RunContext(spec, prepared, tables, info, run_dir, view, sink=None)
+
+
+@pytest.mark.parametrize("refit", ["none", "train+val"])
+def test_the_test_split_reaches_one_evaluation_and_its_model_is_exported(tmp_path, refit: str) -> None:
+    ctx = context(tmp_path, refit)
+    strategy = OneLookStrategy()
+    result = finalize(ctx, strategy)
+    (selected, data, refit_epochs), = strategy.calls  # one evaluation, one look at the test split
+    n_test = len(ctx.prepared.test)
+    assert selected == "t_00001" and len(data.test.y) == n_test > 0
+    if refit == "none":
+        assert refit_epochs is None and len(data.train.y) == len(data.val.y) == 0
+    else:  # trained on train+val for the epochs at which the trial was best (epoch 2)
+        assert refit_epochs == 2
+        assert (len(data.train.y), len(data.val.y)) == (len(ctx.prepared.train), len(ctx.prepared.val))
+    info = json.loads((ctx.run_dir / "run.json").read_text())
+    sel = info["selected"]
+    assert sel["best_val_accuracy"] == 0.9 and sel["test_accuracy"] == 1.0
+    assert sel.get("refit") == (None if refit == "none" else "train+val")
+    trials = pd.read_parquet(ctx.run_dir / "trials.parquet")
+    row = trials[trials["is_selected"]].iloc[0]
+    assert row["best_val_accuracy"] == 0.9 and row["test_accuracy"] == 1.0
+    # the exported model: run.json points to it, its test predictions sit next to the raw test rows
+    assert info["model"]["path"] == "model" and result.model.endswith("model/model.keras")
+    done = pd.read_parquet(ctx.run_dir / "model" / "test_predictions.parquet")
+    assert len(done) == n_test and (done["prediction"] == done["target"]).all()
+    meta = json.loads((ctx.run_dir / "model" / "model.json").read_text())
+    assert meta["trial_id"] == "t_00001" and meta["refit"] == refit and meta["classes"] == list(range(10))
+    assert sorted(p.name for p in (ctx.run_dir / "model").iterdir()) == [
+        "model.json", "model.keras", "preprocessing.json", "test_predictions.parquet"]
+    assert not [p for p in ctx.run_dir.iterdir() if p.name.startswith(".model")]  # no temporary left
