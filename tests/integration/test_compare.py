@@ -12,7 +12,7 @@ from orchestrator.compare import BUDGET_SLACK_S
 
 from .conftest import run_cli
 
-BUDGET_S = 30
+BUDGET_S = 15  # each strategy searches this long: enough for both to train and select (kept short for CI)
 
 
 def test_a_small_compare_writes_its_evidence_and_keeps_the_budget(ray_session, tmp_path):
