@@ -201,51 +201,6 @@ def test_job_submission_and_connection_without_the_token_are_refused(cluster, tm
     assert not marker.exists()
 
 
-def test_sweep_submitted_as_a_job_runs_on_both_nodes(cluster, tmp_path):
-    work = tmp_path / "job"
-    work.mkdir()
-    (work / "spec.yaml").write_text(yaml.safe_dump({
-        "name": "cluster",
-        "data": {"dataset": "digits"},
-        "model": {"epochs": 2, "units": 16, "batch_size": 128},
-        "params": {"learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.05}},
-        "metric": "val_accuracy",
-        "search": {"algorithm": "random", "num_samples": 4, "seed": 1},
-        "resources": {"cpu": 1},
-    }, sort_keys=False))
-    out = tmp_path / "shared"  # one machine: a local path is storage both nodes reach
-    env = _env(cluster["token"])
-    addr = cluster["dashboard"]
-
-    sub = _job(["submit", "--address", addr, "--no-wait", "--submission-id", "sweep-two-nodes",
-                "--working-dir", str(work), "--",
-                "sweep", "run", "spec.yaml", "--out", str(out)], env)
-    assert sub.returncode == 0, sub.stdout + sub.stderr
-    deadline = time.time() + JOB_TIMEOUT_S
-    status = ""
-    while time.time() < deadline:
-        st = _job(["status", "--address", addr, "sweep-two-nodes"], env)
-        status = (st.stdout + st.stderr).upper()
-        if any(s in status for s in ("SUCCEEDED", "FAILED", "STOPPED")):
-            break
-        time.sleep(2)
-    logs = _job(["logs", "--address", addr, "sweep-two-nodes"], env).stdout
-    assert "SUCCEEDED" in status, f"{status}\n--- job logs\n{logs[-4000:]}\n{_tails(cluster['logs'])}"
-
-    run_dirs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(run_dirs) == 1, run_dirs
-    run_dir = run_dirs[0]
-    info = json.loads((run_dir / "run.json").read_text())
-    trials = pd.read_parquet(run_dir / "trials.parquet")
-    assert info["status"] == "complete" and len(trials) == 4
-    assert info["ray"]["address"] != "embedded"  # the job's driver joined the cluster
-    assert info["ray"]["cluster_resources"].get("CPU") == 2.0
-    # Both nodes have the address 127.0.0.1 here: the node ids tell them apart.
-    assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id", "node_ip"]]
-    assert trials["node_ip"].notna().all()
-    assert "selected" in logs and str(run_dir.name) in logs
-
-
 # A user's builder next to the spec; each call records where it ran (the test reads the records back).
 CLUSTER_BUILDER = '''
 import json
@@ -327,15 +282,20 @@ def test_a_builder_spec_imports_the_users_file_on_both_nodes(cluster, tmp_path, 
         args = ["--working-dir", str(work), "--", "sweep", "run", "spec.yaml", "--out", str(out)]
     else:
         args = ["--", "sweep", "run", str(spec), "--out", str(out)]
-    _run_job(cluster, f"sweep-builder-{how.replace('_', '-')}", args)
+    logs = _run_job(cluster, f"sweep-builder-{how.replace('_', '-')}", args)
 
     run_dir = only_run_dir(out)
     info = json.loads((run_dir / "run.json").read_text())
     trials = pd.read_parquet(run_dir / "trials.parquet")
     assert info["status"] == "complete", info.get("error")
+    assert info["ray"]["address"] != "embedded"  # the job's driver joined the cluster
+    assert info["ray"]["cluster_resources"].get("CPU") == 2.0
+    assert "selected" in logs and str(run_dir.name) in logs  # the sweep's own lines reach the job's log
     assert len(trials) == 4 and (trials["status"] == "completed").all(), trials[["trial_id", "status", "error"]]
     assert trials["hp_units"].isin([8, 16]).all()
+    # Both nodes have the address 127.0.0.1 here: the node ids tell them apart.
     assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id"]]
+    assert trials["node_ip"].notna().all()
 
     calls = [json.loads(line) for f in records.glob("*.jsonl") for line in f.read_text().splitlines()]
     in_trials = [c for c in calls if c["started_in"]]  # Tune's trials (not the driver's check, nor the evaluation)

@@ -133,12 +133,14 @@ def test_builder_with_asha_on_half_gpus_and_a_failing_builder(ray_session, tmp_p
     logical GPU, a configuration the builder refuses is a failed trial and the sweep goes on."""
     spec = _user_spec(tmp_path / "spec", **{
         "params.width": {"type": "grid", "values": [4, 8, 13]},
-        "params.drop": 0.1, "model.epochs": 4,
+        "params.drop": 0.1, "model.epochs": 3,
         # a hopeless learning rate next to a good one: ASHA has someone to stop at every rung
         "params.learning_rate": {"type": "grid", "values": [0.03, 1.0e-5]},
         "search": {"algorithm": "grid", "num_samples": 1, "seed": 0},
         "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
-        "resources": {"cpu": 0.25, "gpu": 0.5},
+        # one trial at a time, in order: the hopeless rate reaches each rung after the good one, so
+        # ASHA's stop is certain (with trials side by side the order of reports is up to the machine)
+        "resources": {"cpu": 0.25, "gpu": 0.5, "max_concurrent": 1},
         "max_failures": 1,
     })
     out = tmp_path / "out"
