@@ -114,11 +114,15 @@ def _check_tables(run_dir: Path, trials_expected: int, hp_names: list[str], test
 
 
 @pytest.mark.parametrize("name, changes, hp_names", [
-    ("cnn_digits.yaml", {"data.samples": 400, "model.epochs": 3, "search.num_samples": 3},
+    ("cnn_digits.yaml", {"data.samples": 400, "model.epochs": 2, "search.num_samples": 2,
+                         "scheduler.grace_period": 1},
      ["conv_layers", "filters", "pooling", "dense_units", "optimizer"]),
+    ("examples/digits_builder.yaml", {"data.samples": 400, "model.epochs": 2, "search.num_samples": 2,
+                                      "scheduler.grace_period": 1},
+     ["blocks", "filters", "kernel_size", "batch_norm", "dropout", "optimizer"]),
     ("examples/sequence.yaml", {"data.args.n": 240, "data.args.steps": 24, "model.epochs": 2,
                                 "search.num_samples": 2}, ["rnn_layers", "rnn_units", "dropout"]),
-], ids=["cnn_digits", "sequence_loader_and_gru_builder"])
+], ids=["cnn_digits", "digits_builder", "sequence_loader_and_gru_builder"])
 def test_shipped_examples_run_through_the_cli(ray_session, tmp_path, name, changes, hp_names):
     spec = _example(tmp_path, name, changes)
     assert run_cli("validate", spec) == 0
