@@ -10,7 +10,7 @@ outputs on the test rows travel back to the driver in a :class:`TestOutcome`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .inputs import DataInfo, TrialData, trial_seed
@@ -38,7 +38,6 @@ class TestOutcome:
     exported: Any = None
     export_error: str | None = None
     refit_epochs: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Evaluator:
