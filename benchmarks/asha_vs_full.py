@@ -199,7 +199,7 @@ def run_variant(name: str, spec: Any, out: Path) -> dict[str, Any]:
     from orchestrator.progress import ProgressView
     from orchestrator.results import read_run
     from orchestrator.execution import run_sweep
-    from orchestrator.space import count_trials
+    from orchestrator.decisions.space import count_trials
 
     log = io.StringIO()
     view = ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched),
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"asha_vs_full: {e}", file=sys.stderr)
         return 2
     asha_spec = variants["asha"]
-    from orchestrator.space import max_epochs
+    from orchestrator.decisions.space import max_epochs
 
     max_t = asha_spec.scheduler.max_t or max_epochs(asha_spec)
     rungs, r = [], float(asha_spec.scheduler.grace_period)

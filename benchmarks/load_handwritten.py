@@ -42,7 +42,7 @@ def main() -> None:
     from ray import tune
 
     from orchestrator import data as data_mod
-    from orchestrator.space import resolve_config
+    from orchestrator.decisions.space import resolve_config
     from orchestrator.spec import load_spec
     from orchestrator.training import TrialData, configure_tensorflow, run_trial
 

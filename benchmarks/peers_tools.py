@@ -394,7 +394,7 @@ def _orch_fixed(a: argparse.Namespace, data: Data | None, log: Log | None) -> No
     """The same configurations through the orchestrator (search points, no scheduler)."""
     from orchestrator.progress import ProgressView
     from orchestrator.execution import run_sweep
-    from orchestrator.space import count_trials
+    from orchestrator.decisions.space import count_trials
     from orchestrator.spec import load_spec
 
     configs = json.loads(Path(a.configs).read_text())

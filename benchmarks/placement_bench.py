@@ -343,7 +343,7 @@ def mode_seq(payload: dict[str, Any]) -> dict[str, Any]:
     per_trial = []
     t_loop = time.time()
     if payload.get("ours"):
-        from orchestrator.space import resolve_config
+        from orchestrator.decisions.space import resolve_config
         from orchestrator.spec import load_spec
         from orchestrator.training import trainable as T
 
@@ -372,7 +372,7 @@ def mode_alone(payload: dict[str, Any]) -> dict[str, Any]:
     """Every configuration alone on one thread with the sweep's code (no model cache): its training time."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    from orchestrator.space import resolve_config
+    from orchestrator.decisions.space import resolve_config
     from orchestrator.spec import load_spec
     from orchestrator.training import trainable as T
     from orchestrator.training.model import ModelCache
@@ -401,7 +401,7 @@ def mode_fixed(payload: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import keras
 
-    from orchestrator.space import resolve_config
+    from orchestrator.decisions.space import resolve_config
     from orchestrator.spec import load_spec
     from orchestrator.training import trainable as T
     from orchestrator.training.model import ModelCache

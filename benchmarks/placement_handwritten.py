@@ -47,7 +47,7 @@ def main() -> None:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from orchestrator import data as data_mod
-    from orchestrator.space import resolve_config, to_param_space
+    from orchestrator.decisions.space import resolve_config, to_param_space
     from orchestrator.spec import load_spec
 
     spec = load_spec(os.path.join(ROOT, "benchmarks", "specs", "asha_bench.yaml"))

@@ -284,7 +284,7 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
     """Check a spec and its data without running it; print how many trials it would run."""
     from . import data as data_mod
     from .execution.model_check import check_model
-    from .space import count_trials
+    from .decisions.space import count_trials
 
     try:
         spec = _load(file)

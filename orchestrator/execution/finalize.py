@@ -24,8 +24,8 @@ __all__ = ["finalize", "diagnose_trials", "test_only", "write_results"]
 
 
 def diagnose_trials(tables: RunTables, baseline: float) -> None:
-    """Label every trial's learning curve (see :func:`orchestrator.diagnosis.diagnose`)."""
-    from ..diagnosis import diagnose
+    """Label every trial's learning curve (see :func:`orchestrator.decisions.diagnosis.diagnose`)."""
+    from ..decisions.diagnosis import diagnose
 
     for tid, t in tables.trials.items():
         if t.status == "error" and not tables.curve(tid, "train_loss"):

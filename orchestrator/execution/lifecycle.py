@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RunFailed, SpecError, UsageError
 from ..progress import ProgressView
-from ..space import count_trials, max_epochs
+from ..decisions.space import count_trials, max_epochs
 from .model_check import check_model
 
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ def check_model(spec: SweepSpec, prepared: "Prepared") -> ModelCheck:
         SpecError: the model cannot be built on this data (key ``model.family``, ``model.builder``
             or ``metric``).
     """
-    from ..space import sample_config
+    from ..decisions.space import sample_config
     from ..training.inputs import DataInfo
 
     info = DataInfo(tuple(int(s) for s in prepared.input_shape), prepared.task, int(prepared.n_classes))

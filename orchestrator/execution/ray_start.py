@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import UsageError
 from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
-from ..space import count_trials
+from ..decisions.space import count_trials
 from .working_dir import cluster_runtime_env
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Ray Tune adapters for the plateau criteria of :mod:`orchestrator.scheduling`, and the time budget.
+"""Ray Tune adapters for the plateau criteria of :mod:`orchestrator.decisions.stopping`, and the time budget.
 
 Imports Ray. The decisions themselves are the pure functions in ``scheduling``; this class only
 feeds them Ray's results and remembers why each trial was stopped, for the trials table.
@@ -12,7 +12,7 @@ from typing import Any
 
 from ray.tune import Stopper
 
-from ..scheduling import ExperimentPlateau, trial_plateaued
+from ..decisions.stopping import ExperimentPlateau, trial_plateaued
 from ..spec import SweepSpec
 
 __all__ = ["SweepStopper"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..internals import patched
-from ..space import count_trials
+from ..decisions.space import count_trials
 from .events import EpochReported, Intervention, TrialEnded, TrialEvent, TrialStarted
 from .ray_start import embedded_here
 

@@ -17,7 +17,7 @@ from ray.tune import Callback
 
 from ..internals import trial_actor
 from ..results import classify_failure, end_status
-from ..space import max_epochs, resolve_config
+from ..decisions.space import max_epochs, resolve_config
 from ..spec import SweepSpec
 from .events import EpochReported, EventSink, Intervention, SearchEnded, TrialEnded, TrialRetried, TrialStarted
 

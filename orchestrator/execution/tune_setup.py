@@ -11,7 +11,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..space import max_epochs, optuna_space, to_param_space
+from ..decisions.space import max_epochs, optuna_space, to_param_space
 
 if TYPE_CHECKING:
     from .. import data as data_mod
@@ -57,7 +57,7 @@ def scheduler(spec: SweepSpec) -> Any:
     if s.type == "pbt":
         from ray import tune
 
-        from ..scheduling import pbt_mutation_table
+        from ..decisions.stopping import pbt_mutation_table
 
         mutations = {n: getattr(tune, fn)(*args) for n, (fn, args) in pbt_mutation_table(spec).items()}
         return schedulers.PopulationBasedTraining(

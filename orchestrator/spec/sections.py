@@ -240,7 +240,7 @@ class ResourcesSpec(Frozen):
 
 
 class BabysitSpec(Frozen):
-    """The babysitter's rules (``strategy: babysit``; see :mod:`orchestrator.babysit`).
+    """The babysitter's rules (``strategy: babysit``; see :mod:`orchestrator.decisions.babysit_rules`).
 
     Learning-rate changes stay inside the spec's ``learning_rate`` range (when it is searched) or
     within ``[lr / 1000, lr * 10]`` of a fixed one.

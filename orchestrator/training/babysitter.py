@@ -3,9 +3,9 @@
 :class:`BabysitWorker` is a Ray actor (the runner gives it the spec's per-trial resources: one
 slot). :meth:`BabysitWorker.run` trains models one after the other until the deadline or
 ``babysit.max_models``; each model is ONE ``model.fit`` whose epoch callback feeds the curves so
-far to the pure :func:`orchestrator.babysit.decide` and applies its decision: set the optimizer's
+far to the pure :func:`orchestrator.decisions.babysit_rules.decide` and applies its decision: set the optimizer's
 learning rate, restore saved weights (and the optimizer's initial state), or stop training. The
-next model comes from :func:`orchestrator.babysit.next_config`. What each epoch produces (row,
+next model comes from :func:`orchestrator.decisions.babysit_rules.next_config`. What each epoch produces (row,
 divergence, objective, stop reason) is :class:`~orchestrator.training.epoch.EpochPath`'s, shared
 with the parallel trainable.
 
@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from ..babysit import Decision, Intervention, ModelOutcome, Rules, decide, next_config
+from ..decisions.babysit_rules import Decision, Intervention, ModelOutcome, Rules, decide, next_config
 from ..internals import keras_callback_list
 from ..spec import SweepSpec
 from .epoch import Divergence, Epoch, EpochPath, baseline_loss

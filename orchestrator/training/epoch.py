@@ -10,7 +10,7 @@ The two strategies differ in one rule, on purpose, and both are here (:class:`Di
   ``explode_factor`` x its first finite value (kept in its checkpoint, so a resumed trial keeps
   it). It then stops: Ray Tune's schedulers see its objective as the worst value.
 - the babysitter also counts a training loss past ``explode_factor`` x the trivial predictor's
-  loss (:func:`orchestrator.babysit.blown_up`, the rule its decider applies), because it reverts
+  loss (:func:`orchestrator.decisions.babysit_rules.blown_up`, the rule its decider applies), because it reverts
   and cuts the learning rate instead of stopping, and must not keep such an epoch as its best.
 """
 
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..babysit import blown_up
+from ..decisions.babysit_rules import blown_up
 
 __all__ = ["OBJECTIVE", "WORST_OBJECTIVE", "task_loss", "task_metrics", "learning_rate_at", "baseline_loss", "finite",
            "json_float", "worst_objective", "improves", "stop_reason", "Divergence", "Epoch", "EpochPath"]
@@ -142,7 +142,7 @@ class Divergence:
 
     @classmethod
     def babysitter(cls, explode_factor: float, baseline: float | None) -> "Divergence":
-        """The babysitter's rule (:func:`orchestrator.babysit.blown_up`): also > factor x ``baseline``."""
+        """The babysitter's rule (:func:`orchestrator.decisions.babysit_rules.blown_up`): also > factor x ``baseline``."""
         return cls(explode_factor, baseline=baseline, babysit=True)
 
     def __call__(self, train_loss: float, val_loss: float) -> bool:

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..internals import keras_callback_list
-from ..scheduling import checkpoint_every
-from ..space import resolve_config
+from ..decisions.stopping import checkpoint_every
+from ..decisions.space import resolve_config
 from ..spec import SweepSpec
 from .epoch import Divergence, EpochPath, baseline_loss, json_float, learning_rate_at
 from .inputs import DataInfo, TrialData, fit, trial_seed

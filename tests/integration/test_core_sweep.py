@@ -104,7 +104,7 @@ def test_every_shipped_spec_runs(ray_session, tmp_path, name):
     out = tmp_path / "out"
     assert run_cli("run", spec, "--out", out) == 0
     run_dir = only_run_dir(out)
-    from orchestrator.space import count_trials
+    from orchestrator.decisions.space import count_trials
     from orchestrator.spec import load_spec
 
     _check_run_dir(run_dir, count_trials(load_spec(spec)))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import SpecError
-from orchestrator.space import resolve_config
+from orchestrator.decisions.space import resolve_config
 from orchestrator.spec import parse_spec
 
 keras = pytest.importorskip("keras")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from orchestrator import data as data_mod
-from orchestrator.space import resolve_config
+from orchestrator.decisions.space import resolve_config
 from orchestrator.spec import parse_spec
 
 keras = pytest.importorskip("keras")

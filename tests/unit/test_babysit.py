@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.babysit import (
+from orchestrator.decisions.babysit_rules import (
     ACTIONS,
     Decision,
     Intervention,

@@ -41,7 +41,7 @@ def _one_error_line(err: str) -> str:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_validate_every_shipped_spec(path, capsys):
-    from orchestrator.space import count_trials
+    from orchestrator.decisions.space import count_trials
     from orchestrator.spec import load_spec
 
     assert main(["validate", str(path)]) == 0
@@ -106,7 +106,7 @@ def test_offline_commands_import_neither_ray_nor_tensorflow():
     spec = ROOT / "search_spaces" / "quickstart.yaml"
     code = (
         "import sys, io, contextlib\n"
-        "import orchestrator.spec, orchestrator.space, orchestrator.cli\n"
+        "import orchestrator.spec, orchestrator.decisions.space, orchestrator.cli\n"
         "buf = io.StringIO()\n"
         "with contextlib.redirect_stdout(buf):\n"
         "    codes = [orchestrator.cli.main(['--help']), orchestrator.cli.main(['validate', sys.argv[1]])]\n"

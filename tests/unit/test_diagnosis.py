@@ -1,4 +1,4 @@
-"""Unit tests for orchestrator.diagnosis (pure; no tensorflow, no ray).
+"""Unit tests for orchestrator.decisions.diagnosis (pure; no tensorflow, no ray).
 
 REAL holds learning curves from real Keras runs (rounded to 4 significant digits), produced by a
 throwaway calibration script: scikit-learn digits (1797 rows, 64 features, 10 classes; 70% train /
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.diagnosis import (
+from orchestrator.decisions.diagnosis import (
     LABELS,
     Diagnosis,
     Thresholds,
@@ -579,7 +579,7 @@ def test_relative_improvement_and_rises():
 
 
 def test_module_imports_only_numpy_and_the_standard_library():
-    path = Path(__file__).resolve().parents[2] / "orchestrator" / "diagnosis.py"
+    path = Path(__file__).resolve().parents[2] / "orchestrator" / "decisions" / "diagnosis.py"
     tree = ast.parse(path.read_text())
     imported = set()
     for node in ast.walk(tree):
@@ -593,7 +593,7 @@ def test_module_imports_only_numpy_and_the_standard_library():
 
 def test_module_loads_standalone_without_heavy_frameworks():
     """Loaded on its own (not through the package __init__), it pulls in no framework."""
-    path = Path(__file__).resolve().parents[2] / "orchestrator" / "diagnosis.py"
+    path = Path(__file__).resolve().parents[2] / "orchestrator" / "decisions" / "diagnosis.py"
     code = (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('diagnosis_alone', {str(path)!r})\n"

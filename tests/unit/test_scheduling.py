@@ -1,4 +1,4 @@
-"""Unit tests for orchestrator.scheduling: the plateau deciders driven by scripted curves, the PBT
+"""Unit tests for orchestrator.decisions.stopping: the plateau deciders driven by scripted curves, the PBT
 mutation table and the checkpoint cadence, built from specs. No Ray, no TensorFlow, no training.
 """
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.scheduling import (
+from orchestrator.decisions.stopping import (
     ExperimentPlateau,
     checkpoint_every,
     improved,

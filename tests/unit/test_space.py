@@ -1,4 +1,4 @@
-"""Unit tests for orchestrator.space: the Ray Tune translation table, trial counts, sampling, conditions.
+"""Unit tests for orchestrator.decisions.space: the Ray Tune translation table, trial counts, sampling, conditions.
 
 Pure Python: no Ray, no TensorFlow, no Optuna (optuna_space is driven by a recording fake trial).
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.space import (
+from orchestrator.decisions.space import (
     count_trials,
     grid_points,
     max_epochs,

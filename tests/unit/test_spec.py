@@ -61,7 +61,7 @@ def test_every_shipped_spec_loads_with_every_hyperparameter_resolved(path):
     assert spec.task in ("classification", "regression")
     assert spec.source == str(path)
     # every shipped spec runs less than the grid limit and searches something
-    from orchestrator.space import count_trials
+    from orchestrator.decisions.space import count_trials
 
     assert 1 <= count_trials(spec) <= MAX_GRID_TRIALS
     assert spec.searched, f"{path.name} searches nothing"
@@ -409,7 +409,7 @@ def test_grid_at_the_limit_is_accepted():
         "search": {"algorithm": "grid"},
         "params": {"units": {"type": "grid", "values": values}, "batch_size": {"type": "grid", "values": values}},
     })
-    from orchestrator.space import count_trials
+    from orchestrator.decisions.space import count_trials
 
     assert count_trials(spec) == MAX_GRID_TRIALS
 
@@ -465,7 +465,7 @@ def test_unknown_key_hint_lists_the_section_fields_not_the_top_level():
 
 def test_spec_modules_import_neither_ray_nor_tensorflow():
     code = (
-        "import orchestrator.spec, orchestrator.space, orchestrator.cli, sys;"
+        "import orchestrator.spec, orchestrator.decisions.space, orchestrator.cli, sys;"
         "orchestrator.spec.load_spec(sys.argv[1]);"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'tensorflow', 'keras'));"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.babysit import ModelOutcome, next_config, start_config
+from orchestrator.decisions.babysit_rules import ModelOutcome, next_config, start_config
 from orchestrator.cli import main
 from orchestrator.errors import SpecError
 from orchestrator.spec import (

@@ -14,7 +14,7 @@ action                 when                                                     
                        its first value or the trivial predictor's), it is still worse  earlier epoch's
                        than the trivial predictor's after a few epochs, or, since the  weights,
                        last change, the curves swing up and down                       ``lr *= lr_cut``
-                       (:func:`~orchestrator.diagnosis.oscillation`) or the training
+                       (:func:`~orchestrator.decisions.diagnosis.oscillation`) or the training
                        loss climbed back well above its minimum
 ``stop_diverged``      as above, but ``max_reverts`` reverts were spent or the          stop; keep the best
                        learning rate is already at its lower bound                     epoch
@@ -34,7 +34,7 @@ action                 when                                                     
 
 :func:`next_config` picks the next model's hyperparameters from the models so far (one change at a
 time, as the course advises), always inside the spec's search space (:func:`clamp`); it lives with
-the space's other rules in :mod:`orchestrator.babysit_moves` and is re-exported here.
+the space's other rules in :mod:`orchestrator.decisions.babysit_moves` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from typing import Any, Sequence
 
 from .babysit_moves import ModelOutcome, clamp, lr_bounds, next_config, start_config
 from .diagnosis import Thresholds, oscillation, relative_improvement, rise_above_min, tail_slope
-from .scheduling import improved
-from .spec import BabysitSpec, SweepSpec
+from .stopping import improved
+from ..spec import BabysitSpec, SweepSpec
 
 __all__ = [
     "ACTIONS",

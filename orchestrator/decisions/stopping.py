@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .space import tune_table
-from .spec import SweepSpec, pbt_mutable
+from ..spec import SweepSpec, pbt_mutable
 
 __all__ = [
     "improved",

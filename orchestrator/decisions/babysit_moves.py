@@ -5,7 +5,7 @@ time, as the course advises), always inside the spec's search space (:func:`clam
 the architecture depend on the model (:data:`ARCHITECTURE_MOVES`): units and layers for the MLP,
 filters, convolution blocks and the dense layer for the CNN, none for a user's builder (its names
 mean what its author says). Pure functions of the spec and the models so far; no Ray, no TensorFlow.
-:mod:`orchestrator.babysit` (the per-epoch decisions) re-exports the public names.
+:mod:`orchestrator.decisions.babysit_rules` (the per-epoch decisions) re-exports the public names.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .scheduling import improved
-from .spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform
+from .stopping import improved
+from ..spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform
 
 __all__ = ["ModelOutcome", "ARCHITECTURE_MOVES", "GAP_REGULARISE", "lr_bounds", "clamp", "start_config",
            "next_config"]

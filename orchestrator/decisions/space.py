@@ -14,7 +14,7 @@ from typing import Any
 
 # count_trials belongs to the spec (which checks the grid limit with it); named here too, with
 # the other functions that count and resolve configurations.
-from .spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active, count_trials
+from ..spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active, count_trials
 
 __all__ = [
     "tune_table",

@@ -1,0 +1,15 @@
+"""Decisions: what to try and when to stop, as pure values (no Ray, no TensorFlow).
+
+Everything here is a function of the spec and of learning curves or tables handed in; the adapters
+that apply a decision to running trials live in :mod:`orchestrator.execution` (Ray Tune) and in the
+babysitter's worker (:mod:`orchestrator.babysit`). Each can be tested on scripted curves.
+
+- :mod:`.space` -- the search space: trial counts, sampling, conditions, Ray Tune's ``param_space``
+  and Optuna's define-by-run space;
+- :mod:`.stopping` -- the plateau criteria (per trial and per sweep), the PBT mutation table and
+  how often a trial checkpoints (Ray's own ASHA, Hyperband, median stopping and PBT do the rest);
+- :mod:`.diagnosis` -- a learning curve's label (diverged, oscillating, too slow, underfit,
+  overfit, good) and the figures behind it;
+- :mod:`.babysit_rules` -- the babysitter's decision after each epoch (revert, decay, raise, stop);
+- :mod:`.babysit_moves` -- the babysitter's next model, inside the space.
+"""
