@@ -112,7 +112,7 @@ NOTES = """
   runtime_env: it started two new workers for the first trials (first trial at 5.3 s) while the
   prestarted ones idled. An embedded Ray's workers inherit the driver's environment, which now
   holds that variable, so the trainable is registered without it and the first trials start in
-  the prestarted workers (4.1 s; the patch `tune_actors_without_runtime_env` in `orchestrator/internals.py`, checked by
+  the prestarted workers (4.1 s; the patch `tune_actors_without_runtime_env` in `orchestrator/internals/ray.py`, checked by
   `tests/integration/test_startup.py`).
   (2) `ray.init` no longer starts the dashboard head (started even with `include_dashboard=False`,
   and polled until up, 0.5-1 s), the log monitor (`log_to_driver` is off) or the autoscaler

@@ -8,14 +8,13 @@ tables use. Imports Ray (the parallel strategy imports this module when a sweep 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from ray.tune import Callback
 
-from ..internals import trial_actor
+from ..internals import trial_actor, trial_error
 from ..results import classify_failure, end_status
 from ..decisions.space import max_epochs, resolve_config
 from ..spec import SweepSpec
@@ -67,15 +66,7 @@ def _chain(err: BaseException) -> list[Any]:
 def failure(trial: Any) -> tuple[str, str]:
     """Why ``trial`` last failed: ``(reason, one-line message)`` (see ``results.classify_failure``)."""
     try:
-        err = None
-        local = getattr(trial, "pickled_error_file", None)  # written at once; storage gets it later
-        if local and os.path.exists(local):
-            from ray import cloudpickle
-
-            with open(local, "rb") as f:
-                err = cloudpickle.load(f)
-        if err is None:
-            err = trial.get_pickled_error()
+        err = trial_error(trial)
         if err is not None:
             chain = _chain(err)
             types = [c.__name__ for e in chain for c in type(e).__mro__]

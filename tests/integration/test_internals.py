@@ -1,4 +1,4 @@
-"""Canaries for the patches of Ray's and Ray Tune's internals (``orchestrator/internals.py``).
+"""Canaries for the patches and reaches of Ray's and Ray Tune's internals (``orchestrator/internals/ray.py``).
 
 One test per entry: it fails, naming the entry, when an upgrade of Ray moves what the entry
 relies on (its target, or the place Ray reads it), so that the fallback (Ray as it is, a little
@@ -14,7 +14,7 @@ import inspect
 import pytest
 
 from orchestrator.internals import (PATCHES, RAY_START_PATCHES, patched, ray_init_private_kwargs, target_present,
-                                    trial_actor)
+                                    trial_actor, trial_error)
 
 RAY_PATCHES = (*RAY_START_PATCHES, "tune_actors_without_runtime_env")
 
@@ -130,3 +130,42 @@ def test_ray_init_still_reads_the_private_arguments_an_embedded_ray_is_started_w
     missing = sorted({"_node_ip_address", "_system_config"} - set(given))
     assert not missing, f"internals reach ray_init_private_kwargs: ray.init no longer reads {missing}"
     assert ray_init_private_kwargs() == {}
+
+
+def test_trial_error_reads_the_error_tune_pickled_before_the_storage_has_it(tmp_path):
+    """Not a patch but a reach: ``trial.pickled_error_file``, the failed trial's error as Tune
+    pickled it (``ray.cloudpickle``) in the trial's local directory, which the run's storage gets
+    only at Tune's next sync; without it, the public ``trial.get_pickled_error()``."""
+    from ray.exceptions import RayTaskError
+    from ray.tune.experiment import trial as trial_mod
+
+    try:
+        from ray.train._internal.storage import StorageContext
+    except ImportError as e:  # the test's own scaffolding moved, not necessarily the reach
+        pytest.fail(f"internals reach trial_error: cannot build a Tune trial to check it ({e})")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+
+    class Staged(trial_mod.Trial):
+        local_path = property(lambda self: str(staging))  # where the driver stages it (a Ray session's dir)
+
+    storage = StorageContext(storage_path=str(tmp_path / "storage"), experiment_dir_name="exp", trial_dir_name="t1")
+    trial = Staged("trainable", stub=True, storage=storage)
+    try:
+        raise ValueError("boom in the user's code")
+    except ValueError as cause:
+        trial.handle_error(RayTaskError("train", "traceback", cause))
+    assert trial.pickled_error_file and trial.pickled_error_file.startswith(str(staging)), \
+        "internals reach trial_error: Trial.handle_error no longer pickles the error into the trial's local directory"
+    assert trial.get_pickled_error() is None, \
+        "internals reach trial_error: the storage has the error at once now; the public get_pickled_error() will do"
+    err = trial_error(trial)
+    assert isinstance(err, RayTaskError), f"internals reach trial_error: read {err!r}, not the trial's error"
+    assert isinstance(err.cause, ValueError) and str(err.cause) == "boom in the user's code"
+
+    class Moved:  # a Tune without pickled_error_file: the public way
+        def get_pickled_error(self):
+            return "from storage"
+
+    assert trial_error(Moved()) == "from storage"
+

@@ -1,4 +1,4 @@
-"""Canaries for the Keras section of orchestrator/internals.py: one per entry of KERAS_REACHES.
+"""Canaries for the Keras half of the internals (orchestrator/internals/keras.py): one per entry of KERAS_REACHES.
 
 Each fails, naming its entry, when an upgrade of Keras moved the private target the entry relies
 on, or when the entry's copy of Keras code no longer computes what stock Keras computes. A second
@@ -16,7 +16,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from orchestrator import internals  # noqa: E402
+from orchestrator.internals import keras as keras_half  # noqa: E402
 from orchestrator.internals import (KERAS_REACHES, WeightsWriter, keras_callback_list, keras_classes,  # noqa: E402
                                     keras_reach_ok)
 
@@ -27,12 +27,12 @@ Y = RNG.normal(size=(24, 3)).astype("float32")
 
 def _moved(name: str) -> str:
     return (f"Keras reach {name!r} ({KERAS_REACHES[name]}): its target moved in Keras {keras.__version__}; "
-            "the product falls back to the public way. Update the entry in orchestrator/internals.py.")
+            "the product falls back to the public way. Update the entry in orchestrator/internals/keras.py.")
 
 
 def _changed(name: str) -> str:
     return (f"Keras reach {name!r} ({KERAS_REACHES[name]}): its copy of Keras' code no longer computes what "
-            f"Keras {keras.__version__} computes. Update the entry in orchestrator/internals.py.")
+            f"Keras {keras.__version__} computes. Update the entry in orchestrator/internals/keras.py.")
 
 
 def _model(optimizer: Any, *layers: Any, seed: int = 0) -> Any:
@@ -206,8 +206,8 @@ def test_l2_copy_penalises_like_stock_l2() -> None:
 @pytest.fixture
 def all_moved(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Keras reach reported as moved, and the classes defined again under that."""
-    monkeypatch.setattr(internals, "_REACH_OK", {name: False for name in KERAS_REACHES})
-    monkeypatch.setattr(internals, "_KERAS_CLASSES", {})
+    monkeypatch.setattr(keras_half, "_REACH_OK", {name: False for name in KERAS_REACHES})
+    monkeypatch.setattr(keras_half, "_KERAS_CLASSES", {})
 
 
 def test_without_the_reaches_the_classes_are_stock_keras(all_moved) -> None:

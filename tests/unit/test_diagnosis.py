@@ -1,4 +1,4 @@
-"""Unit tests for orchestrator.decisions.diagnosis (pure; no tensorflow, no ray).
+"""Unit tests for orchestrator.decisions.diagnosis and the figures it reads, .curves (pure; no tensorflow, no ray).
 
 REAL holds learning curves from real Keras runs (rounded to 4 significant digits), produced by a
 throwaway calibration script: scikit-learn digits (1797 rows, 64 features, 10 classes; 70% train /
@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.decisions.diagnosis import (
-    LABELS,
-    Diagnosis,
+from orchestrator.decisions.curves import (
     Thresholds,
-    diagnose,
     explode_ratio,
     explodes,
     first_explode_epoch,
@@ -36,6 +33,7 @@ from orchestrator.decisions.diagnosis import (
     tail_slope,
     val_rise,
 )
+from orchestrator.decisions.diagnosis import LABELS, Diagnosis, diagnose
 
 NAN = float("nan")
 INF = float("inf")
@@ -578,28 +576,52 @@ def test_relative_improvement_and_rises():
 # purity
 
 
+DECISIONS = Path(__file__).resolve().parents[2] / "orchestrator" / "decisions"
+
+
 def test_module_imports_only_numpy_and_the_standard_library():
-    path = Path(__file__).resolve().parents[2] / "orchestrator" / "decisions" / "diagnosis.py"
+    path = DECISIONS / "curves.py"  # the figures; diagnosis.py adds only .curves (next test)
     tree = ast.parse(path.read_text())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "diagnosis.py must not import from the package"
+            assert node.level == 0, "curves.py must not import from the package"
             imported.add((node.module or "").split(".")[0])
+    assert imported <= {"__future__", "math", "dataclasses", "typing", "numpy"}, imported
+
+
+def test_diagnosis_imports_only_the_figures_from_the_package():
+    tree = ast.parse((DECISIONS / "diagnosis.py").read_text())
+    imported, relative = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            relative.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert relative == {".curves"}, relative
     assert imported <= {"__future__", "math", "dataclasses", "typing", "numpy"}, imported
 
 
 def test_module_loads_standalone_without_heavy_frameworks():
     """Loaded on its own (not through the package __init__), it pulls in no framework."""
-    path = Path(__file__).resolve().parents[2] / "orchestrator" / "decisions" / "diagnosis.py"
+    path = DECISIONS / "curves.py"
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('diagnosis_alone', {str(path)!r})\n"
-        "mod = importlib.util.module_from_spec(spec); sys.modules['diagnosis_alone'] = mod\n"
-        "spec.loader.exec_module(mod)\n"
+        "import importlib, importlib.util, sys, types\n"
+        f"spec = importlib.util.spec_from_file_location('curves_alone', {str(path)!r})\n"
+        "alone = importlib.util.module_from_spec(spec); sys.modules['curves_alone'] = alone\n"
+        "spec.loader.exec_module(alone)\n"
+        "assert alone.compute_figures([2.0, 1.0, 0.5, 0.3])['epochs'] == 4\n"
+        # diagnosis.py with its one sibling, in a bare package: neither __init__ of the product runs
+        f"pkg = types.ModuleType('decisions_alone'); pkg.__path__ = [{str(DECISIONS)!r}]\n"
+        "sys.modules['decisions_alone'] = pkg\n"
+        "mod = importlib.import_module('decisions_alone.diagnosis')\n"
         "assert mod.diagnose([2.0, 1.0, 0.5, 0.3], [2.0, 1.1, 0.6, 0.4]).label == 'good'\n"
+        "assert sorted(m for m in sys.modules if m.startswith('decisions_alone.')) == "
+        "['decisions_alone.curves', 'decisions_alone.diagnosis']\n"
         "heavy = [m for m in ('tensorflow', 'ray', 'pandas', 'keras', 'torch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -1,0 +1,171 @@
+"""Ray's and Ray Tune's internals (driver side): the patches around an embedded Ray, and the reaches.
+
+RAY_START_PATCHES are applied around ``ray.init`` when the product starts an embedded Ray
+(execution/ray_start.py), the fourth around ``tuner.fit`` when that Ray was started in this
+process. Besides the patches, three reaches: :func:`ray_init_private_kwargs`, :func:`trial_actor`
+and :func:`trial_error`, each with the public way (or nothing) when its target moved. Tested
+against Ray 2.60; canaries in ``tests/integration/test_internals.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .patches import Undo, register, swap
+
+__all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error"]
+
+RAY_START_PATCHES = ("ray_node_params", "ray_loopback", "ray_no_api_server")
+
+
+def _taken_port_or_none(port: int) -> int | None:
+    """None when ``port`` is free on this machine, else a free port to use instead."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+            return None
+        except OSError:
+            pass
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+@register("ray_node_params", "ray._private.parameter:RayParams.__init__")
+def _node_params() -> Undo | None:
+    """Defaults for the node an embedded Ray starts that ``ray.init`` has no argument for.
+
+    No log monitor (it streams workers' output to the driver, which ``log_to_driver=False`` turns
+    off anyway) and no autoscaler monitor (one machine): two Python processes that took 0.7
+    CPU-seconds while the first trials started on 2 cores. When Ray's dashboard agent port is
+    taken (another Ray on this machine), a free one: else the agent retries the taken port for
+    about 3.5 s and the raylet waits for it before ``ray.init`` returns.
+    """
+    from ray._private import parameter, ray_constants
+
+    defaults: dict[str, Any] = {"include_log_monitor": False, "no_monitor": True}
+    instead = _taken_port_or_none(ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT)
+    if instead is not None:
+        defaults["dashboard_agent_listen_port"] = instead
+    original = parameter.RayParams.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        for k, v in defaults.items():
+            if kwargs.get(k) is None:
+                kwargs[k] = v
+        original(self, *args, **kwargs)
+
+    return swap(parameter.RayParams, "__init__", init)
+
+
+@register("ray_loopback", "ray._private.ray_constants:ENABLE_RAY_CLUSTER")
+def _loopback() -> Undo | None:
+    """Make an embedded Ray bind its servers to 127.0.0.1 instead of every interface.
+
+    Ray (2.60) turns ``_node_ip_address="127.0.0.1"`` into the machine's address unless it runs
+    in its single-machine mode (the default on macOS and Windows, ``ENABLE_RAY_CLUSTER`` false);
+    on Linux its GCS, raylet and workers then listen on all interfaces. This switches that mode on
+    for the duration of ``ray.init``. Unpatched, the caller passes no address (Ray's default).
+    """
+    from ray._private import ray_constants
+
+    if not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):
+        return None
+    return swap(ray_constants, "ENABLE_RAY_CLUSTER", False)
+
+
+@register("ray_no_api_server", "ray._private.node:Node.start_api_server")
+def _no_api_server() -> Undo | None:
+    """Start an embedded Ray without its API server process when no dashboard is wanted.
+
+    Ray (2.60) starts its dashboard head even with ``include_dashboard=False`` (then loading only
+    its usage statistics, off here) and ``ray.init`` polls until it is up: 0.5-1 s on 2 cores.
+    Nothing a sweep uses needs it (Tune talks to the GCS and the raylet).
+    """
+    from ray._private import node
+
+    return swap(node.Node, "start_api_server", lambda self, **kwargs: None)
+
+
+@register("tune_actors_without_runtime_env", "ray.tune.execution.class_cache:_ActorClassCache.get")
+def _tune_actors_without_runtime_env() -> Undo | None:
+    """Let Ray Tune's trial actors start in the workers an embedded Ray has prestarted.
+
+    Tune registers its trainable with a runtime_env of a few environment variables
+    (``PL_DISABLE_FORK=1`` and those it copies from the driver's environment). Ray hands an actor
+    only an idle worker of the same runtime_env, so it started two new workers for the first
+    trials while the two it prestarted (one per CPU) sat idle: 1.7 s later to the first trial on 2
+    cores. An embedded Ray's workers inherit this process's environment, which holds those
+    variables already: this registers the trainable without the runtime_env, only when every
+    variable Tune would set has that value here (else None: Tune keeps its runtime_env). Whether a
+    prestarted worker is idle when the first trial asks is up to Ray's timing; when none is, Ray
+    starts a new worker, as it would unpatched.
+    """
+    import os
+
+    import ray
+    from ray.tune.execution import class_cache
+
+    wanted = dict(class_cache.DEFAULT_ENV_VARS)
+    wanted.update({k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
+    if any(os.environ.get(k) != v for k, v in wanted.items()):
+        return None
+
+    def get(self: Any, trainable_cls: Any) -> Any:
+        if trainable_cls not in self._cache:
+            self._cache[trainable_cls] = ray.remote(trainable_cls)
+        return self._cache[trainable_cls]
+
+    return swap(class_cache._ActorClassCache, "get", get)
+
+
+def ray_init_private_kwargs(*, node_ip_address: str | None = None,
+                            system_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``ray.init``'s private keyword arguments for an embedded Ray, those this Ray still reads.
+
+    ``_node_ip_address`` (127.0.0.1, with ``ray_loopback``) and ``_system_config`` (Ray's
+    ``worker_niceness``, ``preload_python_modules``). One ``ray.init`` no longer reads is left out
+    (Ray's default then) rather than passed to be refused.
+    """
+    import inspect
+
+    import ray
+
+    try:
+        known = set(inspect.unwrap(ray.init).__code__.co_varnames)
+    except Exception:  # noqa: BLE001 - not a plain function any more: pass nothing private
+        known = set()
+    given = {"_node_ip_address": node_ip_address, "_system_config": dict(system_config or {}) or None}
+    return {k: v for k, v in given.items() if v is not None and k in known}
+
+
+def trial_actor(trial: Any) -> Any:
+    """The Ray actor running a Ray Tune trial (``trial.temporary_state.ray_actor``), or None.
+
+    Used to kill a trial that has not reported yet when a time budget ends; None (the trial then
+    stops by itself) when Tune moved it.
+    """
+    return getattr(getattr(trial, "temporary_state", None), "ray_actor", None)
+
+
+def trial_error(trial: Any) -> BaseException | None:
+    """The exception a Ray Tune trial last failed with (``trial.pickled_error_file``), or None.
+
+    Tune (2.60) pickles a failed trial's error (``RayTaskError``, ``RayActorError``) with
+    ``ray.cloudpickle`` into the trial's local directory at once (``Trial.handle_error``); the run's
+    storage gets the file only at Tune's next sync, so the public ``trial.get_pickled_error()``,
+    which reads storage, often finds nothing yet when ``on_trial_error`` or ``on_trial_recover``
+    asks. This reads the local file; when Tune moved it (no such attribute, or no file there), the
+    public way. Raises what unpickling raises (an exception class the driver cannot import).
+    """
+    import os
+
+    local = getattr(trial, "pickled_error_file", None)
+    if isinstance(local, str) and os.path.exists(local):
+        from ray import cloudpickle
+
+        with open(local, "rb") as f:
+            return cloudpickle.load(f)
+    return trial.get_pickled_error()
