@@ -15,20 +15,17 @@ purpose:
   resume apart so that their workers get the credentials from the environment);
 - test_cluster.py: a two-node cluster with token authentication, and a job submitted to it;
 - test_peers_smoke.py: a benchmark script run as a user runs it.
+
+What the tests share besides fixtures (paths, ``write_spec``, ``run_cli``, ...) is in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT / "search_spaces"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -74,37 +71,3 @@ def _one_ray_per_session(request, monkeypatch):
     monkeypatch.setattr(ray_start, "connect_ray", connect)
     monkeypatch.setattr(run, "connect_ray", connect)
     yield
-
-
-def write_spec(tmp_path: Path, base: str | dict[str, Any], **changes: Any) -> Path:
-    """Copy a shipped spec (or a dict) into tmp_path with nested ``changes`` applied.
-
-    ``changes`` keys are dotted paths, e.g. ``{"model.epochs": 2, "search.num_samples": 3}``;
-    a value of ``None`` deletes the key.
-    """
-    doc = yaml.safe_load((SPECS / base).read_text()) if isinstance(base, str) else dict(base)
-    for dotted, value in changes.items():
-        keys = dotted.split("__") if "__" in dotted else dotted.split(".")
-        node = doc
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        if value is None:
-            node.pop(keys[-1], None)
-        else:
-            node[keys[-1]] = value
-    name = base if isinstance(base, str) else f"{doc.get('name', 'spec')}.yaml"
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def run_cli(*argv: str) -> int:
-    from orchestrator.cli import main
-
-    return main([str(a) for a in argv])
-
-
-def only_run_dir(out: Path) -> Path:
-    dirs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(dirs) == 1, dirs
-    return dirs[0]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import SPECS, only_run_dir, run_cli, write_spec
+from tests.helpers import SPECS, only_run_dir, run_cli, write_spec
 
 STATUSES = {"completed", "stopped", "diverged", "error"}
 
@@ -108,26 +108,6 @@ def test_every_shipped_spec_runs(ray_session, tmp_path, name):
     from orchestrator.spec import load_spec
 
     _check_run_dir(run_dir, count_trials(load_spec(spec)))
-
-
-def test_bad_spec_starts_nothing(tmp_path, capsys):
-    spec = tmp_path / "bad.yaml"
-    spec.write_text("name: bad\ndata: {dataset: digits}\nparams:\n  learning_rate: {type: loguniform, low: 0, high: 1}\n")
-    out = tmp_path / "out"
-    assert run_cli("run", spec, "--out", out) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["sweep: error: bad.yaml: params.learning_rate.low: must be > 0 for a log scale, got 0"]
-    assert not out.exists()
-
-
-def test_missing_csv_column_starts_nothing(tmp_path, capsys):
-    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(40)))
-    spec = tmp_path / "s.yaml"
-    spec.write_text("data: {path: d.csv, target: label, task: classification}\n")
-    assert run_cli("run", spec, "--out", tmp_path / "out") == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "s.yaml: data.target" in err[0] and "label" in err[0]
-    assert not (tmp_path / "out").exists()
 
 
 def _exam_csv(path: Path, poison_test: bool) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import pandas as pd
 
 from orchestrator.training.faults import ENV
 
-from .conftest import ROOT, write_spec
+from tests.helpers import assert_no_native_lines, kill_group, start_sweep, write_spec
 
 TRIALS, EPOCHS = 6, 8
 TERMINAL = {"completed", "stopped", "diverged", "error"}
@@ -60,23 +58,25 @@ def _parquet(run_dir: Path) -> tuple[set[tuple[str, int]], dict[str, str]]:
     return pairs, {t: s for t, s in finished.items() if s in TERMINAL}
 
 
-def _start(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "ab") as f:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, env=env,
-                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-
-
 def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and every process it started (its own session), and nothing else."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
+def _await_moment(out: Path, proc: subprocess.Popen, log: Path, seen_pairs: set[tuple[str, int]], new_epochs: int,
+                  need_finished: bool, where: str) -> Path:
+    """Wait until the journal holds ``new_epochs`` epochs not in ``seen_pairs`` (and, with
+    ``need_finished``, a finished trial); the run directory."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        run_dir = next((p for p in out.iterdir() if p.is_dir()), None) if out.exists() else None
+        if run_dir is not None:
+            pairs, finished = _journal(run_dir)
+            if len(pairs - seen_pairs) >= new_epochs and (not need_finished or finished):
+                return run_dir
+        assert proc.poll() is None, \
+            f"{where}: the driver ended (code {proc.returncode}) before the kill:\n{_tail(log)}"
+        time.sleep(0.1)
+    raise AssertionError(f"{where}: no {new_epochs} new epochs in 120 s")
 
 
 def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
@@ -98,7 +98,7 @@ def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
 
     started = time.time()
     log = tmp_path / "driver.log"
-    proc = _start("run", str(spec), "--out", str(out), env=env, log=log)
+    proc = start_sweep("run", str(spec), "--out", str(out), env=env, log=log)
     run_dir: Path | None = None
     moments: list[str] = []
     seen_pairs: set[tuple[str, int]] = set()
@@ -111,22 +111,10 @@ def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
             # at a random moment after 1-8 epochs not recorded before the last kill; the last kill
             # also waits for a finished trial, so that there is one whose status must survive
             new_epochs = rng.randint(1, 8)
-            deadline = time.time() + 120
-            while time.time() < deadline:
-                if run_dir is None and out.exists():
-                    run_dir = next((p for p in out.iterdir() if p.is_dir()), None)
-                if run_dir is not None:
-                    pairs, finished = _journal(run_dir)
-                    if len(pairs - seen_pairs) >= new_epochs and (kill < 2 or finished):
-                        break
-                assert proc.poll() is None, \
-                    f"{where}: the driver ended (code {proc.returncode}) before the kill:\n{_tail(log)}"
-                time.sleep(0.1)
-            else:
-                raise AssertionError(f"{where}: no {new_epochs} new epochs in 120 s")
+            run_dir = _await_moment(out, proc, log, seen_pairs, new_epochs, kill == 2, where)
             time.sleep(rng.uniform(0.0, 0.8))
             assert proc.poll() is None, f"{where}: the sweep finished before it could be killed"
-            _kill_group(proc)
+            kill_group(proc)
             assert run_dir is not None
             moments.append(f"{time.time() - started:.0f}s")
 
@@ -142,12 +130,13 @@ def test_driver_killed_three_times_at_random_and_resumed(tmp_path):
             parquet_pairs, parquet_finished = p_pairs, p_finished
             assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # died without a word
 
-            proc = _start("resume", str(run_dir), env=env, log=log)
+            proc = start_sweep("resume", str(run_dir), env=env, log=log)
         assert proc.wait(timeout=240) == 0, f"seed {seed}: the last resume failed:\n{_tail(log)}"
     finally:
         if proc.poll() is None:
-            _kill_group(proc)
+            kill_group(proc)
     wall = time.time() - started
+    assert_no_native_lines(log.read_text(errors="replace"), "the drivers")
 
     assert run_dir is not None
     info = json.loads((run_dir / "run.json").read_text())

@@ -13,7 +13,7 @@ import pandas as pd
 
 from orchestrator.training.faults import ENV, trial_index
 
-from .conftest import only_run_dir, run_cli, write_spec
+from tests.helpers import only_run_dir, run_cli, write_spec
 
 
 def _spec(tmp_path: Path, samples: int, epochs: int, max_failures: int) -> Path:

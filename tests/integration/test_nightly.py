@@ -11,7 +11,7 @@ import pandas as pd
 import orchestrator
 from orchestrator.nightly import REGRESSION_EXIT_CODE, load_history
 
-from .conftest import run_cli, write_spec
+from tests.helpers import run_cli, write_spec
 
 BASE = {
     "name": "nightly",

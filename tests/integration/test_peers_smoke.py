@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 RUN_FIELDS = {"tool", "dataset", "repeat", "seed", "trials_started", "epochs", "steps", "epochs_per_s",
               "steps_per_s", "first_epoch_s", "best", "best_at", "time_to_target_s", "series", "selected",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from .conftest import only_run_dir, run_cli, write_spec
+from tests.helpers import only_run_dir, run_cli, write_spec
 
 
 def _max_overlap(trials: pd.DataFrame) -> int:

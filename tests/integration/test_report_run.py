@@ -15,7 +15,7 @@ from PIL import Image
 import orchestrator
 from orchestrator.report import SECTIONS
 
-from .conftest import ROOT, only_run_dir, run_cli, write_spec
+from tests.helpers import ROOT, only_run_dir, run_cli, write_spec
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"')
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from .conftest import ROOT, run_cli, write_spec
+from tests.helpers import assert_no_native_lines, kill_group, run_cli, start_sweep, write_spec
 
 
 def _journal_lines(run_dir: Path) -> list[dict]:
@@ -28,15 +25,6 @@ def _journal_lines(run_dir: Path) -> list[dict]:
     return out
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and every process it started (its own session), and nothing else."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
-
-
 def test_driver_killed_then_resumed(ray_session, tmp_path):
     spec = write_spec(tmp_path, {
         "name": "crash",
@@ -49,10 +37,8 @@ def test_driver_killed_then_resumed(ray_session, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--out", str(out)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    log = tmp_path / "driver.log"
+    proc = start_sweep("run", str(spec), "--out", str(out), env=env, log=log)
     try:
         deadline = time.time() + 240
         run_dir = None
@@ -69,7 +55,8 @@ def test_driver_killed_then_resumed(ray_session, tmp_path):
             time.sleep(0.2)
         assert proc.poll() is None, "the sweep finished before it could be killed"
     finally:
-        _kill_group(proc)
+        kill_group(proc)
+    assert_no_native_lines(log.read_text(errors="replace"), "the killed driver")
     assert run_dir is not None
     before = _journal_lines(run_dir)
     finished_before = {e["trial_id"] for e in before if e["kind"] == "end"}
@@ -89,8 +76,3 @@ def test_driver_killed_then_resumed(ray_session, tmp_path):
     assert epochs_before <= set(zip(epochs["trial_id"], epochs["epoch"]))  # progress never goes backwards
     assert trials["is_selected"].sum() == 1 and trials["test_accuracy"].notna().sum() == 1
 
-
-def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
-    assert run_cli("resume", tmp_path) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a run directory" in err[0]

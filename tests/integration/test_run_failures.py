@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 
-from .conftest import only_run_dir, run_cli, write_spec
+from tests.helpers import only_run_dir, run_cli, write_spec
 
 # Ray's log format: "2026-12-03 18:51:29,143\tERROR tune.py:1035 -- Trials did not complete: [...]"
 RAY_LOG_LINE = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+\.py:\d+ -- ")

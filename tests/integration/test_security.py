@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, assert_no_native_lines
 
 PROBE = r"""
 import json, os, sys, time
 from orchestrator.execution.ray_start import RayStart
-started = RayStart(None, {"num_cpus": 1}).join()
+started = RayStart(None, {"num_cpus": 1}, dashboard=os.environ.get("SWEEP_DASHBOARD") == "1").join()
 import ray
 import psutil  # Ray's vendored copy, on sys.path once ray is imported
 
@@ -57,6 +57,7 @@ def _probe(tmp_path: Path, **env: str) -> dict:
     r = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=240,
                        cwd=tmp_path, env=environment)
     assert r.returncode == 0, r.stderr[-4000:]
+    assert_no_native_lines(r.stdout + r.stderr, "an embedded Ray's start")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

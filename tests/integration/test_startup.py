@@ -3,7 +3,7 @@
 Ray starts one idle worker per CPU during ``ray.init``, but hands an actor only an idle worker of
 the same runtime_env, and Tune registers its trainable with one (a few environment variables). The
 first trials then waited for new workers to start while the prestarted ones idled. The patch
-``tune_actors_without_runtime_env`` (``orchestrator/internals.py``) registers the trainable without
+``tune_actors_without_runtime_env`` (``orchestrator/internals/ray.py``) registers the trainable without
 it when this process's environment (which an embedded Ray's workers inherit) already holds those
 variables; ``sweep run`` applies it whenever its Ray is the embedded one started in the same process
 (``execution.ray_start.embedded_here``).
@@ -24,9 +24,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, assert_no_native_lines
 
 PROBE = r"""
 import json, os, sys, time
@@ -84,6 +83,7 @@ def test_first_trials_run_without_tunes_runtime_env_on_an_embedded_ray(tmp_path)
     r = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                        env=env)
     assert r.returncode == 0, r.stderr[-4000:]
+    assert_no_native_lines(r.stdout + r.stderr, "an embedded Ray's start and its trials")
     found = json.loads(r.stdout.strip().splitlines()[-1])
     assert found["embedded"] and found["patched"] and found["undone"]
     assert len(found["prestarted"]) == 2  # Ray prestarted one worker per CPU (which ones run the trials is timing)

@@ -20,8 +20,7 @@ import pandas as pd
 import orchestrator
 from orchestrator.storage import resolve
 
-from .conftest import ROOT, run_cli, write_spec
-from .test_resume import _kill_group
+from tests.helpers import ROOT, assert_no_native_lines, kill_group, run_cli, start_sweep, write_spec
 
 SPEC = {
     "name": "crashuri",
@@ -51,10 +50,8 @@ def _run_then_kill(spec, out_uri: str, env: dict[str, str]) -> Any:
     """Start ``sweep run --out URI`` in its own session; SIGKILL it once the copy at the URI shows a
     finished trial and others midway. Returns the run's Location."""
     out = resolve(out_uri, check=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--out", out_uri],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    log = spec.parent / "driver.log"
+    proc = start_sweep("run", str(spec), "--out", out_uri, env=env, log=log)
     run = None
     try:
         deadline = time.time() + 300
@@ -70,7 +67,8 @@ def _run_then_kill(spec, out_uri: str, env: dict[str, str]) -> Any:
             time.sleep(0.3)
         assert proc.poll() is None, "the sweep finished before it could be killed"
     finally:
-        _kill_group(proc)
+        kill_group(proc)
+    assert_no_native_lines(log.read_text(errors="replace"), "the killed driver")
     assert run is not None
     return run
 
@@ -137,6 +135,7 @@ def test_s3_run_killed_resumed_and_shown(s3_root, tmp_path, capsys):
     done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "resume", str(run)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert_no_native_lines(done.stdout + done.stderr, "sweep resume")
     assert f"results: {run}" in done.stdout
     info = _check_resumed(run, before)
     assert run_cli("show", str(run)) == 0

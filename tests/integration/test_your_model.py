@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ import yaml
 
 from orchestrator.training.faults import ENV
 
-from .conftest import ROOT, SPECS, only_run_dir, run_cli
+from tests.helpers import SPECS, assert_no_native_lines, kill_group, only_run_dir, run_cli, start_sweep
 
 # A user's builder for the feature tests: digits as 8x8 images through a small Conv2D network.
 # `width: 13` raises (a builder's trial that fails); `extra` is never read (validate warns).
@@ -251,9 +248,8 @@ def test_builder_run_killed_then_resumed(ray_session, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--out", str(out)],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    log = tmp_path / "driver.log"
+    proc = start_sweep("run", str(spec), "--out", str(out), env=env, log=log, cwd=tmp_path)
     run_dir = None
     try:
         deadline = time.time() + 240
@@ -266,11 +262,9 @@ def test_builder_run_killed_then_resumed(ray_session, tmp_path):
             time.sleep(0.2)
         assert proc.poll() is None, "the sweep finished before it could be killed"
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
+        kill_group(proc)
+    # the driver imported the user's Keras model (its check): TensorFlow's native lines stay off the terminal
+    assert_no_native_lines(log.read_text(errors="replace"), "the killed driver")
     assert run_dir is not None
     before = {(e["trial_id"], e["result"]["epoch"]) for e in _journal(run_dir) if e["kind"] == "epoch"}
     assert run_cli("resume", run_dir) == 0

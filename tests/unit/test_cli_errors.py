@@ -8,7 +8,8 @@
   written to, exit 1; called as ``main(argv)`` it propagates (so tests see it);
 - an interrupt: exit 130.
 
-The runner is replaced by fakes (no Ray, no TensorFlow).
+The runner is replaced by fakes (no Ray, no TensorFlow), except where a bad spec or data file is
+refused before the runner is reached.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import orchestrator.execution
 import orchestrator.spec
 from orchestrator.cli import entry, main
 from orchestrator.errors import DataError, RunFailed, SpecError, UsageError
+from tests.helpers import assert_no_native_lines, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_DIR = ROOT / "tests" / "specs" / "bad"
@@ -101,6 +103,27 @@ def test_deep_nesting_from_the_console_script_is_one_line():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr[-2000:]
     assert _one_line(r.stderr).startswith("sweep: error: deeply_nested.yaml: values are nested more than")
+    assert_no_native_lines(r.stdout + r.stderr, "sweep validate")
+
+
+def test_bad_spec_starts_nothing(tmp_path, capsys):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\ndata: {dataset: digits}\nparams:\n  learning_rate: {type: loguniform, low: 0, high: 1}\n")
+    out = tmp_path / "out"
+    assert run_cli("run", spec, "--out", out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sweep: error: bad.yaml: params.learning_rate.low: must be > 0 for a log scale, got 0"]
+    assert not out.exists()
+
+
+def test_missing_csv_column_starts_nothing(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(40)))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {path: d.csv, target: label, task: classification}\n")
+    assert run_cli("run", spec, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "s.yaml: data.target" in err[0] and "label" in err[0]
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The ``sweep`` commands that run without Ray: ``--help``, ``validate`` and ``show``.
+"""The ``sweep`` commands that run without Ray: ``--help``, ``validate``, ``show``, and ``resume``'s refusals.
 
 Driven through ``orchestrator.cli.main(argv)`` (which returns the exit code) and, for the import
 check, a subprocess. Never ``sweep run``.
@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.results import RunTables, write_json
+from tests.helpers import assert_no_native_lines, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "search_spaces").glob("*.yaml"))
@@ -130,6 +131,8 @@ def test_sweep_console_script_exit_codes():
                                   "must be > 0 for a log scale, got 0")
     ok = subprocess.run([sys.executable, "-c", runner, "--help"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "validate" in ok.stdout
+    for r in (bad, ok):
+        assert_no_native_lines(r.stdout + r.stderr, "the sweep console script")
 
 
 # ------------------------------------------------------------------------------------------
@@ -207,3 +210,9 @@ def test_resume_refuses_a_babysitting_run_with_one_line(tmp_path, capsys):
     assert main(["resume", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "babysitting run; it cannot be resumed" in err[0]
+
+
+def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
+    assert run_cli("resume", tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a run directory" in err[0]

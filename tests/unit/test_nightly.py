@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -21,14 +20,7 @@ from orchestrator import nightly as nl
 from orchestrator.cli import main
 from orchestrator.errors import SpecError
 from orchestrator.results import write_json, write_parquet
-from orchestrator.execution import RunResult
-from orchestrator.spec import parse_spec
-
-DATA = {"dataset": "digits"}
-
-
-def _spec(params: dict, metric: str = "val_accuracy", **extra: Any):
-    return parse_spec({"name": "n", "data": DATA, "params": params, "metric": metric, **extra}, source="n.yaml")
+from tests.helpers import NIGHTLY_DATA, NIGHTLY_PARAMS, FakeSweep, nightly_spec
 
 
 def _night(date: str, value: float | None, config: dict | None = None, metric: str = "val_accuracy",
@@ -71,7 +63,7 @@ def test_remote_uris_are_recognised():
 
 
 def test_warm_start_keeps_what_tonight_searches_and_allows():
-    spec = _spec({
+    spec = nightly_spec({
         "learning_rate": {"type": "loguniform", "low": 1e-3, "high": 0.1},
         "units": {"type": "choice", "values": [16, 32]},
         "batch_size": {"type": "grid", "values": [32, 64]},
@@ -99,7 +91,7 @@ def test_warm_start_keeps_what_tonight_searches_and_allows():
 
 
 def test_warm_start_conditions_caps_and_grid_search():
-    spec = _spec({
+    spec = nightly_spec({
         "optimizer": {"type": "choice", "values": ["adam", "sgd"]},
         "momentum": {"type": "uniform", "low": 0.0, "high": 0.9, "when": {"optimizer": "sgd"}},
         "units": {"type": "int", "low": 8, "high": 64},
@@ -118,7 +110,7 @@ def test_warm_start_conditions_caps_and_grid_search():
     points, _, _ = nl.warm_start_points(spec, previous[:1], k=1)
     assert points == [{"optimizer": "adam", "units": 12}]
     assert nl.warm_start_points(spec, previous, k=0)[0] == []
-    grid = _spec({"units": {"type": "grid", "values": [16, 32]}}, search={"algorithm": "grid"})
+    grid = nightly_spec({"units": {"type": "grid", "values": [16, 32]}}, search={"algorithm": "grid"})
     points, _, notes = nl.warm_start_points(grid, previous, k=3)
     assert points == [] and "grid search" in notes[0]
 
@@ -159,48 +151,9 @@ def test_compare_against_the_best_previous_night():
 # ------------------------------------------------------------------------------------------
 
 
-class FakeSweep:
-    """Writes a run directory like the runner; records the warm-start points it was given."""
-
-    def __init__(self, value: float | None = 0.9, test: float = 0.9, hp: dict | None = None,
-                 fail: BaseException | None = None) -> None:
-        self.value, self.test, self.hp, self.fail = value, test, hp or {"learning_rate": 0.01}, fail
-        self.calls: list[dict] = []
-        self.n = 0
-
-    def __call__(self, spec, out, *, address=None, view=None, ray_resources=None, warm_start=None) -> RunResult:
-        self.n += 1
-        self.calls.append({"out": Path(out), "warm_start": warm_start})
-        run_id = f"{spec.name}-{self.n}"
-        run_dir = Path(out) / run_id
-        run_dir.mkdir(parents=True)
-        write_json({"run_id": run_id, "status": "running", "started_at": 1000.0 + self.n,
-                    "budget": {"metric": spec.metric_name, "mode": spec.mode}}, run_dir / "run.json")
-        if self.fail is not None:
-            raise self.fail
-        selected = "t0" if self.value is not None else None
-        trials = pd.DataFrame([{"run_id": run_id, "trial_id": "t0", "status": "completed",
-                                f"best_{spec.metric_name}": self.value, "is_selected": selected is not None,
-                                "test_accuracy": self.test, **{f"hp_{k}": v for k, v in self.hp.items()}}])
-        write_parquet(trials, run_dir / "trials.parquet")
-        write_parquet(pd.DataFrame([{"run_id": run_id, "trial_id": "t0", "epoch": 1, "val_accuracy": self.value}]),
-                      run_dir / "epochs.parquet")
-        info = {"run_id": run_id, "name": spec.name, "status": "complete" if selected else "no_result",
-                "started_at": 1000.0 + self.n, "budget": {"metric": spec.metric_name, "mode": spec.mode},
-                "selected": None if not selected else {"trial_id": "t0", "config": self.hp,
-                                                       f"best_{spec.metric_name}": self.value,
-                                                       "test_accuracy": self.test}}
-        write_json(info, run_dir / "run.json")
-        return RunResult(run_dir, run_id, info["status"], selected, self.value,
-                         {"test_accuracy": self.test} if selected else {}, {"completed": 1}, spec.metric_name)
-
-
-SPEC = {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 0.1}}
-
-
 def test_nights_partitions_replacement_and_warm_start(tmp_path):
     hist = tmp_path / "h"
-    spec = _spec(SPEC)
+    spec = nightly_spec(NIGHTLY_PARAMS)
     sweep = FakeSweep(0.9, hp={"learning_rate": 0.02})
     r1 = nl.run_nightly(spec, hist, "2026-11-20", run=sweep)
     assert r1.partition == hist.resolve() / "date=2026-11-20" and r1.result.run_dir.parent == r1.partition
@@ -228,7 +181,7 @@ def test_nights_partitions_replacement_and_warm_start(tmp_path):
 
 def test_a_failed_night_leaves_the_history_as_it_was(tmp_path):
     hist = tmp_path / "h"
-    spec = _spec(SPEC)
+    spec = nightly_spec(NIGHTLY_PARAMS)
     first = nl.run_nightly(spec, hist, "2026-11-20", run=FakeSweep(0.9))
     with pytest.raises(KeyboardInterrupt):
         nl.run_nightly(spec, hist, "2026-11-20", run=FakeSweep(fail=KeyboardInterrupt()))
@@ -248,14 +201,14 @@ def test_stale_staging_is_cleaned_and_a_held_date_is_refused(tmp_path):
     stale = hist / "_staging" / "date=2026-11-20.dead" / "run"
     stale.mkdir(parents=True)
     (stale / "run.json").write_text("{}")
-    nl.run_nightly(_spec(SPEC), hist, "2026-11-20", run=FakeSweep())
+    nl.run_nightly(nightly_spec(NIGHTLY_PARAMS), hist, "2026-11-20", run=FakeSweep())
     assert not stale.parent.exists()
     with open(hist / "_staging" / "date=2026-11-21.lock", "a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         with pytest.raises(SpecError, match="another nightly run for date=2026-11-21 is in progress"):
-            nl.run_nightly(_spec(SPEC), hist, "2026-11-21", run=FakeSweep())
+            nl.run_nightly(nightly_spec(NIGHTLY_PARAMS), hist, "2026-11-21", run=FakeSweep())
     with pytest.raises(SpecError, match="--history"):
-        nl.run_nightly(_spec(SPEC), "nope://bucket/h", "2026-11-21", run=FakeSweep())
+        nl.run_nightly(nightly_spec(NIGHTLY_PARAMS), "nope://bucket/h", "2026-11-21", run=FakeSweep())
 
 
 # ------------------------------------------------------------------------------------------
@@ -327,7 +280,7 @@ def spec_file(tmp_path):
     import yaml
 
     p = tmp_path / "n.yaml"
-    p.write_text(yaml.safe_dump({"name": "n", "data": DATA, "params": SPEC, "metric": "val_accuracy"}))
+    p.write_text(yaml.safe_dump({"name": "n", "data": NIGHTLY_DATA, "params": NIGHTLY_PARAMS, "metric": "val_accuracy"}))
     return p
 
 

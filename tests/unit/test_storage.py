@@ -15,10 +15,10 @@ from orchestrator import nightly as nl
 from orchestrator import storage
 from orchestrator.cli import main
 from orchestrator.errors import SpecError
-from orchestrator.results import read_run, read_runs, write_json, write_parquet
+from orchestrator.results import load, load_many, write_json, write_parquet
 from orchestrator.storage import Location, Mirror, resolve
 
-from .test_nightly import SPEC, FakeSweep, _spec
+from tests.helpers import NIGHTLY_PARAMS, FakeSweep, nightly_spec
 
 
 def uri(p: Path) -> str:
@@ -141,22 +141,22 @@ def _fake_run(root: Path, run_id: str, started: float, hp: dict) -> Path:
     return d
 
 
-def test_read_run_and_read_runs_through_a_uri_equal_the_local_read(tmp_path):
+def test_load_and_load_many_through_a_uri_equal_the_local_read(tmp_path):
     a = _fake_run(tmp_path / "results", "n-a", 1.0, {"lr": 0.1})
     _fake_run(tmp_path / "results" / "deeper", "n-b", 2.0, {"lr": 0.2, "units": 8})
     (tmp_path / "results" / "_staging" / "x").mkdir(parents=True)
     (tmp_path / "results" / "_staging" / "x" / "run.json").write_text("{}")  # never read as a run
-    remote = read_run(uri(a))
-    local = read_run(a)
+    remote = load(uri(a))
+    local = load(a)
     assert isinstance(remote.path, Location) and str(remote.path) == uri(a)
     assert remote.info == local.info
     pd.testing.assert_frame_equal(remote.trials, local.trials)
     pd.testing.assert_frame_equal(remote.epochs, local.epochs)
-    many = read_runs(uri(tmp_path / "results"))
+    many = load_many(uri(tmp_path / "results"))
     assert list(many.runs["run_id"]) == ["n-a", "n-b"] and many.runs["path"].iloc[0] == uri(a)
     assert many.trials["hp_units"].isna().tolist() == [True, False]
     with pytest.raises(FileNotFoundError):
-        read_runs(uri(tmp_path / "nothing"))
+        load_many(uri(tmp_path / "nothing"))
 
 
 def test_cli_show_and_report_on_a_uri(tmp_path, capsys):
@@ -187,7 +187,7 @@ def test_cli_bad_or_unreachable_uris_exit_2_with_one_line(tmp_path, capsys, argv
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
     spec = tmp_path / "n.yaml"
-    spec.write_text(yaml.safe_dump({"name": "n", "data": {"dataset": "digits"}, "params": SPEC}))
+    spec.write_text(yaml.safe_dump({"name": "n", "data": {"dataset": "digits"}, "params": NIGHTLY_PARAMS}))
     assert main([str(spec) if a == "SPEC" else a for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"sweep: error: {option}: "), err
@@ -225,7 +225,7 @@ def _remote_sweep(tmp_path: Path, *args, **kw) -> RemoteFakeSweep:
 
 def test_nightly_on_a_uri_history_replaces_a_date_and_reads_back(tmp_path):
     hist = tmp_path / "h"
-    spec = _spec(SPEC)
+    spec = nightly_spec(NIGHTLY_PARAMS)
     r1 = nl.run_nightly(spec, uri(hist), "2026-11-20", run=_remote_sweep(tmp_path, 0.9, hp={"learning_rate": 0.02}))
     assert str(r1.partition) == f"{uri(hist)}/date=2026-11-20" and r1.result.run_dir.parent == r1.partition
     assert (hist / "date=2026-11-20" / r1.result.run_id / "trials.parquet").is_file()
@@ -265,7 +265,7 @@ def test_cli_nightly_on_a_uri_history(tmp_path, capsys, monkeypatch):
     import orchestrator.execution
 
     spec = tmp_path / "n.yaml"
-    spec.write_text(yaml.safe_dump({"name": "n", "data": {"dataset": "digits"}, "params": SPEC,
+    spec.write_text(yaml.safe_dump({"name": "n", "data": {"dataset": "digits"}, "params": NIGHTLY_PARAMS,
                                     "metric": "val_accuracy"}))
     hist = uri(tmp_path / "h")
     monkeypatch.setattr(orchestrator.execution, "run_sweep", _remote_sweep(tmp_path, 0.97, test=0.95))
@@ -284,7 +284,7 @@ def test_cli_nightly_on_a_uri_history(tmp_path, capsys, monkeypatch):
 def test_s3_nightly_history_run_reading_and_report(s3_root, tmp_path, capsys):
     root = resolve(s3_root)
     hist = root / "nightly"
-    spec = _spec(SPEC)
+    spec = nightly_spec(NIGHTLY_PARAMS)
     r1 = nl.run_nightly(spec, hist, "2026-11-20", run=_remote_sweep(tmp_path, 0.9, hp={"learning_rate": 0.02}))
     r2 = nl.run_nightly(spec, str(hist), "2026-11-21", run=_remote_sweep(tmp_path, 0.95))
     assert r2.warm_start == [{"learning_rate": 0.02}] and r2.comparison.reference.run_id == r1.result.run_id
