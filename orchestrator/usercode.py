@@ -26,7 +26,7 @@ from typing import Any, Callable
 from .errors import SpecError, first_line
 from .quiet import quiet_native_stderr
 
-__all__ = ["parse_ref", "resolve_ref", "load_function", "check_arity"]
+__all__ = ["parse_ref", "is_file_ref", "resolve_ref", "load_function", "check_arity", "package_root"]
 
 _LOCK = threading.Lock()
 _LOADED: dict[tuple[str, str], Any] = {}  # (file path or module name, function) -> function
@@ -43,8 +43,23 @@ def parse_ref(ref: Any, key: str) -> tuple[str, str]:
     return where, name
 
 
-def _is_file_ref(where: str) -> bool:
+def is_file_ref(where: str) -> bool:
+    """True when the part of a reference before ``:`` names a file (``models.py``, ``lib/models``),
+    False for a module name (``package.module``)."""
     return where.endswith(".py") or "/" in where or os.sep in where
+
+
+def package_root(path: str | Path, stop: str | Path | None = None) -> Path | None:
+    """The outermost folder of the Python package ``path`` lies in (the folders above it that hold
+    an ``__init__.py``), not climbing above ``stop``; None when its folder is no package."""
+    folder, top = Path(path).parent, None
+    stop_at = None if stop is None else Path(stop)
+    while (folder / "__init__.py").is_file():
+        top = folder
+        if folder == stop_at or folder.parent == folder:
+            break
+        folder = folder.parent
+    return top
 
 
 def resolve_ref(ref: str, base_dir: str, key: str) -> tuple[str, str, bool]:
@@ -58,7 +73,7 @@ def resolve_ref(ref: str, base_dir: str, key: str) -> tuple[str, str, bool]:
     embedded Ray); in the job's working directory; in the current one.
     """
     where, name = parse_ref(ref, key)
-    if not _is_file_ref(where):
+    if not is_file_ref(where):
         return where, name, False
     path = Path(where).expanduser()
     if path.is_absolute():
@@ -121,18 +136,42 @@ def _import_file(path: str, ref: str, key: str) -> Any:
     if directory not in sys.path:
         sys.path.insert(0, directory)
     module_name = f"sweep_user_{Path(path).stem}_{abs(hash(path)) % 10**8}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    top = package_root(path)
+    try:
+        if top is not None:
+            # A file in a package is imported as a module of it, so its relative imports
+            # (``from .helpers import f``) work; the package gets a name of its own, so two specs
+            # with a package of the same name in one process do not share modules.
+            alias = f"sweep_user_{top.name}_{abs(hash(str(top))) % 10**8}"
+            if alias not in sys.modules:
+                _exec_file(alias, str(top / "__init__.py"), search=str(top))
+            dotted = Path(path).relative_to(top).with_suffix("").parts
+            module_name = ".".join((alias, *dotted))
+        return _exec_file(module_name, path)
+    except SpecError as e:
+        raise SpecError(key, f"{ref}: {e.message}") from None
+    except Exception as e:  # the user's code: any failure is theirs, in one line
+        raise SpecError(key, f"{ref}: importing {Path(path).name} failed: {type(e).__name__}: "
+                        f"{first_line(e)}") from None
+
+
+def _exec_file(module_name: str, path: str, search: str | None = None) -> Any:
+    """Run the file at ``path`` as the module ``module_name`` (a package's ``__init__.py`` with
+    ``search``, the folder its submodules are found in); it is left out of sys.modules on a failure."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path,
+                                                  submodule_search_locations=None if search is None else [search])
     if spec is None or spec.loader is None:
-        raise SpecError(key, f"{ref}: cannot import {path}")
+        raise SpecError("", f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         with quiet_native_stderr():  # a module importing Keras: TensorFlow's start-up lines stay off the terminal
             spec.loader.exec_module(module)
-    except Exception as e:  # the user's code: any failure is theirs, in one line
+    except BaseException:
         sys.modules.pop(module_name, None)
-        raise SpecError(key, f"{ref}: importing {Path(path).name} failed: {type(e).__name__}: "
-                        f"{first_line(e)}") from None
+        raise
     return module
 
 

@@ -2,7 +2,7 @@
 
 The only place the product starts Ray. An embedded Ray starts in this process without a dashboard,
 listening on 127.0.0.1 only, with its logs kept out of the user's terminal; ``--address`` /
-``RAY_ADDRESS`` connects to a cluster instead, sending the spec's directory along as Ray's
+``RAY_ADDRESS`` connects to a cluster instead, sending the code the spec names along as Ray's
 ``working_dir`` (:mod:`.working_dir`). The patches of Ray's internals applied while it starts live
 in :mod:`orchestrator.internals`.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..errors import UsageError
 from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
 from ..decisions.space import count_trials
-from .working_dir import cluster_runtime_env
+from .working_dir import cluster_runtime_env, select_code
 
 if TYPE_CHECKING:
     from ..spec import SweepSpec
@@ -36,7 +36,7 @@ WORKER_ENV = {
     "PYTHONWARNINGS": "ignore",
     "KERAS_BACKEND": "tensorflow",
     # What Ray Tune sets for its trial actors in their runtime_env: here already, so Tune's trial
-    # actors can do without one (the patch tune_actors_without_runtime_env in orchestrator/internals.py).
+    # actors can do without one (the patch tune_actors_without_runtime_env in orchestrator/internals/ray.py).
     "PL_DISABLE_FORK": "1",
 }
 DRIVER_ENV = {
@@ -84,8 +84,8 @@ def _quiet_ray_loggers() -> None:
 
 
 def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
-                preload: bool | None = None, dashboard: bool | None = None,
-                working_dir: str | Path | None = None, out: str | Path | None = None) -> bool:
+                preload: bool | None = None, dashboard: bool = False,
+                spec: SweepSpec | None = None, out: str | Path | None = None) -> bool:
     """Start an embedded Ray or connect to ``address``; True when this call started it.
 
     A Ray already initialised in this process (a notebook, the test session) is reused as is.
@@ -93,42 +93,48 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
     trials can use the workers Ray prestarts as it starts), run at :data:`WORKER_NICENESS`, and
     import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: only with
     ``SWEEP_PRELOAD=1``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
-    127.0.0.1) only when ``dashboard`` (default: only with ``SWEEP_DASHBOARD=1``, ``--dashboard``);
-    without it, no dashboard process, log monitor or autoscaler monitor (see
-    :mod:`orchestrator.internals`). A cluster gets the environment as a runtime_env, and
-    ``working_dir`` (the spec's directory; None: none) as Ray's ``working_dir``, less ``out``
-    when it lies inside (:func:`.working_dir.cluster_runtime_env`).
+    127.0.0.1) only when ``dashboard`` (``--dashboard``); without it, no dashboard process, log
+    monitor or autoscaler monitor (see :mod:`orchestrator.internals`). A cluster gets the
+    environment as a runtime_env, and the code ``spec`` names (None: none) as Ray's ``working_dir``
+    (:func:`.working_dir.select_code`; ``out`` is never sent).
 
     Raises:
-        UsageError: the directory to send is over its size limit (checked before Ray is reached).
+        SpecError: the code to send is over its size limit (checked before Ray is reached).
     """
+    return _connect(address, resources, preload=preload, dashboard=dashboard, spec=spec, out=out)[0]
+
+
+def _connect(address: str | None, resources: dict[str, float] | None, *, preload: bool | None, dashboard: bool,
+             spec: SweepSpec | None, out: str | Path | None) -> tuple[bool, str | None]:
+    """:func:`connect_ray`, and the line that says what was sent to the cluster (None: nothing)."""
     for k, v in DRIVER_ENV.items():
         os.environ.setdefault(k, v)
     imported = sys.modules.get("ray")  # the size check comes first, without importing Ray for it
     if imported is not None and imported.is_initialized():
-        return False
+        return False, None
     address = address or os.environ.get("RAY_ADDRESS") or None
-    runtime_env = cluster_runtime_env(WORKER_ENV, working_dir, out=out) if address else None
-    import ray
-
-    _quiet_ray_loggers()
-    if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
-    else:
+    if not address:
         _start_embedded(resources, preload, dashboard)
+        return True, None
+    code = None if spec is None else select_code(spec, out=out)
+    with cluster_runtime_env(WORKER_ENV, code) as (runtime_env, sent):
+        import ray
+
+        _quiet_ray_loggers()
+        # ray.init zips and uploads the staged code before it returns; the staging folder goes after
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
     _quiet_ray_loggers()
-    return True
+    return True, None if sent is None else sent.describe()
 
 
-def _start_embedded(resources: dict[str, float] | None, preload: bool | None, dashboard: bool | None) -> None:
+def _start_embedded(resources: dict[str, float] | None, preload: bool | None, dashboard: bool) -> None:
     import ray
 
+    _quiet_ray_loggers()
     for k, v in WORKER_ENV.items():
         os.environ.setdefault(k, v)
     if preload is None:
         preload = os.environ.get("SWEEP_PRELOAD", "0") == "1"
-    if dashboard is None:
-        dashboard = os.environ.get("SWEEP_DASHBOARD", "0") == "1"
     system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS}
     if preload:
         system["preload_python_modules"] = list(PRELOAD_MODULES)
@@ -142,6 +148,7 @@ def _start_embedded(resources: dict[str, float] | None, preload: bool | None, da
     _STARTED_NODE = ray.get_runtime_context().get_node_id()
     if dashboard and getattr(context, "dashboard_url", None):
         print(f"ray dashboard: http://{context.dashboard_url}", file=sys.stderr, flush=True)
+    _quiet_ray_loggers()
 
 
 class RayStart:
@@ -149,25 +156,30 @@ class RayStart:
 
     Starting an embedded Ray is mostly waiting for its processes; meanwhile the driver prepares
     the data (and imports pandas and scikit-learn when nothing did before). ``sweep run`` starts
-    Ray this way; :meth:`join` waits for it. ``working_dir`` and ``out``: as for :func:`connect_ray`
-    (a cluster's size check raises here, before anything started).
+    Ray this way; :meth:`join` waits for it. ``spec``, ``out`` and ``dashboard``: as for
+    :func:`connect_ray` (a cluster's size check raises here, before anything started).
+    :attr:`shipped` says what was sent to a cluster in one line (None: nothing), for the run to
+    print once its progress view exists.
     """
 
     def __init__(self, address: str | None, resources: dict[str, float] | None, *,
-                 working_dir: str | Path | None = None, out: str | Path | None = None) -> None:
+                 spec: SweepSpec | None = None, out: str | Path | None = None, dashboard: bool = False) -> None:
         self.started: bool | None = None
+        self.shipped: str | None = None
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if address or os.environ.get("RAY_ADDRESS"):
-            self.started = connect_ray(address, resources, working_dir=working_dir, out=out)
+            self.started, self.shipped = _connect(address, resources, preload=None, dashboard=dashboard, spec=spec,
+                                                  out=out)
             return
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(resources,), name="sweep-ray-init", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(resources, dashboard), name="sweep-ray-init",
+                                        daemon=True)
         self._thread.start()
 
-    def _run(self, resources: dict[str, float] | None) -> None:
+    def _run(self, resources: dict[str, float] | None, dashboard: bool) -> None:
         try:
-            self.started = connect_ray(None, resources)
+            self.started = connect_ray(None, resources, dashboard=dashboard)
         except BaseException as e:  # noqa: BLE001 - raised by join()
             self.error = e
         finally:

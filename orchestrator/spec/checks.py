@@ -7,6 +7,7 @@ the metric for the task, the search and scheduler against the parameters, the st
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Union
@@ -16,7 +17,7 @@ from ..usercode import parse_ref
 from .distributions import Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, pbt_mutable
 from .params import parse_model, resolve_params
 from .pydantic_errors import validate
-from .sections import (DataSpec, MetricSpec, RawSpec, ResourcesSpec, SchedulerSpec, SearchSpec, SweepSpec,
+from .sections import (CodeSpec, DataSpec, MetricSpec, RawSpec, ResourcesSpec, SchedulerSpec, SearchSpec, SweepSpec,
                        count_trials, resolve_data_path)
 
 __all__ = ["MAX_GRID_TRIALS", "parse_spec", "metric_names"]
@@ -61,6 +62,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     _check_scheduler(raw.scheduler, raw.search, params, model.kind)
     _check_resources(raw.resources)
     _check_strategy(raw)
+    _check_code(raw.code, base_dir)
     if raw.early_stopping is not None:
         allowed = metric_names(task)
         if raw.early_stopping.monitor not in allowed:
@@ -89,6 +91,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         babysit=raw.babysit,
         final=raw.final,
         tracking=raw.tracking,
+        code=raw.code,
     )
     s = spec.scheduler
     if s.type in ("asha", "median") and s.grace_period > spec.max_epochs:
@@ -99,6 +102,22 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         raise SpecError("params", f"the grid expands to {n} trials; at most {MAX_GRID_TRIALS} — use "
                         "search.algorithm: random with choice instead of grid")
     return spec
+
+
+def _check_code(code: CodeSpec, base_dir: str) -> None:
+    """Each ``code.include`` entry exists and lies inside the spec's directory (only what is there is
+    sent to a cluster, at the same place relative to the spec)."""
+    base = os.path.normpath(os.path.abspath(base_dir))
+    for i, entry in enumerate(code.include):
+        key = f"code.include[{i}]"
+        if not entry.strip() or "://" in entry:
+            raise SpecError(key, f"must be a file or folder relative to the spec's directory, got {entry!r}")
+        path = os.path.normpath(os.path.join(base, os.path.expanduser(entry)))
+        if path != base and not path.startswith(base.rstrip(os.sep) + os.sep):
+            raise SpecError(key, f"{entry!r} lies outside the spec's directory ({base}); only files under it "
+                            "can be sent to a cluster")
+        if not os.path.exists(path):
+            raise SpecError(key, f"{entry!r}: no such file or folder in {base}")
 
 
 def _check_data(d: DataSpec, base_dir: str) -> str:
