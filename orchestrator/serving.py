@@ -8,9 +8,10 @@ the versions) and the final evaluation's own predictions on the test rows
 into a temporary directory renamed into place at the end, so ``model/`` is whole or absent.
 
 :func:`load_model` reads it back (a local path or a storage URI) as a :class:`TrainedModel` whose
-:meth:`~TrainedModel.predict` takes a DataFrame of raw rows (or, for array data, an array) and
-returns the predictions as ``sweep predict`` writes them. Importing this module imports neither
-TensorFlow nor Ray; loading a model imports Keras.
+:meth:`~TrainedModel.predict` takes what the run was trained on -- a DataFrame of raw rows, an
+array of examples, or a path to a table, an image folder, an image or a ``.npz``
+(:mod:`orchestrator.predict_input`) -- and returns the predictions as ``sweep predict`` writes
+them. Importing this module imports neither TensorFlow nor Ray; loading a model imports Keras.
 """
 
 from __future__ import annotations
@@ -24,19 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import DataError, UsageError
+from .predict_input import TAKES, read_input, read_rows, trained_on
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 __all__ = ["MODEL_DIR", "MODEL_FILES", "TrainedModel", "load_model", "write_model_dir", "prediction_frame",
-           "read_rows", "predict_file"]
+           "read_rows", "predict_file", "predict_hint"]
 
 MODEL_DIR = "model"
 MODEL_FILES = ("model.keras", "preprocessing.json", "test_predictions.parquet", "model.json")  # model.json last
 MODEL_FORMAT = 1
 PREDICTION = "prediction"
 PROBABILITY = "probability_"
+PATH = "path"  # a picture's file, in front of its prediction
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def write_model_dir(run_dir: Path, info: dict[str, Any], preprocessing: dict[str
         info: model.json's contents (without the file names and versions, added here).
         preprocessing: the sidecar (:mod:`orchestrator.data.schema`).
         exported: what the evaluating worker sent back.
-        test_rows: the raw test rows as read (a table), or None (arrays).
+        test_rows: the test examples as a user gives them back (a table's raw rows; an image's
+            ``path`` or an array's ``index``, then ``target``), or None.
     """
     import pandas as pd
 
@@ -153,34 +157,68 @@ class TrainedModel:
         return (f"TrainedModel({self.where}: trial {self.info.get('trial_id')}, {m.get('name')}={m.get('best')}, "
                 f"test {self.info.get('test_metrics')})")
 
-    def predict(self, rows: Any, *, where: str = "the input") -> "pd.DataFrame":
-        """Predictions for raw ``rows``: a DataFrame with the training columns (a table's model;
-        the target and extra columns are passed through in front), or an array of examples
-        (array data; an image folder's pixels are scaled as in the run).
+    @property
+    def trained_on(self) -> str:
+        """What the run was trained on: ``"table"``, ``"images"`` or ``"arrays"`` (what :meth:`predict` takes)."""
+        return trained_on(self.info, self.preprocessing)
+
+    def predict(self, rows: Any, *, where: str | None = None) -> "pd.DataFrame":
+        """Predictions for what the run was trained on.
+
+        Args:
+            rows: a table's model: a DataFrame with the training columns (the target and extra
+                columns are passed through in front). An array model: an array of examples of
+                the run's example shape (an image folder's model: pixel values 0 to 255; the
+                run's scaling is applied as in training). Any model: the path of a file or
+                folder of such input (:func:`orchestrator.predict_input.read_input`); pictures
+                get their ``path`` in front.
+            where: the input as errors name it (default: the path, or "the input").
 
         Raises:
-            DataError: a missing column, a value of the wrong type, no rows (key names the column).
+            DataError: a missing column, a value of the wrong type, examples of another shape,
+                no rows (the key names what).
+            UsageError: key ``INPUT`` for a path this model does not take; ``rows`` for a
+                DataFrame given to an array model or the reverse.
         """
-        import numpy as np
         import pandas as pd
 
-        from .data.schema import PIXELS_OVER_255, transform_rows
-
+        if isinstance(rows, (str, os.PathLike)):
+            got = read_input(rows, self.trained_on, self.preprocessing, self.input_shape)
+            frame = self.predict(got.rows, where=where or os.fspath(rows))
+            return frame if got.paths is None else pd.concat([pd.DataFrame({PATH: got.paths}), frame], axis=1)
+        where = where or "the input"
         if self.preprocessing.get("kind") == "table":
-            if not isinstance(rows, pd.DataFrame):
-                raise UsageError("rows", f"{self.where} takes a DataFrame of the training columns, not "
-                                         f"{type(rows).__name__}")
-            got = transform_rows(self.preprocessing, rows, self.input_shape, where=where)
-            self.last_unseen = got.unseen
-            outputs = self.keras_model.predict(got.X, batch_size=1024, verbose=0)
-            return pd.concat([got.passthrough, prediction_frame(outputs, self.info)], axis=1)
+            return self._predict_table(rows, where)
+        if isinstance(rows, pd.DataFrame):
+            raise UsageError("rows", f"{self.where}'s model was trained on {self.trained_on}: it takes "
+                                     f"{TAKES[self.trained_on]} or an array of examples, not a DataFrame")
+        return self._predict_arrays(rows, where)
+
+    def _predict_table(self, rows: Any, where: str) -> "pd.DataFrame":
+        import pandas as pd
+
+        from .data.schema import transform_rows
+
+        if not isinstance(rows, pd.DataFrame):
+            raise UsageError("rows", f"{self.where} takes a DataFrame of the training columns, not "
+                                     f"{type(rows).__name__}")
+        got = transform_rows(self.preprocessing, rows, self.input_shape, where=where)
+        self.last_unseen = got.unseen
+        outputs = self.keras_model.predict(got.X, batch_size=1024, verbose=0)
+        return pd.concat([got.passthrough, prediction_frame(outputs, self.info)], axis=1)
+
+    def _predict_arrays(self, rows: Any, where: str) -> "pd.DataFrame":
+        import numpy as np
+
+        from .data.schema import PIXELS_OVER_255
+
         x = np.asarray(rows, dtype=np.float32)
         if x.shape[1:] != self.input_shape:
             raise DataError("rows", f"{where}: examples shaped {x.shape[1:]}; the model takes {self.input_shape}")
         if len(x) == 0:
             raise DataError("rows", f"{where} has no rows to predict")
         if self.preprocessing.get("scaling") == PIXELS_OVER_255:
-            x = x / 255.0
+            x = x / np.float32(255.0)  # float32 arithmetic, as the run's images were scaled when read
         self.last_unseen = {}
         return prediction_frame(self.keras_model.predict(x, batch_size=1024, verbose=0), self.info)
 
@@ -219,63 +257,45 @@ def _load_keras(path: Any, info: dict[str, Any], where: Any) -> Any:
             local = Path(tmp) / "model.keras"
             local.write_bytes(path.read_bytes())
             return _load_keras(local, info, where)
+    failure: Exception | None = None
+    # the first TensorFlow operation looks for a GPU (``failed call to cuInit`` where there is none):
+    # its native lines are held back with those of the import
     with quiet_native_stderr():
         import keras
-    try:
-        return keras.saving.load_model(str(path), compile=False)
-    except Exception as e:  # noqa: BLE001 - Keras raises TypeError/ValueError for unknown classes
-        custom = info.get("custom_objects") or []
-        names = ", ".join(f"{c['class']} ({Path(c['defined_in']).name})" for c in custom)
-        hint = (f"; it uses custom layers {names}: register them with @keras.saving.register_keras_serializable() "
-                "and import their module before loading") if custom else ""
-        from .errors import first_line
 
-        raise UsageError("RUN_DIR", f"{where}: cannot load {MODEL_DIR}/model.keras: {first_line(e)}{hint}") from None
+        try:
+            return keras.saving.load_model(str(path), compile=False)
+        except Exception as e:  # noqa: BLE001 - Keras raises TypeError/ValueError for unknown classes
+            failure = e  # said in the one line below
+    custom = info.get("custom_objects") or []
+    names = ", ".join(f"{c['class']} ({Path(c['defined_in']).name})" for c in custom)
+    hint = (f"; it uses custom layers {names}: register them with @keras.saving.register_keras_serializable() "
+            "and import their module before loading") if custom else ""
+    from .errors import first_line
 
-
-def read_rows(path: str) -> "pd.DataFrame":
-    """A CSV or Parquet file of rows to predict (by its suffix).
-
-    Raises:
-        UsageError: key ``INPUT`` for a missing file, an unknown suffix or an unreadable file.
-    """
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError("INPUT", f"{path}: no such file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(p)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(p)
-    except pd.errors.EmptyDataError:
-        raise DataError("rows", f"{path} is empty") from None
-    except Exception as e:  # noqa: BLE001 - pandas/pyarrow raise many kinds for a broken file
-        from .errors import first_line
-
-        raise UsageError("INPUT", f"{path}: cannot read: {first_line(e)}") from None
-    raise UsageError("INPUT", f"{path}: unknown file type {suffix or '(none)'}; use .csv or .parquet")
+    raise UsageError("RUN_DIR", f"{where}: cannot load {MODEL_DIR}/model.keras: {first_line(failure)}{hint}")
 
 
 def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, int, dict[str, int]]:
-    """``sweep predict``: predictions for the rows of ``input_path``, written to ``out`` (CSV or
-    Parquet by suffix; None: ``<input>.predictions.csv`` next to the input). Nothing is written
-    when the input does not match the model.
+    """``sweep predict``: predictions for what ``input_path`` holds (a table's rows, an image folder
+    or image, a ``.npz``'s ``x``: what the run was trained on), written to ``out`` (CSV or Parquet
+    by suffix; None: ``<input>.predictions.csv`` next to the input). Nothing is written when the
+    input does not match the model.
 
     Returns:
         The output path, the number of rows, and the unseen-category counts per column.
     """
     model = load_model(run_dir)
-    target = Path(out) if out else Path(input_path).with_suffix(".predictions.csv")
-    if target.resolve() == Path(input_path).resolve():
+    given = Path(input_path)
+    named = given if given.name not in ("", ".", "..") else given.resolve()  # "." has no name to suffix
+    stem = named.name if named.is_dir() else named.stem  # a folder "pics.v2" keeps its whole name
+    target = Path(out) if out else named.with_name(f"{stem}.predictions.csv")
+    if target.resolve() == given.resolve():
         raise UsageError("--out", f"{out}: is the input file; predictions never overwrite it")
     suffix = target.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise UsageError("--out", f"{out}: unknown file type {suffix or '(none)'}; use .csv or .parquet")
-    rows = read_rows(input_path)
-    frame = model.predict(rows, where=input_path)
+    frame = model.predict(input_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     if suffix == ".csv":
@@ -284,3 +304,22 @@ def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, i
         frame.to_parquet(tmp, index=False)
     os.replace(tmp, target)
     return target, len(frame), model.last_unseen
+
+
+def predict_hint(run_dir: Any) -> str:
+    """How to predict with a run's exported model, for the line after a run: a ``sweep predict``
+    command with an input of the kind the run was trained on (``ROWS.csv``, ``IMAGES/``,
+    ``X.npz``), or for a loader's arrays the Python way.
+
+    Args:
+        run_dir: the run directory (a path or a URI), as printed; its ``model/model.json`` says
+            what the run was trained on (unreadable: a table's hint).
+    """
+    try:
+        source = (load_model(run_dir).info.get("data") or {}).get("source")
+    except (OSError, ValueError):  # UsageError is a ValueError: no model.json to read
+        source = None
+    if source == "loader":
+        return f"orchestrator.load_model({str(run_dir)!r}).predict(array)"
+    example = {"image_folder": "IMAGES/", "npz": "X.npz"}.get(source or "table", "ROWS.csv")
+    return f"sweep predict {run_dir} {example}"

@@ -129,8 +129,19 @@ def prepare_arrays(data: ArrayData, *, fractions: tuple[float, float, float] = (
         input_shape=input_shape,
         report=_report(data, task, seed=seed, fractions=fractions, stratified=do_stratify, parts=parts,
                        labels=labels, input_shape=input_shape),
-        preprocessing={**array_preprocessing(data.scaling), "classes": labels.classes},
+        preprocessing={**array_preprocessing(data.scaling, data.read_as), "classes": labels.classes},
+        test_rows=_rows(data, parts["test"]),
     )
+
+
+def _rows(data: ArrayData, positions: np.ndarray) -> pd.DataFrame:
+    """The test examples as a user finds them again: each one's file (an image folder) or its row
+    of ``x`` (``index``; of the test part, for a loader's parts), then its label."""
+    index = np.asarray(positions, dtype=np.int64)
+    if data.parts is not None and len(index):  # the test part's rows follow train's and val's in x
+        index = index - int(data.parts["test"][0])
+    where = {"path": data.paths[positions]} if data.paths is not None else {"index": index}
+    return pd.DataFrame({**where, "target": data.y[positions]})
 
 
 def _split(data: ArrayData, task: str, fractions: tuple[float, float, float], seed: int,

@@ -55,6 +55,10 @@ class ArrayData:
         parts: the row positions of ``train``, ``val`` and ``test`` when the source split the data
             itself (a loader's parts); None when the spec's fractions split it.
         scaling: what was done to the values of ``x`` (for the report).
+        paths: an image folder's file of each example (the exported model's test rows name them);
+            None for other sources.
+        read_as: how the examples were read (an image folder: ``image_size``, ``color_mode``), so
+            that the exported model reads new inputs the same way; None for other sources.
     """
 
     x: np.ndarray
@@ -65,6 +69,8 @@ class ArrayData:
     key: str = "data.path"
     parts: dict[str, np.ndarray] | None = None
     scaling: str = "none"
+    paths: np.ndarray | None = None
+    read_as: dict | None = None
 
     @property
     def rows_dropped_missing_target(self) -> int:
@@ -110,8 +116,10 @@ class Prepared:
             :func:`~orchestrator.data.prepare`).
         preprocessing: the fitted preprocessing as data (:mod:`orchestrator.data.schema`): what
             the exported model needs to take raw rows.
-        test_rows: a table's test rows as they were read (features and target), for the
-            exported model's ``test_predictions.parquet``; None for arrays. The driver keeps it:
+        test_rows: the test examples as a user gives them back to the exported model, for its
+            ``test_predictions.parquet``: a table's rows as they were read (features and target);
+            for arrays, each example's file (``path``, an image folder) or row of ``x``
+            (``index``) and its ``target``. The driver keeps it:
             it is in no trial's data (:class:`~orchestrator.training.TrialData`) and
             :meth:`without_test` drops it.
         target: the target column's name (a table's), or None.

@@ -5,12 +5,18 @@
 ``keras.utils.image_dataset_from_directory`` (resized to ``data.image_size``, in
 ``data.color_mode``) into one float32 array scaled to [0, 1] (pixel values / 255). The class
 names are the subfolders' names; hidden subfolders and subfolders without images are ignored.
+
+:func:`read_images` reads new pictures (a folder of any depth, or one image file) for an exported
+model through the same loader, with the run's size and colour mode, so a picture the run tested on
+becomes the very array the run's final evaluation saw. TensorFlow's native start-up and device
+lines (``failed call to cuInit`` on a machine without a GPU) are held back while Keras reads.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +28,8 @@ from .checks import check_rows
 from .containers import ArrayData
 from .schema import PIXELS_OVER_255
 
-__all__ = ["IMAGE_SUFFIXES", "DEFAULT_IMAGE_SIZE", "COLOR_MODES", "check_image_folder", "load_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "DEFAULT_IMAGE_SIZE", "COLOR_MODES", "check_image_folder", "load_image_folder",
+           "image_files", "read_images"]
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """The image files Keras' loader reads."""
@@ -65,18 +72,69 @@ def load_image_folder(path: str | os.PathLike[str], *, task: str | None,
     size = _image_size(image_size)
     if color_mode not in COLOR_MODES:
         raise DataError("data.color_mode", f"unknown color mode {color_mode!r}; use one of: {', '.join(COLOR_MODES)}")
-    try:
-        x, labels = _read(folder, classes, size, color_mode)
-    except DataError:
-        raise
-    except Exception as e:  # a file Keras cannot decode, ...
-        raise DataError("data.path", f"cannot read the images in {folder}: {type(e).__name__}: "
-                        f"{first_line(e)}") from None
+    x, labels, paths = _read(folder, size, color_mode, classes, key="data.path")
     x, labels = example_arrays(x / np.float32(255.0), labels, where=str(folder), key="data.path")
     check_rows(len(labels), 0, len(labels), where=str(folder), key="data.path")
     y = np.asarray(classes, dtype=object)[labels.astype(np.int64)]
     return ArrayData(x=x, y=y, task="classification", name=folder.name, source="image_folder",
-                     key="data.path", scaling=SCALING)
+                     key="data.path", scaling=SCALING, paths=np.asarray(paths, dtype=object),
+                     read_as={"image_size": list(size), "color_mode": color_mode})
+
+
+def image_files(path: str | os.PathLike[str], *, key: str = "INPUT") -> list[Path]:
+    """The image files a path names: itself (one image), or every image in a folder and the
+    folders below it, sorted. Imports no TensorFlow.
+
+    Raises:
+        DataError: with ``key``, for a folder holding no image, or a file that is not an image.
+    """
+    p = Path(os.fspath(path))
+    if p.is_file():
+        if not p.name.lower().endswith(IMAGE_SUFFIXES):
+            raise DataError(key, f"{p} is not an image ({'/'.join(IMAGE_SUFFIXES)})")
+        return [p]
+    found = sorted(Path(root) / f for root, _, files in os.walk(p) for f in files
+                   if f.lower().endswith(IMAGE_SUFFIXES))
+    if not found:
+        raise DataError(key, f"{p} holds no {'/'.join(IMAGE_SUFFIXES)} image (in it or in the folders below it)")
+    return found
+
+
+def read_images(path: str | os.PathLike[str], *, image_size: Sequence[int], color_mode: str,
+                key: str = "INPUT") -> tuple[np.ndarray, list[str]]:
+    """Read new pictures as a run's training images were read: the same Keras loader, size and
+    colour mode; pixel values as read (0 to 255; the model's scaling is applied by its caller).
+
+    Args:
+        path: a folder (its images at any depth) or one image file.
+        image_size: the run's ``[height, width]``.
+        color_mode: the run's colour mode (one of :data:`COLOR_MODES`).
+        key: what errors are reported under (the command's argument).
+
+    Returns:
+        float32 pixels ``(n, height, width, channels)`` and each image's path, in the loader's
+        order (folder by folder, sorted; for one file, its path as given).
+
+    Raises:
+        DataError: with ``key``: no image (:func:`image_files`), an image Keras cannot decode.
+    """
+    files = image_files(path, key=key)
+    size = (int(image_size[0]), int(image_size[1]))
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        x, _, paths = _read(p, size, color_mode, None, key=key)
+        return x, paths
+    # Keras' loader reads folders only: one file is read from a temporary folder linking to it
+    with tempfile.TemporaryDirectory(prefix="sweep-image-") as tmp:
+        link = Path(tmp) / files[0].name
+        try:
+            link.symlink_to(files[0].resolve())
+        except OSError:  # a filesystem without symbolic links: a copy reads the same
+            import shutil
+
+            shutil.copyfile(files[0], link)
+        x, _, _ = _read(Path(tmp), size, color_mode, None, key=key)
+    return x, [str(p)]
 
 
 def _class_folders(folder: Path, task: str | None) -> list[str]:
@@ -114,21 +172,40 @@ def _image_size(image_size: Sequence[int] | None) -> tuple[int, int]:
     return int(image_size[0]), int(image_size[1])
 
 
-def _read(folder: Path, classes: list[str], size: tuple[int, int], color_mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Keras' loader, in file order (no shuffle), read batch by batch into two arrays."""
+def _read(folder: Path, size: tuple[int, int], color_mode: str, classes: list[str] | None, *,
+          key: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Keras' loader, in file order (no shuffle), read batch by batch: the pixels (as read), the
+    class index of each image (None without ``classes``) and each image's path.
+
+    Everything runs with TensorFlow's native lines held back: they come at import and again when
+    the first operation looks for a GPU (``failed call to cuInit`` where there is none).
+    """
     from ..quiet import quiet_native_stderr
 
-    with quiet_native_stderr():  # in the driver: TensorFlow's start-up lines stay off the terminal
-        import keras
+    failure: Exception | None = None
+    with quiet_native_stderr():  # in the driver: TensorFlow's native lines stay off the terminal
+        try:
+            return _read_batches(folder, size, color_mode, classes)
+        except Exception as e:  # a file Keras cannot decode, ...: its reason is in the one line below,
+            failure = e  # so the block ends normally and TensorFlow's own lines about it stay held back
+    raise DataError(key, f"cannot read the images in {folder}: {type(failure).__name__}: {first_line(failure)}")
+
+
+def _read_batches(folder: Path, size: tuple[int, int], color_mode: str,
+                  classes: list[str] | None) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    import keras
 
     loader = keras.utils.image_dataset_from_directory
-    kwargs: dict[str, Any] = dict(labels="inferred", label_mode="int", class_names=classes, color_mode=color_mode,
-                                  batch_size=64, image_size=size, shuffle=False)
+    labelled: dict[str, Any] = (dict(labels="inferred", label_mode="int", class_names=classes) if classes
+                                else dict(labels=None, label_mode=None))
+    kwargs: dict[str, Any] = dict(**labelled, color_mode=color_mode, batch_size=64, image_size=size, shuffle=False)
     if "verbose" in inspect.signature(loader).parameters:  # Keras >= 3.5; older ones print a line
         kwargs["verbose"] = False
     dataset = loader(str(folder), **kwargs)
     xs, ys = [], []
-    for xb, yb in dataset.as_numpy_iterator():
+    for batch in dataset.as_numpy_iterator():
+        xb, yb = batch if classes else (batch, None)
         xs.append(np.asarray(xb, dtype=np.float32))
-        ys.append(np.asarray(yb))
-    return np.concatenate(xs), np.concatenate(ys)
+        if yb is not None:
+            ys.append(np.asarray(yb))
+    return np.concatenate(xs), (np.concatenate(ys) if classes else None), [str(f) for f in dataset.file_paths]

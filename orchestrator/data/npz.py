@@ -3,6 +3,7 @@
 :func:`check_npz` reads only the arrays' headers (names, shapes, dtypes) from the file's zip
 directory, for ``sweep validate``; :func:`load_npz` reads the arrays with
 ``numpy.load(allow_pickle=False)``: a file holding pickled objects is refused, never unpickled.
+:func:`read_x` reads ``x`` alone (new examples for an exported model; ``y`` may be absent).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .arrays import clean_labels, example_arrays
 from .checks import check_rows
 from .containers import ArrayData
 
-__all__ = ["NPZ_SUFFIX", "is_npz", "check_npz", "load_npz"]
+__all__ = ["NPZ_SUFFIX", "is_npz", "check_npz", "load_npz", "read_x"]
 
 NPZ_SUFFIX = ".npz"
 _SAVE_HINT = "save it with numpy.savez(path, x=..., y=...)"
@@ -42,11 +43,9 @@ def check_npz(path: str | os.PathLike[str], task: str | None) -> str:
     """
     file = _existing(path)
     task = _task(task, file)
-    headers = _headers(file)
+    headers = _headers(file, ("x", "y"), key="data.path")
     (x_shape, x_dtype), (y_shape, y_dtype) = headers["x"], headers["y"]
-    if x_dtype.kind not in "biuf":
-        raise DataError("data.path", f"x in {file} holds values of type {x_dtype}, not numbers; "
-                        f"{_SAVE_HINT} with a numeric x")
+    _numeric_x(file, x_dtype, key="data.path")
     if y_dtype.kind == "O":
         raise DataError("data.path", f"y in {file} holds Python objects, which are never unpickled; "
                         f"{_SAVE_HINT} with numbers or strings as y")
@@ -81,6 +80,30 @@ def load_npz(path: str | os.PathLike[str], *, task: str | None) -> ArrayData:
     return ArrayData(x=x, y=y, task=task, name=file.name, source="npz", key="data.path")
 
 
+def read_x(path: str | os.PathLike[str], *, key: str = "INPUT") -> np.ndarray:
+    """The examples ``x`` of an existing ``.npz`` file (as float32, unscaled); other arrays are ignored.
+
+    Raises:
+        DataError: with ``key``: not an ``.npz``, no ``x``, ``x`` not numbers, a single value or
+            holding NaN or infinite values.
+    """
+    file = Path(os.fspath(path))
+    (shape, dtype), = _headers(file, ("x",), key=key).values()
+    _numeric_x(file, dtype, key=key)
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            x = npz["x"]
+    except Exception as e:  # a truncated member, a bad CRC, ...
+        raise DataError(key, f"cannot read {file}: {type(e).__name__}: {first_line(e)}") from None
+    x, _ = example_arrays(x, np.zeros(len(x) if shape else 0), where=str(file), key=key)
+    return x
+
+
+def _numeric_x(file: Path, dtype: np.dtype, *, key: str) -> None:
+    if dtype.kind not in "biuf":
+        raise DataError(key, f"x in {file} holds values of type {dtype}, not numbers; {_SAVE_HINT} with a numeric x")
+
+
 def _existing(path: str | os.PathLike[str]) -> Path:
     file = Path(os.fspath(path))
     if not file.exists():
@@ -99,26 +122,27 @@ def _task(task: str | None, file: Path) -> str:
     return task
 
 
-def _headers(file: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shape and dtype of ``x`` and ``y``, read from the .npy headers inside the zip."""
+def _headers(file: Path, names: tuple[str, ...], *, key: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of the arrays ``names``, read from the .npy headers inside the zip (errors under ``key``)."""
     out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     try:
         with zipfile.ZipFile(file) as z:
-            names = [n[: -len(".npy")] for n in z.namelist() if n.endswith(".npy")]
-            for key in ("x", "y"):
-                if key not in names:
-                    listed = ", ".join(repr(n) for n in names) or "none"
-                    raise DataError("data.path", f"{file} has no array {key!r} (its arrays: {listed}); "
-                                    f"{_SAVE_HINT}")
-                with z.open(f"{key}.npy") as f:
+            held = [n[: -len(".npy")] for n in z.namelist() if n.endswith(".npy")]
+            for name in names:
+                if name not in held:
+                    listed = ", ".join(repr(n) for n in held) or "none"
+                    saving = ", ".join(f"{n}=..." for n in names)
+                    raise DataError(key, f"{file} has no array {name!r} (its arrays: {listed}); save it with "
+                                         f"numpy.savez(path, {saving})")
+                with z.open(f"{name}.npy") as f:
                     version = np.lib.format.read_magic(f)
                     read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                             else np.lib.format.read_array_header_2_0)
                     shape, _, dtype = read(f)
-                out[key] = (tuple(int(d) for d in shape), dtype)
+                out[name] = (tuple(int(d) for d in shape), dtype)
     except DataError:
         raise
     except Exception as e:  # not a zip, not .npy members, a damaged header
-        raise DataError("data.path", f"{file} is not a valid NumPy .npz file ({type(e).__name__}: "
+        raise DataError(key, f"{file} is not a valid NumPy .npz file ({type(e).__name__}: "
                         f"{first_line(e)}); {_SAVE_HINT}") from None
     return out

@@ -66,9 +66,14 @@ def table_preprocessing(columns: Any, X: pd.DataFrame, numeric: list[str], categ
     return out
 
 
-def array_preprocessing(scaling: str) -> dict[str, Any]:
-    """Arrays (a NumPy file, an image folder, a loader) carry no fitted steps; only their scaling."""
-    return {"format": SCHEMA_VERSION, "kind": "arrays", "scaling": scaling}
+def array_preprocessing(scaling: str, read_as: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Arrays (a NumPy file, an image folder, a loader) carry no fitted steps: their scaling, and
+    for an image folder how its pictures were read (``images``: ``image_size``, ``color_mode``),
+    which an exported model repeats on new pictures."""
+    out: dict[str, Any] = {"format": SCHEMA_VERSION, "kind": "arrays", "scaling": scaling}
+    if read_as:
+        out["images"] = dict(read_as)
+    return out
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,15 @@ def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | Non
                     else _publish_local(staging_root, staging, target, name))
         if replaced:
             say(f"nightly {name}: replaced the earlier run of this date")
-    run_dir = target / run_name
-    return NightlyResult(night, target, dataclasses.replace(result, run_dir=run_dir), points,
+    return NightlyResult(night, target, _published(result, target / run_name), points,
                          [partition_name(n.date) for n in sources], notes, comparison, replaced)
+
+
+def _published(result: "RunResult", run_dir: Any) -> "RunResult":
+    """The night's result with every path in it (the run, its model) where the night now lies: the
+    staging copy they were written to is gone once the night is renamed (or copied) into place."""
+    model = result.model
+    staged = str(result.run_dir).rstrip("/") + "/"
+    if model and str(model).startswith(staged):
+        model = f"{run_dir}/{str(model)[len(staged):]}"
+    return dataclasses.replace(result, run_dir=run_dir, model=model)

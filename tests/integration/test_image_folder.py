@@ -1,9 +1,13 @@
 """Array sources that need TensorFlow: a folder of images read through Keras' own loader, and a
-loader whose parts are ``tf.data.Dataset``s. Tiny generated PNGs; no Ray.
+loader whose parts are ``tf.data.Dataset``s. Tiny generated PNGs; no Ray. ``sweep validate`` on an
+image folder reads it through Keras too, and lets none of TensorFlow's native lines through.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from PIL import Image
 
 from orchestrator.data import ArrayData, load_for, load_source, prepare
 from orchestrator.errors import DataError
+from orchestrator.quiet import NATIVE_LOG_LINE
 from orchestrator.spec import parse_spec
 
 
@@ -45,6 +50,11 @@ def test_an_image_folder_loads_through_its_spec_scaled_to_0_1(tmp_path):
     assert means[labels == 0].max() < 0.3 < 0.7 < means[labels == 1].min()  # dark is class 0, light class 1
     assert p.report["source"] == "image_folder" and p.report["scaling"].startswith("[0, 1]")
     assert p.report["input_shape"] == [6, 5, 1]
+    # how the pictures were read, for the exported model; which pictures were the test split
+    assert p.preprocessing["images"] == {"image_size": [6, 5], "color_mode": "grayscale"}
+    assert list(p.test_rows.columns) == ["path", "target"] and len(p.test_rows) == 2
+    for path, label in p.test_rows.itertuples(index=False):
+        assert Path(path).is_file() and Path(path).parent.name == label
 
 
 @pytest.mark.parametrize("color_mode, channels", [("rgb", 3), ("rgba", 4)])
@@ -93,3 +103,17 @@ def test_loader_parts_as_tf_datasets_batched_or_not(tmp_path):
         load_source(loader="tfdata.py:pairs_of_three", base_dir=str(tmp_path), task="classification")
     assert info.value.key == "data.loader" and "the train part tfdata.py:pairs_of_three returned" in info.value.message
     assert "(x, y) pairs" in info.value.message
+
+
+def test_validate_on_an_image_folder_lets_no_native_line_through(tmp_path):
+    """TensorFlow writes ``E0000 ... cuda_platform.cc:52] failed call to cuInit`` when the images are
+    read on a machine without a GPU; with its own log level at 0 here, every such line would show."""
+    _images(tmp_path / "shades", {"dark": 10, "light": 10}, {"dark": 40, "light": 215})
+    (tmp_path / "img.yaml").write_text("name: img\ndata: {path: shades, image_size: [6, 6]}\n"
+                                       "model: {family: cnn, epochs: 1}\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "validate", str(tmp_path / "img.yaml")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and "img.yaml: ok" in done.stdout, done.stderr
+    native = [line for line in (done.stdout + done.stderr).splitlines() if NATIVE_LOG_LINE.match(line)]
+    assert native == [], native

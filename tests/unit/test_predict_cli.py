@@ -126,3 +126,92 @@ def test_mlflow_missing_is_one_line_before_anything_starts(tmp_path, monkeypatch
     assert not (tmp_path / "out").exists()
     with pytest.raises(UsageError, match="^mlflow: MLflow is not installed"):
         orchestrator.run("search_spaces/quickstart.yaml", mlflow="file:./mlruns", out=str(tmp_path / "o"))
+
+
+# ------------------------------------------------------------------------------------------
+# a model trained on an image folder (or arrays) takes what its run was trained on
+# ------------------------------------------------------------------------------------------
+
+
+def _image_run_dir(tmp_path: Path) -> Path:
+    """An image folder's run: 8x8 RGB pictures scaled to [0, 1], two classes (no Keras file)."""
+    from orchestrator.data.schema import PIXELS_OVER_255, array_preprocessing
+
+    run_dir = tmp_path / "img_run"
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"run_id": "r", "status": "complete", "model": {"path": "model"}}))
+    pre = {**array_preprocessing(PIXELS_OVER_255, {"image_size": [8, 8], "color_mode": "rgb"}),
+           "classes": ["cat", "dog"]}
+    (run_dir / "model" / "preprocessing.json").write_text(json.dumps(pre))
+    (run_dir / "model" / "model.json").write_text(json.dumps({
+        "format": 1, "task": "classification", "classes": ["cat", "dog"], "input_shape": [8, 8, 3],
+        "data": {"name": "pets", "source": "image_folder"}, "trial_id": "t_00000", "custom_objects": []}))
+    return run_dir
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Inputs an image model refuses, with the words of the one line that says why."""
+    (tmp_path / "empty_folder" / "deep").mkdir(parents=True)
+    (tmp_path / "empty_folder" / "deep" / "notes.txt").write_text("not a picture")
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "pictures.txt").write_text("cat.png\n")
+    np.savez(tmp_path / "no_x.npz", pixels=np.zeros((2, 8, 8, 3)))
+    np.savez(tmp_path / "flat.npz", x=np.zeros((2, 192)))
+    np.savez(tmp_path / "words.npz", x=np.array(["a", "b"]))
+    return {
+        "folder without images": (tmp_path / "empty_folder", "holds no .bmp/.gif/.jpeg/.jpg/.png image"),
+        "a table": (tmp_path / "rows.csv", "rows.csv is a table, but the model was trained on an image folder"),
+        "unknown suffix": (tmp_path / "pictures.txt", "unknown file type .txt; this model takes a folder of images"),
+        "npz without x": (tmp_path / "no_x.npz", "has no array 'x' (its arrays: 'pixels')"),
+        "npz of the wrong shape": (tmp_path / "flat.npz", "examples shaped (192,); the model takes (8, 8, 3)"),
+        "npz of text": (tmp_path / "words.npz", "not numbers"),
+        "missing": (tmp_path / "nowhere", "nowhere: no such file or folder"),
+    }
+
+
+def test_an_image_model_refuses_what_it_cannot_read_in_one_line_and_writes_nothing(tmp_path, capsys) -> None:
+    run_dir = _image_run_dir(tmp_path)
+    for name, (given, words) in _bad_inputs(tmp_path).items():
+        assert main(["predict", str(run_dir), str(given), "--out", str(tmp_path / "p.csv")]) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (name, err)
+        assert not (tmp_path / "p.csv").exists(), name
+    with pytest.raises(UsageError, match="not a DataFrame"):  # the Python way: an array, a path, not rows
+        orchestrator.load_model(run_dir).predict(pd.DataFrame({"a": [1]}))
+
+
+def test_a_table_model_refuses_pictures_and_arrays_in_one_line(tmp_path, capsys) -> None:
+    run_dir, _ = _run_dir(tmp_path)
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "cat.png").write_bytes(b"\x89PNG")
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 4)))
+    for given in ("pics", "cat.png", "x.npz"):
+        assert main(["predict", str(run_dir), str(tmp_path / given)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "but the model was trained on a table: give it a .csv or .parquet file" in err[0], err
+
+
+def test_refusing_pictures_imports_neither_keras_nor_ray(tmp_path) -> None:
+    run_dir = _image_run_dir(tmp_path)
+    inputs = [str(p) for p, _ in _bad_inputs(tmp_path).values()]
+    code = (f"import sys; from orchestrator.cli import main; "
+            f"codes = [main(['predict', {str(run_dir)!r}, i]) for i in {inputs!r}]; "
+            "print(sorted(set(codes)), sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[2] []"
+
+
+@pytest.mark.parametrize("source, hint", [
+    ("table", "sweep predict {run} ROWS.csv"),
+    ("image_folder", "sweep predict {run} IMAGES/"),
+    ("npz", "sweep predict {run} X.npz"),
+    ("loader", "orchestrator.load_model('{run}').predict(array)"),
+], ids=["table", "images", "npz", "loader"])
+def test_the_hint_after_a_run_names_an_input_of_the_runs_kind(tmp_path, source, hint) -> None:
+    from orchestrator.serving import predict_hint
+
+    run_dir = _image_run_dir(tmp_path)
+    meta = json.loads((run_dir / "model" / "model.json").read_text())
+    meta["data"]["source"] = source
+    (run_dir / "model" / "model.json").write_text(json.dumps(meta))
+    assert predict_hint(run_dir) == hint.format(run=run_dir)
