@@ -21,17 +21,20 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from .errors import UsageError, first_line
 
-__all__ = ["Location", "Mirror", "is_uri", "resolve", "unfold_uri", "RUN_FILES"]
+__all__ = ["Location", "Mirror", "is_uri", "resolve", "unfold_uri", "RUN_FILES", "staging", "drop_staging"]
 
 _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 # A run directory's own files (what the mirror copies and a resume pulls back); tune/ is Ray Tune's.
-RUN_FILES = ("trials.parquet", "epochs.parquet", "events.parquet", "journal.jsonl", "report.html", "run.json")
+RUN_FILES = ("trials.parquet", "epochs.parquet", "events.parquet", "refit_epochs.parquet", "journal.jsonl",
+             "report.html", "run.json")
 # Filesystems whose objects appear whole when their upload ends (no rename needed, nor possible).
 _OBJECT_STORES = {"s3", "gcs", "abfs"}
 PROBE_S = 20  # how long resolve() waits for an answer from a GCS location
@@ -255,3 +258,19 @@ class Mirror:
                 (self.remote / name).parent.mkdir()
             (self.remote / name).write_bytes(f.read_bytes())
             self._pushed[name] = stamp
+
+
+def staging(run_id: str) -> Path:
+    """A new local staging directory for a run on a URI (its journal and tables are written here).
+
+    In ``SWEEP_STAGING_DIR`` when set, else in the system's temporary directory.
+    """
+    parent = os.environ.get("SWEEP_STAGING_DIR") or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="sweep-staging-", dir=parent)) / run_id
+
+
+def drop_staging(run_dir: Path) -> None:
+    """Delete a staging directory made by :func:`staging` (the run is at its URI)."""
+    shutil.rmtree(run_dir.parent, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 The course's way to tune with little compute: train one model at a time, look at its curves after
 every epoch, and adjust it as it trains. This module holds the decisions, as pure functions of
-the curves so far (no Ray, no TensorFlow); :mod:`orchestrator.training.babysitter` applies them
+the curves so far (no Ray, no TensorFlow); :mod:`orchestrator.babysit.worker` applies them
 inside ``model.fit`` and the runner records each as a row of ``events.parquet``.
 
 :func:`decide` looks at the epochs so far and returns one :class:`Decision`, checked in this order:
@@ -14,7 +14,7 @@ action                 when                                                     
                        its first value or the trivial predictor's), it is still worse  earlier epoch's
                        than the trivial predictor's after a few epochs, or, since the  weights,
                        last change, the curves swing up and down                       ``lr *= lr_cut``
-                       (:func:`~orchestrator.decisions.diagnosis.oscillation`) or the training
+                       (:func:`~orchestrator.decisions.curves.oscillation`) or the training
                        loss climbed back well above its minimum
 ``stop_diverged``      as above, but ``max_reverts`` reverts were spent or the          stop; keep the best
                        learning rate is already at its lower bound                     epoch
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .babysit_moves import ModelOutcome, clamp, lr_bounds, next_config, start_config
-from .diagnosis import Thresholds, oscillation, relative_improvement, rise_above_min, tail_slope
+from .curves import Thresholds, oscillation, relative_improvement, rise_above_min, tail_slope
 from .stopping import improved
 from ..spec import BabysitSpec, SweepSpec
 
@@ -54,7 +54,7 @@ __all__ = [
     "STOP_ACTIONS",
     "Rules",
     "Decision",
-    "Intervention",
+    "Applied",
     "ModelOutcome",
     "decide",
     "blown_up",
@@ -90,8 +90,12 @@ class Rules:
 
 
 @dataclass(frozen=True)
-class Intervention:
-    """A decision already applied to this model (1-based epoch after which it was taken)."""
+class Applied:
+    """A decision already applied to this model (1-based epoch after which it was taken).
+
+    Not an events row: the babysitter reports each decision to the run as an
+    :class:`orchestrator.trial_events.Intervention`; this is the decider's own memory of them.
+    """
 
     epoch: int
     action: str
@@ -164,7 +168,7 @@ def _g(x: float) -> str:
 
 def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Sequence[float], lr: float, *,
            mode: str, baseline_loss: float | None, rules: Rules,
-           interventions: Sequence[Intervention] = ()) -> Decision:
+           applied: Sequence[Applied] = ()) -> Decision:
     """The babysitter's decision after the last epoch of ``train_loss`` (see the module's table).
 
     The rules are tried in the table's order, each by a small pure helper returning a Decision or None.
@@ -176,13 +180,13 @@ def decide(train_loss: Sequence[float], val_loss: Sequence[float], metric: Seque
         mode: ``min`` or ``max`` for ``metric``.
         baseline_loss: the trivial predictor's loss (``ln(classes)``, the target variance), or None.
         rules: :class:`Rules`.
-        interventions: decisions other than ``continue`` already applied to this model.
+        applied: decisions other than ``continue`` already applied to this model.
 
     Returns:
         A :class:`Decision`.
     """
     s = _Situation.of(train_loss, val_loss, metric, lr, mode=mode, baseline_loss=baseline_loss, rules=rules,
-                      interventions=interventions)
+                      applied=applied)
     if s.n == 0:
         return s.decision("continue", "ok", "no epoch yet")
     return (_diverging(s) or _unstable(s) or _cooling_down(s) or _worse_than_trivial(s) or _overfitting(s)
@@ -202,7 +206,7 @@ class _Situation:
     ref: float | None  # the trivial predictor's loss, when usable
     best_epoch: int  # the best healthy epoch: what a stop keeps
     best_before: int  # what a revert goes back to: the current epoch is the problem
-    changes: list[Intervention]
+    changes: list[Applied]
     since: int  # the window: epochs after the last change
     reverts: int
     rel: float | None  # relative improvement of the training loss
@@ -210,14 +214,14 @@ class _Situation:
     @classmethod
     def of(cls, train_loss: Sequence[float], val_loss: Sequence[float], metric: Sequence[float], lr: float, *,
            mode: str, baseline_loss: float | None, rules: Rules,
-           interventions: Sequence[Intervention]) -> "_Situation":
+           applied: Sequence[Applied]) -> "_Situation":
         """The situation after the last epoch of ``train_loss`` (arguments as for :func:`decide`)."""
         tr = [_f(v) for v in train_loss]
         va = [_f(v) for v in val_loss]
         me = [_f(v) for v in metric]
         bad = blown_up(tr, va, baseline_loss, rules.explode_factor)
         healthy = [math.nan if b_ else v for v, b_ in zip(me, bad)]
-        changes = [i for i in interventions if i.action != "continue"]
+        changes = [i for i in applied if i.action != "continue"]
         ref = (baseline_loss if baseline_loss is not None and math.isfinite(baseline_loss) and baseline_loss > 0
                else None)
         return cls(tr, va, me, float(lr), mode, rules, ref, _best_epoch(healthy, mode),

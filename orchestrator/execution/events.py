@@ -1,7 +1,8 @@
-"""Trial events, and the one sink that turns them into table rows, progress and flushes.
+"""The one sink that turns trial events into table rows, progress and flushes.
 
-A strategy (:mod:`orchestrator.execution.strategies`) reports what its trials do as the small
-events below; :class:`EventSink` records each in the run's :class:`~orchestrator.results.RunTables`
+A strategy (:mod:`orchestrator.execution.strategies`, :mod:`orchestrator.babysit`) reports what
+its trials do as the small events of :mod:`orchestrator.trial_events` (re-exported here for the
+execution side); :class:`EventSink` records each in the run's :class:`~orchestrator.results.RunTables`
 (whose journal makes the run resumable), shows it in the progress view, and writes the tables
 every :data:`FLUSH_EVERY_S` seconds (copying them to the run's URI, for a run on one). Imports
 neither Ray nor TensorFlow.
@@ -13,11 +14,13 @@ import functools
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
+
+from ..trial_events import (EpochReported, Intervention, SearchEnded, TrialEnded, TrialEvent, TrialRetried,
+                            TrialStarted)
 
 if TYPE_CHECKING:
     from ..progress import ProgressView
@@ -29,82 +32,6 @@ __all__ = ["TrialStarted", "EpochReported", "Intervention", "TrialEnded", "Trial
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 10.0
-
-
-@dataclass(frozen=True)
-class TrialStarted:
-    """A trial started (again, after a failure or a resume); ``running``: trials running now."""
-
-    trial_id: str
-    config: dict[str, Any]
-    running: int
-    at: float | None = None
-
-
-@dataclass(frozen=True)
-class EpochReported:
-    """A trial reported an epoch: ``row`` holds its metrics (see ``results.EPOCH_FIELDS``)."""
-
-    trial_id: str
-    row: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Intervention:
-    """A decision about a running trial (a babysitter's change, PBT's exploit): one events row.
-
-    ``config``: the trial's hyperparameters from now on, when the decision replaced them.
-    """
-
-    trial_id: str
-    epoch: int
-    source: str
-    decision: str
-    reason: str
-    detail: str = ""
-    at: float | None = None
-    old_value: float | None = None
-    new_value: float | None = None
-    config: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class TrialEnded:
-    """A trial ended with ``status`` for ``reason`` (``error``: its one-line message).
-
-    ``record_event``: add a stop row to events.parquet (False when the strategy recorded its own
-    decision as an :class:`Intervention`). ``config``: recorded first when the trial never started.
-    """
-
-    trial_id: str
-    status: str
-    reason: str
-    running: int
-    at: float | None = None
-    error: str = ""
-    record_event: bool = True
-    config: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class TrialRetried:
-    """A trial failed and is restarted from its last checkpoint (``attempt`` of ``allowed``)."""
-
-    trial_id: str
-    reason: str
-    error: str
-    attempt: int
-    allowed: int
-
-
-@dataclass(frozen=True)
-class SearchEnded:
-    """The search is over (what follows is reading results back and the final evaluation)."""
-
-    at: float
-
-
-TrialEvent = Union[TrialStarted, EpochReported, Intervention, TrialEnded, TrialRetried, SearchEnded]
 
 
 class EventSink:

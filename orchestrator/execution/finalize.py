@@ -2,8 +2,8 @@
 
 :func:`finalize` is the one tail of a run: every trial's learning curve is diagnosed, the trial
 with the best validation metric is selected, the strategy scores it on the test split (the only
-time a run reads that split), and the tables and the final run.json are written. Imports Ray
-nowhere (the strategy's evaluation does).
+time a run reads that split; a refit's epochs become ``refit_epochs.parquet``), and the tables
+and the final run.json are written. Imports Ray nowhere (the strategy's evaluation does).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from .context import RunResult
 if TYPE_CHECKING:
     from .. import data as data_mod
     from ..results import RunTables
-    from .context import RunContext
-    from .strategies import Strategy
+    from ..strategy import RunContext, Strategy
 
 __all__ = ["finalize", "diagnose_trials", "test_only", "write_results"]
 
@@ -69,6 +68,8 @@ def finalize(ctx: RunContext, strategy: Strategy) -> RunResult:
             tables.test_metrics = test_metrics
             if refit_epochs:
                 tables.refit = {"refit": ctx.spec.final.refit, "refit_epochs": refit_epochs}
+                tables.record_refit(selected, outcome.refit_rows)  # RUN_DIR/refit_epochs.parquet
+                note_refit_divergence(ctx, outcome.refit_rows)
             ctx.phase = "exporting the selected model"
             export_model(ctx, selected, outcome)
     strategy.tidy(ctx)
@@ -82,6 +83,15 @@ def refit_epochs_of(ctx: RunContext, selected: str) -> int | None:
     if ctx.spec.final.refit == "none":
         return None
     return max(1, int(ctx.tables.best(selected)[1] or 1))
+
+
+def note_refit_divergence(ctx: RunContext, rows: Any) -> None:
+    """Say in one line when the refit diverged: the divergence guard stopped it, and the model
+    scored and exported is the one it stopped at (its rows in refit_epochs.parquet say so too)."""
+    diverged = next((r for r in rows if r.get("diverged")), None)
+    if diverged is not None:
+        ctx.view.print(f"note: the refit on train+val diverged at epoch {diverged['epoch']} and was stopped; "
+                       "the test score is that model's (see refit_epochs.parquet)")
 
 
 def export_model(ctx: RunContext, selected: str, outcome: Any) -> None:

@@ -1,17 +1,17 @@
-"""Strategies: how a run spends its compute, behind one interface.
+"""Strategies: how a run spends its compute, behind one interface, and the table of them.
 
-A strategy runs the search and reports what its trials do as events into the run's sink
-(:mod:`orchestrator.execution.events`); then :func:`~orchestrator.execution.finalize.finalize`
-selects on validation and asks the strategy to evaluate the selected trial on the test split,
-once. Two strategies exist:
+A strategy (:class:`orchestrator.strategy.Strategy`) runs the search and reports what its trials
+do as trial events into the run's sink (:mod:`orchestrator.execution.events`); then
+:func:`~orchestrator.execution.finalize.finalize` selects on validation and asks the strategy to
+evaluate the selected trial on the test split, once. Two strategies exist, in :data:`STRATEGIES`:
 
-- :class:`ParallelStrategy` (``strategy: parallel``): many trials at once through Ray Tune; a Tune
-  callback (:class:`~orchestrator.execution.tune_events.TuneEvents`) translates Tune's callbacks
-  into events.
-- :class:`BabysitStrategy` (``strategy: babysit``): one Ray actor trains the models one at a time;
-  its record stream is translated into events.
+- :class:`ParallelStrategy` (``strategy: parallel``, here): many trials at once through Ray Tune;
+  a Tune callback (:class:`~orchestrator.execution.tune_events.TuneEvents`) translates Tune's
+  callbacks into events.
+- :class:`~orchestrator.babysit.BabysitStrategy` (``strategy: babysit``, in the babysitter's own
+  package): one Ray actor trains the models one at a time and streams back the same events.
 
-A third is one new class registered with :func:`strategy`; the sink and finalize do not change.
+A third is one class and one more entry in :data:`STRATEGIES`; the sink and finalize do not change.
 Imports Ray only inside the methods that run.
 """
 
@@ -19,107 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any
 
+from ..babysit import BabysitStrategy
 from ..internals import patched
 from ..decisions.space import count_trials
-from .events import EpochReported, Intervention, TrialEnded, TrialEvent, TrialStarted
+from ..strategy import RunContext, RunOptions, Strategy
 from .ray_start import embedded_here
 
-if TYPE_CHECKING:
-    from ..spec import SweepSpec
-    from .context import RunContext
-
-__all__ = ["Strategy", "RunOptions", "STRATEGIES", "strategy", "make_strategy", "ParallelStrategy",
-           "BabysitStrategy", "babysit_event", "prune_checkpoints", "best_checkpoint"]
+__all__ = ["Strategy", "RunOptions", "STRATEGIES", "make_strategy", "ParallelStrategy", "BabysitStrategy",
+           "prune_checkpoints", "best_checkpoint"]
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """How ``sweep run`` (or ``sweep resume``) asked for the run, beyond the spec.
-
-    Attributes:
-        warm_start: configurations to try first (a search algorithm's ``points_to_evaluate``).
-        tensorboard: also write each trial's curves for TensorBoard.
-        budget_s: the search's wall-clock budget from the run's start, or None.
-        restore: continue an interrupted run from its saved state (``sweep resume``).
-    """
-
-    warm_start: list[dict[str, Any]] | None = None
-    tensorboard: bool = False
-    budget_s: float | None = None
-    restore: bool = False
-
-
-class Strategy:
-    """One way to spend a run's compute. Subclasses implement :meth:`run` and :meth:`evaluate`.
-
-    Attributes:
-        name: the spec's ``strategy`` value.
-        cannot_resume: what ``sweep resume`` says after the run directory when it refuses a run
-            of this strategy (None: it can be resumed).
-    """
-
-    name: ClassVar[str] = ""
-    cannot_resume: ClassVar[str | None] = "cannot be resumed (run it again)"
-
-    def __init__(self, options: RunOptions) -> None:
-        self.options = options
-
-    def planned_trials(self, spec: SweepSpec) -> int:
-        """How many trials the run plans (``budget.trials`` in run.json, the progress total)."""
-        return count_trials(spec)
-
-    def run(self, ctx: RunContext) -> None:
-        """Run the search, reporting every trial event to ``ctx.sink``; return when it is over.
-
-        Sets ``ctx.info["search_ended_at"]`` (when the training ended) before it returns.
-        """
-        raise NotImplementedError
-
-    def evaluate(self, ctx: RunContext, selected: str, test_data: Any, refit_epochs: int | None = None) -> Any:
-        """Score the ``selected`` trial's best weights (or, with ``refit_epochs``, its configuration
-        trained again on train+val) on ``test_data``'s test split, the run's only look at it, and
-        export the scored model: a :class:`~orchestrator.training.evaluate.TestOutcome`; None when
-        its weights are gone."""
-        raise NotImplementedError
-
-    def tidy(self, ctx: RunContext) -> None:
-        """After the final evaluation of a run that ended well: drop what is no longer needed."""
-
-    def close(self) -> None:
-        """Release what the strategy holds in Ray (its actors); called however the run ended."""
-
-
-STRATEGIES: dict[str, type[Strategy]] = {}
-
-
-def strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
-    """Class decorator: register a :class:`Strategy` under the spec's ``strategy`` value ``name``."""
-
-    def register(cls: type[Strategy]) -> type[Strategy]:
-        cls.name = name
-        STRATEGIES[name] = cls
-        return cls
-
-    return register
-
-
-def make_strategy(name: str, options: RunOptions) -> Strategy:
-    """The registered strategy ``name`` for one run."""
-    return STRATEGIES[name](options)
-
-
-# --------------------------------------------------------------------------------------------
-# Parallel: Ray Tune
-# --------------------------------------------------------------------------------------------
-
-
-@strategy("parallel")
 class ParallelStrategy(Strategy):
     """Many trials at once through Ray Tune (schedulers, stoppers, PBT, time budget)."""
 
+    name = "parallel"
     cannot_resume = None
 
     def __init__(self, options: RunOptions) -> None:
@@ -200,10 +115,10 @@ class ParallelStrategy(Strategy):
         with at as ckpt_dir:
             actor = getattr(self.evaluator, "actor", None)
             if actor is not None:  # warm since the sweep began; no trial runs any more
-                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec, refit_epochs)
+                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec, refit_epochs, ctx.started)
             else:
                 evaluate = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(evaluate_on_test)
-                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec, refit_epochs)
+                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec, refit_epochs, ctx.started)
             return ray.get(ref)
 
     def tidy(self, ctx: RunContext) -> None:
@@ -263,82 +178,10 @@ def prune_checkpoints(grid: Any, mode: str) -> int:
     return deleted
 
 
-# --------------------------------------------------------------------------------------------
-# Babysit: one actor, one model at a time
-# --------------------------------------------------------------------------------------------
+# The spec's ``strategy`` values and the class that runs each (``sweep resume`` reads a refusal here too).
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (ParallelStrategy, BabysitStrategy)}
 
 
-def babysit_event(record: dict[str, Any]) -> TrialEvent:
-    """One record of the babysitting actor's stream as a trial event.
-
-    The records (``kind``: ``start``, ``epoch``, ``event``, ``end``) are described in
-    ``orchestrator/training/babysitter.py``; one model trains at a time, so ``running`` is 1
-    from its start to its end.
-    """
-    kind, tid = record["kind"], record["trial_id"]
-    if kind == "start":
-        return TrialStarted(tid, record["config"], running=1, at=record["at"])
-    if kind == "epoch":
-        return EpochReported(tid, record["row"])
-    if kind == "event":
-        return Intervention(tid, record["epoch"], "babysitter", record["decision"], record["reason"],
-                            record["detail"], at=record["at"], old_value=record["old_value"],
-                            new_value=record["new_value"])
-    if kind == "end":
-        # the babysitter records its own stops as events
-        return TrialEnded(tid, record["status"], record["stop_reason"], running=0, at=record["at"],
-                          record_event=False)
-    raise ValueError(f"unknown babysitter record kind {kind!r}")
-
-
-@strategy("babysit")
-class BabysitStrategy(Strategy):
-    """One Ray actor on one slot trains the models one at a time, adjusting each after every epoch.
-
-    The actor (``training.BabysitWorker``) streams its records back (a Ray streaming generator);
-    each becomes an event here, as Tune's reports do for a parallel sweep. The selected model's
-    best epoch is evaluated on the test split in the same actor, already warm.
-    """
-
-    cannot_resume = "is a babysitting run; it cannot be resumed (run it again)"
-
-    def __init__(self, options: RunOptions) -> None:
-        super().__init__(options)
-        self.actor: Any = None
-
-    def planned_trials(self, spec: SweepSpec) -> int:
-        return spec.babysit.max_models
-
-    def run(self, ctx: RunContext) -> None:
-        import ray
-
-        from ..training import BabysitWorker, TrialData
-
-        spec, r = ctx.spec, ctx.spec.resources
-        self.actor = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(BabysitWorker).remote(r.cpu, r.gpu)
-        ctx.view.total = self.planned_trials(spec)
-        ctx.view.set_capacity(r.model_dump(), ray.cluster_resources())
-        ctx.view.start()
-        ctx.phase = "the search"
-        try:
-            stream = self.actor.run.options(num_returns="streaming").remote(
-                spec, TrialData.of(ctx.prepared.without_test()), ctx.started, ctx.deadline,
-                str(ctx.run_dir / "checkpoints"))
-            for ref in stream:
-                ctx.sink.emit(babysit_event(ray.get(ref)))
-        finally:
-            ctx.view.stop()
-        ctx.info["search_ended_at"] = time.time()
-
-    def evaluate(self, ctx: RunContext, selected: str, test_data: Any, refit_epochs: int | None = None) -> Any:
-        import ray
-
-        return ray.get(self.actor.evaluate.remote(selected, ctx.tables.trials[selected].config, test_data,
-                                                  refit_epochs))
-
-    def close(self) -> None:
-        if self.actor is not None:
-            import ray
-
-            actor, self.actor = self.actor, None
-            ray.kill(actor)
+def make_strategy(name: str, options: RunOptions) -> Strategy:
+    """The strategy ``name`` (a key of :data:`STRATEGIES`) for one run."""
+    return STRATEGIES[name](options)

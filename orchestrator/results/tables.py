@@ -13,13 +13,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
 from .files import json_default, utc_timestamp, write_parquet
 
-__all__ = ["RunTables", "EPOCH_FIELDS"]
+__all__ = ["RunTables", "EPOCH_FIELDS", "REFIT_EPOCHS"]
 
 
 # Per-epoch fields copied from a trial's report into epochs.parquet (when present).
@@ -28,7 +28,9 @@ EPOCH_FIELDS = (
     "train_loss", "val_loss", "train_accuracy", "val_accuracy",
     "train_mae", "val_mae", "train_mse", "val_mse",
     "learning_rate", "diverged",
+    "gpu_peak_mb",  # where a GPU is used: the trial's peak GPU memory so far (MB, summed over its GPUs)
 )
+REFIT_EPOCHS = "refit_epochs.parquet"  # the refit's epochs (final: {refit: train+val}), when there was one
 _PLACEMENT_FIELDS = ("node_id", "node_ip", "pid", "gpu_ids", "cuda_visible_devices", "tf_intra_op_threads")
 
 
@@ -75,6 +77,7 @@ class RunTables:
         self.selected: str | None = None
         self.test_metrics: dict[str, float] = {}
         self.refit: dict[str, Any] = {}  # final: {refit: train+val}: "refit" and "refit_epochs" of the selected row
+        self.refit_rows: list[dict[str, Any]] = []  # ... and the refit's epochs (refit_epochs.parquet)
         self.node_ips: dict[str, str] = {}  # Ray node id -> the address Ray knows the node by
         self.search_ended_at: float | None = None  # when Ray Tune's experiment ended (the Tune event callback stamps it)
 
@@ -315,6 +318,7 @@ class RunTables:
                 "gpu_ids": t.placement.get("gpu_ids", ""),
                 "cuda_visible_devices": t.placement.get("cuda_visible_devices", ""),
                 "tf_intra_op_threads": t.placement.get("tf_intra_op_threads"),
+                "gpu_peak_mb": max((v for v in self.curve(tid, "gpu_peak_mb") if math.isfinite(v)), default=None),
             }
             if self.metric != "val_loss":
                 row["best_val_loss"] = min((v for v in self.curve(tid, "val_loss") if math.isfinite(v)),
@@ -337,15 +341,12 @@ class RunTables:
             for c in ("pid", "should_stop_epoch", "tf_intra_op_threads"):
                 if c in df:
                     df[c] = df[c].astype("Int64")
+            df["gpu_peak_mb"] = df["gpu_peak_mb"].astype("Float64")  # null without a GPU
         return df
 
     def epochs_frame(self) -> pd.DataFrame:
         """epochs.parquet: one row per trial and epoch, by trial then epoch."""
-        rows = sorted(self.epochs.values(), key=lambda r: (r["trial_id"], r["epoch"]))
-        df = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial_id", "epoch"])
-        if "diverged" in df:
-            df["diverged"] = df["diverged"].fillna(False).astype(bool)
-        return df
+        return _epoch_frame(sorted(self.epochs.values(), key=lambda r: (r["trial_id"], r["epoch"])))
 
     def events_frame(self) -> pd.DataFrame:
         """events.parquet: one row per intervention (typed columns even when there is none)."""
@@ -359,8 +360,28 @@ class RunTables:
             df["at"] = pd.Series([], dtype="datetime64[ns, UTC]")
         return df
 
+    def record_refit(self, trial_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep the refit's epoch rows (``final: {refit: train+val}``) of the selected ``trial_id``."""
+        self.refit_rows = [{"run_id": self.run_id, "trial_id": trial_id, "epoch": int(r["epoch"]),
+                            **{k: r[k] for k in EPOCH_FIELDS if k in r}} for r in rows]
+
+    def refit_frame(self) -> pd.DataFrame:
+        """refit_epochs.parquet: the refit's epochs, with epochs.parquet's columns (``val_*`` NaN: it
+        has no validation split)."""
+        return _epoch_frame(self.refit_rows)
+
     def flush(self, run_dir: str | Path) -> None:
-        """Write the three tables atomically."""
+        """Write the three tables atomically (and the refit's epochs, once there was a refit)."""
         write_parquet(self.trials_frame(), Path(run_dir, "trials.parquet"))
         write_parquet(self.epochs_frame(), Path(run_dir, "epochs.parquet"))
         write_parquet(self.events_frame(), Path(run_dir, "events.parquet"))
+        if self.refit_rows:
+            write_parquet(self.refit_frame(), Path(run_dir, REFIT_EPOCHS))
+
+
+def _epoch_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Epoch rows as a frame (its key columns even when there is none; ``diverged`` a boolean)."""
+    df = pd.DataFrame(rows, columns=None if rows else ["run_id", "trial_id", "epoch"])
+    if "diverged" in df:
+        df["diverged"] = df["diverged"].fillna(False).astype(bool)
+    return df

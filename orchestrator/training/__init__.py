@@ -1,8 +1,10 @@
 """Training: what runs inside a Ray worker (TensorFlow is imported only here).
 
 The names the driver side uses are exported here, lazily (importing this package imports neither
-TensorFlow nor Ray): the execution side imports them from ``orchestrator.training`` only, so the
-modules behind them can move.
+TensorFlow nor Ray): the driver side (``execution/``, the babysitter's driver) imports them from
+``orchestrator.training`` only, so the modules behind them can move. The babysitter's worker
+(:mod:`orchestrator.babysit.worker`) runs in the worker too and builds on the modules themselves
+(the training skeleton, :mod:`.loop`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ _EXPORTS = {
     "evaluate_on_test": "evaluate",
     "import_tensorflow": "worker",
     "configure_tensorflow": "worker",
-    "BabysitWorker": "babysitter",
     "baseline_loss": "epoch",
     "load_plan": "faults",
 }
@@ -44,8 +45,6 @@ def _module(name: str) -> Any:
         from . import evaluate as m
     elif name == "worker":
         from . import worker as m
-    elif name == "babysitter":
-        from . import babysitter as m
     elif name == "epoch":
         from . import epoch as m
     else:

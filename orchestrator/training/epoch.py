@@ -1,14 +1,16 @@
 """What one epoch of a trial produces: its row, whether it diverged, its objective, its stop reason.
 
-Pure (no TensorFlow, no Ray): the parallel trainable and the babysitter hand :class:`EpochPath`
-Keras' logs after every epoch and get back an :class:`Epoch` whose ``row`` is what both report
-(epochs.parquet's columns, plus ``objective`` and ``stop_reason``).
+Pure (no TensorFlow, no Ray): the training skeleton (:mod:`orchestrator.training.loop`: a
+parallel trial, a babysat model, the refit) hands :class:`EpochPath` Keras' logs after every
+epoch and gets back an :class:`Epoch` whose ``row`` is what each reports (epochs.parquet's
+columns, plus ``objective`` and ``stop_reason``).
 
 The two strategies differ in one rule, on purpose, and both are here (:class:`Divergence`):
 
 - a parallel trial diverged when a loss is not finite or its training loss is past
   ``explode_factor`` x its first finite value (kept in its checkpoint, so a resumed trial keeps
-  it). It then stops: Ray Tune's schedulers see its objective as the worst value.
+  it). It then stops: Ray Tune's schedulers see its objective as the worst value. The refit
+  follows it on its training loss only (it has no validation split).
 - the babysitter also counts a training loss past ``explode_factor`` x the trivial predictor's
   loss (:func:`orchestrator.decisions.babysit_rules.blown_up`, the rule its decider applies), because it reverts
   and cuts the learning rate instead of stopping, and must not keep such an epoch as its best.
@@ -126,19 +128,23 @@ class Divergence:
         explode_factor: how many times the reference loss a training loss may reach.
         first_loss: the first finite training loss (a parallel trial keeps it in its checkpoint).
         baseline: the trivial predictor's loss, for the babysitter's rule (None: the parallel rule).
+        validation: whether there is a validation split (the refit on train+val has none: its
+            validation loss is NaN by design, not a divergence).
     """
 
     explode_factor: float
     first_loss: float | None = None
     baseline: float | None = None
     babysit: bool = False
+    validation: bool = True
     train: list[float] = field(default_factory=list)
     val: list[float] = field(default_factory=list)
 
     @classmethod
-    def parallel(cls, explode_factor: float, first_loss: float | None = None) -> "Divergence":
+    def parallel(cls, explode_factor: float, first_loss: float | None = None, *,
+                 validation: bool = True) -> "Divergence":
         """The parallel trial's rule: a non-finite loss, or training loss > factor x its first."""
-        return cls(explode_factor, first_loss)
+        return cls(explode_factor, first_loss, validation=validation)
 
     @classmethod
     def babysitter(cls, explode_factor: float, baseline: float | None) -> "Divergence":
@@ -153,7 +159,7 @@ class Divergence:
             self.first_loss = float(train_loss)
         if self.babysit:
             return blown_up(self.train, self.val, self.baseline, self.explode_factor)[-1]
-        return not (finite(train_loss) and finite(val_loss)) or (
+        return not (finite(train_loss) and (finite(val_loss) or not self.validation)) or (
             self.first_loss is not None and train_loss > self.explode_factor * max(self.first_loss, 1e-12))
 
 

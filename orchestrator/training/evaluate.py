@@ -2,7 +2,9 @@
 
 The model scored is the selected trial's best checkpoint, or (``final: {refit: train+val}``) the
 selected configuration trained again from scratch on the training and validation rows together,
-for the epochs at which the trial was best. Either way the test rows are read once, here, and the
+for the epochs at which the trial was best: through the trials' own training skeleton
+(:class:`~orchestrator.training.loop.EpochLoop`: its learning-rate schedule, divergence guard and
+epoch rows, which come back as the refit's). Either way the test rows are read once, here, and the
 model that was scored is the one handed back (:mod:`.export`): its ``.keras`` file and its
 outputs on the test rows travel back to the driver in a :class:`TestOutcome`.
 """
@@ -10,18 +12,21 @@ outputs on the test rows travel back to the driver in a :class:`TestOutcome`.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .inputs import DataInfo, TrialData, trial_seed
+from .epoch import Divergence, Epoch
+from .inputs import ArraySplit, DataInfo, TrialData, trial_seed
+from .loop import EpochLoop
 from .model import build, family_of
 from .reporting import WEIGHTS_FILE
-from .worker import configure_tensorflow, import_tensorflow
+from .worker import configure_tensorflow, import_tensorflow, model_cache
 
 if TYPE_CHECKING:
     from ..data import Prepared
 
-__all__ = ["Evaluator", "TestOutcome", "evaluate_on_test"]
+__all__ = ["Evaluator", "TestOutcome", "evaluate_on_test", "refit"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,15 @@ class TestOutcome:
         metrics: ``{"test_loss": ..., "test_accuracy": ...}`` (``test_mae``/``test_mse`` for regression).
         exported: the scored model for ``RUN_DIR/model/`` (None when exporting failed: ``export_error`` says why).
         refit_epochs: epochs the refit model trained on train+val (None: the trial's own weights).
+        refit_rows: the refit's epoch rows (as a trial reports them; no validation: its ``val_*``
+            are NaN), for ``RUN_DIR/refit_epochs.parquet``; empty without a refit.
     """
 
     metrics: dict[str, float]
     exported: Any = None
     export_error: str | None = None
     refit_epochs: int | None = None
+    refit_rows: tuple[dict[str, Any], ...] = ()
 
 
 class Evaluator:
@@ -53,13 +61,16 @@ class Evaluator:
         return os.getpid()
 
     def evaluate(self, checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
-                 gpus: float = 0.0, spec: Any = None, refit_epochs: int | None = None) -> TestOutcome:
+                 gpus: float = 0.0, spec: Any = None, refit_epochs: int | None = None,
+                 run_started_at: float | None = None) -> TestOutcome:
         """:func:`evaluate_on_test`."""
-        return evaluate_on_test(checkpoint_dir, hp, data, cpus, gpus, spec=spec, refit_epochs=refit_epochs)
+        return evaluate_on_test(checkpoint_dir, hp, data, cpus, gpus, spec=spec, refit_epochs=refit_epochs,
+                                run_started_at=run_started_at)
 
 
 def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData | Prepared", cpus: float,
-                     gpus: float = 0.0, spec: Any = None, refit_epochs: int | None = None) -> TestOutcome:
+                     gpus: float = 0.0, spec: Any = None, refit_epochs: int | None = None,
+                     run_started_at: float | None = None) -> TestOutcome:
     """Score the selected model on the test split (the run's only look at it) and export it.
 
     Args:
@@ -72,22 +83,24 @@ def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData |
         cpus: CPU share for TensorFlow's threads.
         gpus: GPU share (for its memory limit).
         spec: the sweep, for its model family (:func:`~orchestrator.training.model.family_of`; None: the MLP).
+            A refit needs it (its metric, divergence factor, seed).
         refit_epochs: train a fresh model of ``hp`` on train+val for this many epochs and score
             that one (None: the checkpoint's weights).
+        run_started_at: when the run started, for the refit rows' ``elapsed_s`` (default: now).
     """
     if refit_epochs is None and hasattr(checkpoint_dir, "as_directory"):
         with checkpoint_dir.as_directory() as local_dir:
             return evaluate_on_test(local_dir, hp, data, cpus, gpus, spec=spec)
-    configure_tensorflow(cpus, gpus)
+    threads = configure_tensorflow(cpus, gpus)
     import keras
 
     keras.backend.clear_session()
-    info = DataInfo.of(data)
+    rows: tuple[dict[str, Any], ...] = ()
     if refit_epochs is None:
-        model = build(hp, info, family=family_of(spec))
+        model = build(hp, DataInfo.of(data), family=family_of(spec))
         model.load_weights(os.path.join(checkpoint_dir, WEIGHTS_FILE))
     else:
-        model = refit(hp, data, info, spec, refit_epochs)
+        model, rows = refit(hp, data, spec, refit_epochs, threads=threads, run_started_at=run_started_at)
     values = model.evaluate(data.test.X, data.test.y, batch_size=256, verbose=0, return_dict=True)
     metrics = {f"test_{k}": float(v) for k, v in values.items()}
     try:
@@ -95,27 +108,48 @@ def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData |
     except Exception as e:  # noqa: BLE001 - the score stands; the driver says why there is no model
         from ..errors import first_line
 
-        return TestOutcome(metrics, None, f"{type(e).__name__}: {first_line(e)}", refit_epochs)
-    return TestOutcome(metrics, exported, None, refit_epochs)
+        return TestOutcome(metrics, None, f"{type(e).__name__}: {first_line(e)}", refit_epochs, rows)
+    return TestOutcome(metrics, exported, None, refit_epochs, rows)
 
 
-def refit(hp: dict[str, Any], data: Any, info: DataInfo, spec: Any, epochs: int) -> Any:
-    """A fresh model of ``hp`` trained on the training and validation rows together for ``epochs``.
+class _Refit(EpochLoop):
+    """The selected configuration on train+val: the skeleton (schedule, divergence guard, rows),
+    with no validation split, and each epoch's row kept for the driver."""
 
-    The trial's batch size and optimizer; the learning rate it ended with (a schedule, PBT or the
-    babysitter may have moved it: ``hp`` holds the trial's last configuration). Seeded as the trial.
+    def __init__(self, hp: dict[str, Any], data: TrialData, spec: Any, seed: int, *, threads: int,
+                 run_started_at: float | None) -> None:
+        started = time.time()
+        super().__init__(hp, data, spec, seed, cache=model_cache(), started=started,
+                         run_started_at=started if run_started_at is None else run_started_at, threads=threads)
+        # no validation split: only the training loss can diverge
+        self.epoch_path(Divergence.parallel(spec.divergence.explode_factor, validation=False))
+        self.rows: list[dict[str, Any]] = []
+
+    def after_epoch(self, model: Any, e: Epoch) -> None:
+        if self.path.conclude(e, decided="diverged" if e.diverged else "") == "diverged":
+            model.stop_training = True  # as a trial would; the rows say so
+        self.rows.append(e.row)
+
+
+def refit(hp: dict[str, Any], data: "TrialData | Prepared", spec: Any, epochs: int, *, threads: int = 1,
+          run_started_at: float | None = None) -> tuple[Any, tuple[dict[str, Any], ...]]:
+    """A fresh model of ``hp`` trained on the training and validation rows together for ``epochs``,
+    and its epoch rows.
+
+    The trial's batch size, optimizer and learning-rate schedule, from ``hp``'s learning rate (the
+    trial's last configuration: PBT may have replaced it); the schedule runs from epoch 0 again.
+    Seeded from the spec's search seed. The divergence guard stops it as it stops a trial.
     """
     import numpy as np
-    import keras
 
-    search = getattr(spec, "search", None)
-    seed = trial_seed(int(getattr(search, "seed", 0) or 0), "refit_0")
-    keras.utils.set_random_seed(seed)
-    model = build(hp, info, family=family_of(spec), seed=seed)
-    X = np.concatenate([data.train.X, data.val.X])
-    y = np.concatenate([data.train.y, data.val.y])
-    model.fit(X, y, batch_size=int(hp.get("batch_size", 32)), epochs=int(epochs), shuffle=True, verbose=0)
-    return model
+    both = ArraySplit(np.concatenate([data.train.X, data.val.X]), np.concatenate([data.train.y, data.val.y]))
+    info = DataInfo.of(data)
+    merged = TrialData(both, ArraySplit(both.X[:0], both.y[:0]), ArraySplit(data.test.X, data.test.y), info.task,
+                       info.n_features, info.n_classes, info.input_shape)
+    seed = trial_seed(int(getattr(getattr(spec, "search", None), "seed", 0) or 0), "refit_0")
+    loop = _Refit({**hp, "epochs": int(epochs)}, merged, spec, seed, threads=threads, run_started_at=run_started_at)
+    loop.fit()
+    return loop.model, tuple(loop.rows)
 
 
 def export(model: Any, data: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The Ray Tune trainable: one trial = one ``model.fit`` with a per-epoch reporting callback.
+"""The Ray Tune trainable: one trial = one ``model.fit`` on the training skeleton, reporting every epoch.
 
 Runs inside a Ray worker (:mod:`orchestrator.training.worker` imports and confines TensorFlow
 there). The test split never reaches this module: the runner hands trials a
@@ -18,8 +18,9 @@ What a trial costs besides its epochs is kept small:
   of the driver's decision, and a stop (a scheduler, a stopper) interrupts it at the next batch,
   so a stopped trial wastes at most the driver's round trip, never an epoch.
 
-What each epoch produces (row, divergence, objective, stop reason) is
-:class:`~orchestrator.training.epoch.EpochPath`'s, shared with the babysitter.
+The model, its epochs (row, divergence, objective, stop reason), the learning-rate schedule and
+the fit are the skeleton's (:class:`~orchestrator.training.loop.EpochLoop`), shared with the
+babysitter and the refit; a trial adds its resume, reporting, checkpoints, faults and EarlyStopping.
 """
 
 from __future__ import annotations
@@ -32,16 +33,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..internals import keras_callback_list
 from ..decisions.stopping import checkpoint_every
 from ..decisions.space import resolve_config
 from ..spec import SweepSpec
-from .epoch import Divergence, EpochPath, baseline_loss, json_float, learning_rate_at
-from .inputs import DataInfo, TrialData, fit, trial_seed
-from .model import ModelCache, family_of
-from .optimizers import current_learning_rate, set_learning_rate
+from .epoch import Divergence, Epoch, baseline_loss, json_float
+from .inputs import TrialData, trial_seed
+from .loop import EpochLoop
+from .model import ModelCache
 from .reporting import AsyncReporter, TrialStopped, checkpoint_due, checkpoint_saver, restore_checkpoint
-from .worker import configure_tensorflow, epoch_hooks, model_cache
+from .worker import configure_tensorflow, model_cache
 
 if TYPE_CHECKING:
     from ..data import Prepared
@@ -62,56 +62,45 @@ class TrialContext:
     deadline: float | None = None  # a time budget's end (``sweep compare``): trials stop training there
 
 
-class _Trial:
-    """One call of :func:`run_trial`: the model, its epochs, its reporter and the Keras hooks."""
+class _Trial(EpochLoop):
+    """One call of :func:`run_trial`: the skeleton's model and epochs, plus what a parallel trial
+    adds: a resume from its checkpoint, reporting (and checkpoints), injected faults, EarlyStopping."""
 
     def __init__(self, hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec, seed: int, *,
                  report: Callable[[dict[str, Any], str | None], None], threads: int, restore_dir: str | None,
                  started: float, run_started_at: float, placement: dict[str, Any] | None, cache: ModelCache,
                  faults: list[Any] | None, deadline: float | None) -> None:
-        self.hp, self.data, self.spec, self.seed, self.threads = hp, data, spec, seed, threads
-        self.started, self.faults = started, faults
         t_model = time.time()
-        self.model, hit = cache.get(hp, DataInfo.of(data), seed=seed, steps_per_execution=STEPS_PER_EXECUTION,
-                                    family=family_of(spec))
+        super().__init__(hp, data, spec, seed, cache=cache, started=started, run_started_at=run_started_at,
+                         deadline=deadline, threads=threads, steps_per_execution=STEPS_PER_EXECUTION)
+        self.faults = faults
         # Resuming (a retry, a Hyperband pause, a PBT exploit, `sweep resume`): continue from the
         # checkpoint's weights and epoch; the config (and so the learning rate) may be new.
         state: dict[str, Any] = {"epoch": 0, "best": None, "first_loss": None}
         if restore_dir is not None:
             state.update(restore_checkpoint(self.model, restore_dir))
         self.initial_epoch = int(state["epoch"])
-        self.max_epochs = int(hp["epochs"])
         self.every = checkpoint_every(spec)
-        self.path = EpochPath(
-            metric=spec.metric_name, mode=spec.mode, task=data.task, max_epochs=self.max_epochs,
-            divergence=Divergence.parallel(spec.divergence.explode_factor, state["first_loss"]),
-            run_started_at=run_started_at, started=started, deadline=deadline,
-            baseline_column=baseline_loss(data.task, data.n_classes, data.train.y),
-            best=math.nan if state["best"] is None else float(state["best"]),
-            first_epoch=self.initial_epoch + 1, first_row=placement)
+        self.epoch_path(Divergence.parallel(spec.divergence.explode_factor, state["first_loss"]),
+                        baseline_column=baseline_loss(data.task, data.n_classes, data.train.y),
+                        best=math.nan if state["best"] is None else float(state["best"]),
+                        first_epoch=self.initial_epoch + 1, first_row=placement)
         self.reporter = AsyncReporter(report)
-        self.info: dict[str, Any] = {"cache_hit": hit, "epochs": 0, "started": started,
+        self.info: dict[str, Any] = {"cache_hit": self.cache_hit, "epochs": 0, "started": started,
                                      "model_s": time.time() - t_model}
 
-    def on_epoch_begin(self, model: Any, epoch: int) -> None:
+    def before_epoch(self, model: Any, epoch: int) -> None:
         for fault in self.faults or ():
             self.reporter.wait()  # the previous epoch's report (and checkpoint) reached the driver
             fault.at_epoch_begin(epoch + 1)
-        now = time.time()
-        self.path.begin(now)
-        if epoch == self.initial_epoch:
-            self.info["setup_s"] = now - self.started
-        set_learning_rate(model, learning_rate_at(self.hp, epoch))  # not when a compiled schedule owns it
 
-    def on_epoch_end(self, model: Any, epoch: int, logs: Any) -> None:
-        now = time.time()
-        e = self.path.end(epoch + 1, logs, current_learning_rate(model), now)
+    def after_epoch(self, model: Any, e: Epoch) -> None:
         # EarlyStopping runs before this callback: a stop it asked for is "patience"
         reason = self.path.conclude(e, decided="diverged" if e.diverged else "", callback_stopped=model.stop_training)
         if reason in ("diverged", "budget"):
             model.stop_training = True
         if e.number == self.path.first_epoch:
-            self.info["first_epoch_end"] = now
+            self.info["first_epoch_end"] = e.at
             self.info["first_epoch_s"] = e.row["epoch_s"]
         save = None
         if checkpoint_due(e.number, self.max_epochs, self.every, improved=e.improved, diverged=e.diverged):
@@ -121,34 +110,31 @@ class _Trial:
         self.reporter.submit(e.row, save)
         self.info["epochs"] += 1
 
-    def on_train_batch_end(self) -> None:
+    def after_batch(self) -> None:
         reporter = self.reporter
         if reporter.stopped or reporter.error is not None:
             reporter.check()
-        if self.path.batch_past_deadline():
-            self.model.stop_training = True
+
+    def callbacks(self) -> list[Any]:
+        es = self.spec.early_stopping
+        if es is None:
+            return []
+        import keras
+
+        return [keras.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights, mode="max" if es.monitor.endswith("accuracy") else "min")]
 
     def train(self) -> dict[str, Any]:
         """Fit the remaining epochs, report the last one, and return the trial's overhead figures."""
-        import keras
-
-        callbacks: list[Any] = []
-        es = self.spec.early_stopping
-        if es is not None:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-                restore_best_weights=es.restore_best_weights,
-                mode="max" if es.monitor.endswith("accuracy") else "min"))
-        callbacks.append(epoch_hooks(self.on_epoch_begin, self.on_epoch_end))
         try:
-            if self.initial_epoch < self.max_epochs:
-                fit(self.model, self.data, batch_size=int(self.hp["batch_size"]), seed=self.seed, threads=self.threads,
-                    epochs=self.max_epochs, initial_epoch=self.initial_epoch,
-                    callbacks=keras_callback_list(callbacks, self.model, self.max_epochs, self.on_train_batch_end))
+            self.fit()
             self.reporter.close()
         finally:
             self.reporter.shutdown()
             self.info["report_wait_s"] = self.reporter.blocked_s
+            if self.setup_s is not None:
+                self.info["setup_s"] = self.setup_s
             _trial_stats(self.info)
         return self.info
 

@@ -19,12 +19,13 @@ from ..quiet import quiet_native_stderr
 from .model import ModelCache
 
 __all__ = ["GPU_RESERVE_MB", "gpu_memory_limit_mb", "import_tensorflow", "configure_tensorflow", "freeze_imports",
-           "model_cache", "epoch_hooks"]
+           "model_cache", "epoch_hooks", "visible_gpus", "reset_gpu_peak", "gpu_peak_mb"]
 
 # CUDA context and allocator overhead a process needs outside TensorFlow's memory limit.
 GPU_RESERVE_MB = int(os.environ.get("SWEEP_GPU_RESERVE_MB", "512"))
 _CONFIGURED_THREADS: int | None = None
 _GPU_SETUP: dict[str, Any] = {}
+_GPUS: tuple[str, ...] = ()  # the GPUs TensorFlow uses in this process ("GPU:0", ...), set by configure_tensorflow
 _MODELS: ModelCache | None = None
 
 
@@ -123,7 +124,7 @@ def configure_tensorflow(cpus: float, gpu_share: float = 0.0) -> int:
     Returns:
         The number of intra-op threads in force.
     """
-    global _CONFIGURED_THREADS
+    global _CONFIGURED_THREADS, _GPUS
     threads = max(1, int(math.floor(cpus)))
     if _CONFIGURED_THREADS is not None:
         return _CONFIGURED_THREADS
@@ -138,6 +139,9 @@ def configure_tensorflow(cpus: float, gpu_share: float = 0.0) -> int:
     except RuntimeError:  # TensorFlow already initialised in this process
         pass
     _configure_gpus(tf, gpu_share)
+    # One logical device per physical GPU (a memory limit makes one, memory growth keeps it), so
+    # their names follow from the count: no call that would initialise TensorFlow's runtime here.
+    _GPUS = tuple(f"GPU:{i}" for i in range(len(_GPU_SETUP)))
     _CONFIGURED_THREADS = tf.config.threading.get_intra_op_parallelism_threads() or threads
     freeze_imports()  # Keras is loaded by import_tensorflow, before freezing
     return _CONFIGURED_THREADS
@@ -174,3 +178,38 @@ def epoch_hooks(begin: Callable[[Any, int], None], end: Callable[[Any, int, Any]
             end(self.model, epoch, logs)
 
     return EpochHooks()
+
+
+def visible_gpus() -> tuple[str, ...]:
+    """The GPUs TensorFlow uses in this process (``("GPU:0", ...)``); empty on a CPU, or before
+    :func:`configure_tensorflow` (asks TensorFlow nothing)."""
+    return _GPUS
+
+
+def reset_gpu_peak(gpus: tuple[str, ...]) -> None:
+    """Start counting the peak GPU memory afresh on ``gpus`` (a new trial in a reused worker)."""
+    if not gpus:
+        return
+    import tensorflow as tf
+
+    for name in gpus:
+        try:
+            tf.config.experimental.reset_memory_stats(name)
+        except (RuntimeError, ValueError):  # a device TensorFlow has not initialised yet: nothing counted
+            pass
+
+
+def gpu_peak_mb(gpus: tuple[str, ...]) -> float | None:
+    """The peak memory TensorFlow allocated on ``gpus`` since :func:`reset_gpu_peak`, summed, in MB
+    (None without a GPU: then TensorFlow is not asked)."""
+    if not gpus:
+        return None
+    import tensorflow as tf
+
+    total = 0
+    for name in gpus:
+        try:
+            total += int(tf.config.experimental.get_memory_info(name)["peak"])
+        except (RuntimeError, ValueError):  # not initialised (no allocation yet)
+            pass
+    return total / 2**20

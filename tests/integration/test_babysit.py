@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from .conftest import only_run_dir, run_cli, write_spec
+from tests.helpers import only_run_dir, run_cli, write_spec
 
 HOT = {
     "name": "hot",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import only_run_dir, run_cli, write_spec
+from tests.helpers import only_run_dir, run_cli, write_spec
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 
 from orchestrator.decisions.babysit_rules import (
     ACTIONS,
+    Applied,
     Decision,
-    Intervention,
     ModelOutcome,
     Rules,
     clamp,
@@ -33,7 +33,7 @@ RULES = Rules(BabysitSpec(patience=3, cooldown=2, max_decays=2, max_reverts=3), 
 
 def _decide(train, val, metric=None, lr=0.01, mode="min", interventions=(), rules=RULES) -> Decision:
     return decide(train, val, val if metric is None else metric, lr, mode=mode, baseline_loss=BASE, rules=rules,
-                  interventions=[Intervention(e, a) for e, a in interventions])
+                  applied=[Applied(e, a) for e, a in interventions])
 
 
 # ------------------------------------------------------------------------------------------
@@ -320,3 +320,47 @@ def test_the_next_model_is_always_inside_the_space(tmp_path, seed):
                 assert p.low <= v <= p.high, (name, v)
             elif isinstance(p, IntRange):
                 assert p.low <= v <= p.high and isinstance(v, int), (name, v)
+
+
+# ------------------------------------------------------------------------------------------
+# where it lives: orchestrator/babysit/, below execution/, speaking the parallel path's events
+# ------------------------------------------------------------------------------------------
+
+
+def test_the_babysitters_worker_builds_trial_events_without_rich_pandas_ray_or_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, orchestrator.babysit.worker as w, orchestrator.trial_events as e; "
+            "assert w.Intervention is e.Intervention and w.TrialEnded is e.TrialEnded; "
+            "print(sorted(m for m in ('rich', 'pandas', 'ray', 'tensorflow', 'keras', 'orchestrator.execution') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_babysit_and_training_packages_never_import_execution() -> None:
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("structure", root / "scripts" / "structure.py")
+    structure = importlib.util.module_from_spec(spec)
+    sys.modules["structure"] = structure
+    spec.loader.exec_module(structure)
+    modules = structure.scan(root / "orchestrator")
+    below = [m for m in modules.values() if m.name.startswith(("orchestrator.babysit", "orchestrator.training",
+                                                                 "orchestrator.strategy", "orchestrator.trial_events"))]
+    assert len(below) > 10
+    assert [(m.name, i) for m in below for i in m.imports if i.startswith("orchestrator.execution")] == []
+
+
+def test_the_babysit_strategy_is_the_registrys_and_reports_the_sinks_own_events() -> None:
+    from orchestrator.babysit import BabysitStrategy
+    from orchestrator.execution.events import EpochReported, Intervention
+    from orchestrator.execution.strategies import STRATEGIES, RunOptions, make_strategy
+    from orchestrator.trial_events import EpochReported as Reported, Intervention as Decided
+
+    assert STRATEGIES["babysit"] is BabysitStrategy and isinstance(make_strategy("babysit", RunOptions()),
+                                                                  BabysitStrategy)
+    assert (EpochReported, Intervention) == (Reported, Decided)  # one vocabulary, no translation

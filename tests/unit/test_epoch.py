@@ -81,3 +81,14 @@ def test_improves_needs_a_finite_value() -> None:
     assert improves(0.5, math.nan, "max") and improves(0.5, -math.inf, "max")
     assert not improves(math.nan, 0.1, "max") and not improves(0.2, 0.1, "min")
     assert improves(0.05, 0.1, "min")
+
+
+def test_the_refit_has_no_validation_split_and_only_its_training_loss_can_diverge() -> None:
+    rule = Divergence.parallel(3.0, validation=False)
+    assert [rule(t, math.nan) for t in (2.0, 5.0, 7.0)] == [False, False, True]
+    assert Divergence.parallel(3.0, validation=False)(math.inf, math.nan)
+    assert Divergence.parallel(3.0)(2.0, math.nan)  # a trial's missing validation loss stays a divergence
+    path = _path(Divergence.parallel(3.0, validation=False), max_epochs=2)
+    e = path.end(1, {"loss": 2.0, "accuracy": 0.4}, 0.01, 120.0)
+    assert path.conclude(e) == "" and math.isnan(e.row["val_loss"]) and not e.row["diverged"]
+    assert path.best_epoch == 0  # no validation metric: no best epoch either

@@ -17,7 +17,7 @@ from orchestrator.data import load_for
 from orchestrator.execution.context import RunContext
 from orchestrator.execution.finalize import finalize
 from orchestrator.progress import ProgressView
-from orchestrator.results import RunTables
+from orchestrator.results import RunTables, load
 from orchestrator.serving import Exported
 from orchestrator.spec import load_spec
 
@@ -34,9 +34,13 @@ class OneLookStrategy:
         outputs = np.full((n, k), 1.0 / k, dtype=np.float32)
         outputs[np.arange(n), data.test.y] += 0.5  # a perfect stand-in
         outputs /= outputs.sum(axis=1, keepdims=True)
+        # a refit reports its epochs as a trial does (no validation split: val_* NaN), lr halving each epoch
+        rows = tuple({"epoch": e, "learning_rate": 0.01 * 0.5 ** (e - 1), "train_loss": 1.0 / e,
+                      "val_loss": float("nan"), "diverged": False, "objective": -1e30, "stop_reason": ""}
+                     for e in range(1, (refit_epochs or 0) + 1))
         return SimpleNamespace(metrics={"test_accuracy": 1.0, "test_loss": 0.1}, refit_epochs=refit_epochs,
                                exported=Exported(b"not a real keras file", outputs, "probabilities", [], {}),
-                               export_error=None)
+                               export_error=None, refit_rows=rows)
 
     def tidy(self, ctx) -> None:
         pass
@@ -90,3 +94,20 @@ def test_the_test_split_reaches_one_evaluation_and_its_model_is_exported(tmp_pat
     assert sorted(p.name for p in (ctx.run_dir / "model").iterdir()) == [
         "model.json", "model.keras", "preprocessing.json", "test_predictions.parquet"]
     assert not [p for p in ctx.run_dir.iterdir() if p.name.startswith(".model")]  # no temporary left
+
+
+@pytest.mark.parametrize("refit", ["none", "train+val"])
+def test_a_refit_leaves_its_epochs_beside_the_trials_and_load_reads_them(tmp_path, refit: str) -> None:
+    ctx = context(tmp_path, refit)
+    finalize(ctx, OneLookStrategy())
+    run = load(ctx.run_dir)
+    if refit == "none":
+        assert not (ctx.run_dir / "refit_epochs.parquet").exists() and run.refit_epochs.empty
+        return
+    refit_epochs = pd.read_parquet(ctx.run_dir / "refit_epochs.parquet")
+    epochs = pd.read_parquet(ctx.run_dir / "epochs.parquet")
+    # the selected trial's id, one row per refit epoch (its best epoch: 2), epochs.parquet's columns
+    assert list(refit_epochs["trial_id"]) == ["t_00001", "t_00001"] and list(refit_epochs["epoch"]) == [1, 2]
+    assert set(refit_epochs.columns) <= set(epochs.columns) | {"learning_rate", "diverged"}
+    assert list(refit_epochs["learning_rate"]) == [0.01, 0.005] and refit_epochs["val_loss"].isna().all()
+    pd.testing.assert_frame_equal(run.refit_epochs, refit_epochs)
