@@ -197,7 +197,7 @@ def run_variant(name: str, spec: Any, out: Path) -> dict[str, Any]:
     from rich.console import Console
 
     from orchestrator.progress import ProgressView
-    from orchestrator.results import read_run
+    from orchestrator.results import load
     from orchestrator.execution import run_sweep
     from orchestrator.decisions.space import count_trials
 
@@ -211,7 +211,7 @@ def run_variant(name: str, spec: Any, out: Path) -> dict[str, Any]:
     if result.status != "complete" or result.selected is None:
         raise BenchmarkError(f"{name}: run {result.run_dir} ended {result.status!r} without a selected trial")
 
-    run = read_run(result.run_dir)
+    run = load(result.run_dir)
     info, trials, epochs = run.info, run.trials, run.epochs
     metric = spec.metric_name
     sel = info["selected"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import DataError, RunFailed, SpecError, UsageError
 
 if TYPE_CHECKING:
+    from .api import NotebookRun
     from .execution import RunResult, resume_sweep, run_sweep
     from .results import Run, Runs
     from .spec import SweepSpec
@@ -19,7 +20,7 @@ __all__ = ["SpecError", "DataError", "UsageError", "RunFailed", "SweepSpec", "lo
 __version__ = "0.1.0"
 
 
-def run(spec: Any, **options: Any) -> "Run":
+def run(spec: Any, **options: Any) -> "NotebookRun":
     """Run a sweep from a notebook or a script; returns the run read back (see :func:`orchestrator.api.run`).
 
     ``spec`` is a path, a YAML string, a dict or a SweepSpec; ``options`` are ``sweep run``'s
@@ -31,7 +32,7 @@ def run(spec: Any, **options: Any) -> "Run":
     return _run(spec, **options)
 
 
-def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None) -> "Run":
+def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None) -> "NotebookRun":
     """Resume an interrupted run (``sweep resume``); returns it read back."""
     from .api import resume as _resume
 
@@ -46,8 +47,9 @@ def load_model(run_dir: Any) -> Any:
     return _load_model(run_dir)
 
 
-def load(run_dir: str) -> "Run":
-    """Load a run directory (run.json, trials, epochs, events) as pandas DataFrames.
+def load(run_dir: str) -> "NotebookRun":
+    """Load a run directory (run.json, trials, epochs, events) as pandas DataFrames
+    (:func:`orchestrator.api.load`, which reads it with :func:`orchestrator.results.load`).
 
     ``run_dir`` is a local path or a storage URI (``s3://bucket/results/<run_id>``, ``gs://...``).
     """
@@ -64,9 +66,9 @@ def load_many(sources: Any) -> "Runs":
     did not have is null there). ``orchestrator.load_many("nightly/")`` reads a nightly history.
     A directory may be a storage URI (``s3://bucket/results``); glob patterns need a local path.
     """
-    from .results import read_runs
+    from .results import load_many as load_runs
 
-    return read_runs(sources)
+    return load_runs(sources)
 
 
 def load_history(history: str) -> "Runs":

@@ -9,28 +9,34 @@
     run.report()                            # the HTML report
 
 :func:`run` takes a spec as a path, a YAML string, a dict or a loaded
-:class:`~orchestrator.spec.SweepSpec`, and the options of ``sweep run`` as keyword arguments. It
-raises what the CLI turns into its one-line messages (:class:`~orchestrator.errors.SpecError`,
-:class:`~orchestrator.errors.DataError`, :class:`~orchestrator.errors.UsageError`,
-:class:`~orchestrator.errors.RunFailed`) and returns the run directory read back
-(:class:`~orchestrator.results.Run`), even when no trial produced a result (``run.status``
-says ``no_result`` then). Progress is printed with rich, which renders in Jupyter as in a terminal.
+:class:`~orchestrator.spec.SweepSpec`, and the options of ``sweep run`` as keyword arguments
+(:data:`orchestrator.options.OPTIONS`). It raises what the CLI turns into its one-line messages
+(:class:`~orchestrator.errors.SpecError`, :class:`~orchestrator.errors.DataError`,
+:class:`~orchestrator.errors.UsageError`, :class:`~orchestrator.errors.RunFailed`) and returns
+the run directory read back (:class:`NotebookRun`, a :class:`~orchestrator.results.Run`), even
+when no trial produced a result (``run.status`` says ``no_result`` then). Progress is printed
+with rich, which renders in Jupyter as in a terminal.
+
+``sweep run`` and ``sweep resume`` are thin layers over :func:`run` and :func:`resume`: the
+options are parsed, MLflow checked and the run logged here, once, for both.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import SpecError, UsageError
+from .options import OPTIONS, parse_budget, with_options
 from .results import Run
 
-__all__ = ["run", "resume", "load", "as_spec", "with_options", "OPTIONS", "NotebookRun"]
+if TYPE_CHECKING:
+    from .execution import RunResult
 
-OPTIONS = ("out", "address", "num_samples", "max_concurrent", "seed", "budget", "tensorboard", "dashboard",
-           "mlflow")
+__all__ = ["run", "resume", "load", "as_spec", "with_options", "OPTIONS", "NotebookRun"]
 
 
 def as_spec(spec: Any) -> Any:
@@ -70,92 +76,82 @@ def as_spec(spec: Any) -> Any:
         raise e.with_file(label) from None
 
 
-def with_options(spec: Any, *, num_samples: int | None = None, max_concurrent: int | None = None,
-                 seed: int | None = None, names: dict[str, str] | None = None) -> Any:
-    """``spec`` with the overrides ``sweep run`` and :func:`run` accept.
-
-    ``names``: how the user spelled each option (``--num-samples`` on the command line), for errors.
-
-    Raises:
-        UsageError: an override out of range, naming the option.
-    """
-    names = names or {}
-    changes: dict[str, Any] = {}
-    if num_samples is not None:
-        if int(num_samples) < 1:
-            raise UsageError(names.get("num_samples", "num_samples"), f"must be >= 1, got {num_samples}")
-        changes["search"] = spec.search.model_copy(update={"num_samples": int(num_samples)})
-    if seed is not None:
-        changes["search"] = changes.get("search", spec.search).model_copy(update={"seed": int(seed)})
-        changes["seed"] = int(seed)
-    if max_concurrent is not None:
-        if int(max_concurrent) < 1:
-            raise UsageError(names.get("max_concurrent", "max_concurrent"), f"must be >= 1, got {max_concurrent}")
-        changes["resources"] = spec.resources.model_copy(update={"max_concurrent": int(max_concurrent)})
-    return spec.with_overrides(**changes) if changes else spec
-
-
-def run(spec: Any, **options: Any) -> Any:
-    """Run a sweep and return its run directory read back (:class:`~orchestrator.results.Run`).
+def run(spec: Any, **options: Any) -> NotebookRun:
+    """Run a sweep and return its run directory read back (:class:`NotebookRun`): the one front door,
+    ``sweep run`` calls it too.
 
     Args:
         spec: a spec file's path, its YAML text, a dict, or a :class:`~orchestrator.spec.SweepSpec`.
         **options: ``out`` (default ``"results"``; a path or a storage URI), ``address`` (a Ray
             cluster), ``num_samples``, ``max_concurrent``, ``seed``, ``budget`` (seconds, or text
-            such as ``"5m"``), ``tensorboard``, ``dashboard``, ``mlflow`` (a tracking URI).
+            such as ``"5m"``, counted from this call), ``tensorboard``, ``dashboard``, ``mlflow``
+            (a tracking URI; default: the spec's ``tracking.mlflow``).
 
     Raises:
-        UsageError: an unknown option or a bad value (naming it); SpecError/DataError: the spec
-            or its data; RunFailed: the run failed under way (it can be resumed).
+        UsageError: an unknown option or a bad value (naming it as a keyword: ``num_samples``);
+            SpecError/DataError: the spec or its data (naming the spec's file when it has one);
+            RunFailed: the run failed under way (it can be resumed).
     """
     import time
 
+    started = time.time()  # the budget counts from here: loading the spec is part of it
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise UsageError(unknown[0], f"orchestrator.run has no option {unknown[0]!r}; its options: "
                                      f"{', '.join(OPTIONS)}")
-    started = time.time()
-    from .compare import parse_budget
     from .storage import resolve
 
     budget = options.get("budget")
-    budget_s = None if budget is None else (parse_budget(budget) if isinstance(budget, str) else float(budget))
-    if budget_s is not None and budget_s <= 0:
-        raise UsageError("budget", f"must be positive, got {budget!r}")
+    budget_s = None if budget is None else parse_budget(budget, "budget")
     where = resolve(options.get("out", "results"), "out")
     sweep = with_options(as_spec(spec), num_samples=options.get("num_samples"),
                          max_concurrent=options.get("max_concurrent"), seed=options.get("seed"))
-    mlflow_uri = options.get("mlflow") or sweep.tracking.mlflow
-    if mlflow_uri:
-        from .tracking import require_mlflow
-
-        require_mlflow("mlflow")
-    if options.get("dashboard"):
-        os.environ["SWEEP_DASHBOARD"] = "1"
+    mlflow_uri = _mlflow_uri(options.get("mlflow") or sweep.tracking.mlflow)
     from .execution import run_sweep
 
     left = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
-    result = run_sweep(sweep, where, address=options.get("address"), tensorboard=bool(options.get("tensorboard")),
-                       budget_s=left)
+    try:
+        result = run_sweep(sweep, where, address=options.get("address"), tensorboard=bool(options.get("tensorboard")),
+                           budget_s=left, dashboard=bool(options.get("dashboard")))
+    except SpecError as e:
+        # raised once the spec was loaded (resources no node has, its data): name its file
+        if e.file or not sweep.source:
+            raise
+        raise e.with_file(Path(sweep.source).name) from None
     return finish(result.run_dir, mlflow_uri)
 
 
-def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None) -> Any:
-    """Resume an interrupted run (as ``sweep resume``) and return it read back."""
+def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None) -> NotebookRun:
+    """Resume an interrupted run (as ``sweep resume``, which calls it) and return it read back."""
     from .execution import resume_sweep
 
-    if mlflow:
+    mlflow_uri = _mlflow_uri(mlflow)
+    result = resume_sweep(str(run_dir), address=address)
+    return finish(result.run_dir, mlflow_uri)
+
+
+def _mlflow_uri(uri: str | None) -> str | None:
+    """The tracking URI a run will be logged to, once MLflow is known to be installed (before the
+    run starts, so a missing MLflow costs nothing)."""
+    if uri:
         from .tracking import require_mlflow
 
         require_mlflow("mlflow")
-    result = resume_sweep(str(run_dir), address=address)
-    return finish(result.run_dir, mlflow)
+    return uri or None
 
 
 @dataclasses.dataclass(frozen=True)
 class NotebookRun(Run):
     """A run read back (:class:`~orchestrator.results.Run`: ``trials``, ``epochs``, ``events``,
-    ``best``, ``test_metrics``, ``model()``) that also writes its HTML report."""
+    ``best``, ``test_metrics``, ``model()``) that also writes its HTML report.
+
+    Attributes:
+        mlflow_uri: the MLflow tracking URI the run was logged to by :func:`run`, else None.
+        mlflow_parent: the MLflow id of the run's parent run there, else None.
+    """
+
+    mlflow_uri: str | None = None
+    mlflow_parent: str | None = None
 
     def report(self, out: Any = None) -> Any:
         """Write the run's HTML report (default ``RUN_DIR/report.html``); returns its path."""
@@ -163,21 +159,45 @@ class NotebookRun(Run):
 
         return write_report(self, out if out is not None else self.path / "report.html")
 
+    @property
+    def result(self) -> RunResult:
+        """What the run left behind, from its run.json, as :func:`orchestrator.run_sweep` returns it:
+        its trials' counts by status, the selected trial, its score and test scores, the model file
+        (what ``sweep run`` prints)."""
+        from .execution import RunResult
 
-def load(run_dir: Any) -> Any:
+        info = self.info
+        sel = info.get("selected") or {}
+        metric = str((info.get("budget") or {}).get("metric", ""))
+        model_file = (info.get("model") or {}).get("file")
+        return RunResult(run_dir=self.path, run_id=str(info.get("run_id") or self.path.name), status=self.status,
+                         selected=sel.get("trial_id"),
+                         best_value=_number(sel.get(f"best_{metric}")) if sel else None,
+                         test_metrics={k: _number(v) for k, v in self.test_metrics.items()},
+                         counts={str(k): int(v) for k, v in (info.get("counts") or {}).items()}, metric=metric,
+                         model=None if not model_file else f"{self.path}/{model_file}")
+
+
+def _number(value: Any) -> float:
+    # run.json holds a score that was not finite as null (strict JSON): NaN again, as the run had it
+    return math.nan if value is None else float(value)
+
+
+def load(run_dir: Any) -> NotebookRun:
     """A run directory read back as a :class:`NotebookRun` (a :class:`~orchestrator.results.Run`
-    that also writes its report)."""
-    from .results import read_run
+    that also writes its report): a local path or a storage URI."""
+    from .results import load as load_run
 
-    base = read_run(run_dir)
+    base = load_run(run_dir)
     return NotebookRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
 
 
-def finish(run_dir: Any, mlflow_uri: str | None) -> Any:
-    """The run read back, logged to MLflow first when a tracking URI is given."""
+def finish(run_dir: Any, mlflow_uri: str | None) -> NotebookRun:
+    """The run read back, logged to MLflow first when a tracking URI is given (its parent run's id
+    in :attr:`NotebookRun.mlflow_parent`)."""
     done = load(run_dir)
-    if mlflow_uri:
-        from .tracking import log_run
+    if not mlflow_uri:
+        return done
+    from .tracking import log_run
 
-        log_run(done, mlflow_uri)
-    return done
+    return dataclasses.replace(done, mlflow_uri=mlflow_uri, mlflow_parent=log_run(done, mlflow_uri))

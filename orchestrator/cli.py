@@ -60,33 +60,12 @@ def _default_spec() -> Path:
 
 def _load(file: Optional[Path], num_samples: Optional[int] = None, max_concurrent: Optional[int] = None,
           seed: Optional[int] = None):
-    from .api import with_options
+    from .options import with_options
     from .spec import load_spec
 
     spec = load_spec(file or _default_spec())
     return with_options(spec, num_samples=num_samples, max_concurrent=max_concurrent, seed=seed,
                         names={"num_samples": "--num-samples", "max_concurrent": "--max-concurrent"})
-
-
-def _mlflow_uri(option: Optional[str], spec: Any = None) -> Optional[str]:
-    """The MLflow tracking URI to log to (``--mlflow``, else the spec's ``tracking.mlflow``), checked
-    to be usable (MLflow installed) before anything starts."""
-    uri = option or (spec.tracking.mlflow if spec is not None else None)
-    if uri:
-        from .tracking import require_mlflow
-
-        require_mlflow()
-    return uri
-
-
-def _log_mlflow(uri: Optional[str], run_dir: Any) -> None:
-    if not uri:
-        return
-    from .results import read_run
-    from .tracking import log_run
-
-    parent = log_run(read_run(run_dir), uri)
-    typer.echo(f"mlflow: {uri} (parent run {parent})")
 
 
 @app.command()
@@ -110,29 +89,29 @@ def run(
                                          "(a parent run, one child per trial; default: the spec's tracking.mlflow)."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet) and its selected model."""
-    import time
+    from . import api
 
-    started = time.time()
-    where = _where("--out", out)
-    if dashboard:
-        os.environ["SWEEP_DASHBOARD"] = "1"  # read by execution.connect_ray when it starts Ray
-    from .compare import parse_budget
-
-    budget_s = None if budget is None else parse_budget(budget)
-    spec = _load(file, num_samples, max_concurrent, seed)
-    mlflow_uri = _mlflow_uri(mlflow, spec)
-    from .execution import run_sweep
-
+    # The one front door: orchestrator.run parses the options, checks MLflow, runs and logs the run.
+    # The budget counts from its call, at the command's start: loading the spec is inside it.
     try:
-        # The budget counts from the command's start, so spec loading and imports are inside it.
-        left = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
-        result = run_sweep(spec, where, address=address, tensorboard=tensorboard, budget_s=left)
-    except SpecError as e:
-        _fail(_spec_failure(e, spec))
+        done = api.run(file or _default_spec(), out=out, address=address, num_samples=num_samples,
+                       max_concurrent=max_concurrent, seed=seed, budget=budget, tensorboard=tensorboard,
+                       dashboard=dashboard, mlflow=mlflow)
+    except UsageError as e:
+        raise _as_flag(e) from None
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
-    _log_mlflow(mlflow_uri, result.run_dir)
-    _report_result(result)
+    if done.mlflow_parent:
+        typer.echo(f"mlflow: {done.mlflow_uri} (parent run {done.mlflow_parent})")
+    _report_result(done.result)
+
+
+def _as_flag(e: UsageError) -> UsageError:
+    """The API names a bad option by its keyword (``num_samples``), the command line by its flag
+    (``--num-samples``)."""
+    from .options import flag
+
+    return e if flag(e.argument) == e.argument else UsageError(flag(e.argument), e.message)
 
 
 def _where(option: str, location: str) -> Any:
@@ -183,21 +162,29 @@ def _report_result(result: "RunResult") -> None:
     tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
     typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; test (once): {tests}")
     if result.model:
-        typer.echo(f"model: {result.model} (sweep predict {result.run_dir} ROWS.csv)")
+        typer.echo(_model_line(result))
     typer.echo(f"results: {result.run_dir}")
+
+
+def _model_line(result: "RunResult") -> str:
+    """The line naming the run's exported model and how to predict with it: a command that takes
+    what the run was trained on (ROWS.csv, IMAGES/, X.npz), or the Python way for a loader's data."""
+    from .serving import predict_hint
+
+    return f"model: {result.model} ({predict_hint(result.run_dir)})"
 
 
 @app.command()
 def resume(run_dir: str = typer.Argument(..., help="The run directory of an interrupted run (a path or a URI)."),
            address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run).")) -> None:
     """Continue an interrupted run in place: finished trials are kept, unfinished ones continue."""
-    from .execution import resume_sweep
+    from . import api
 
     try:
-        result = resume_sweep(run_dir, address=address)
+        done = api.resume(run_dir, address=address)
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
-    _report_result(result)
+    _report_result(done.result)
 
 
 @app.command()
@@ -252,7 +239,8 @@ def compare(
     """Parallel sweep vs babysitting one model at a time, on the same budget (Parquet, plots, HTML)."""
     import math
 
-    from .compare import parse_budget, parse_strategies, run_compare, summary_table
+    from .compare import run_compare, summary_table
+    from .options import parse_budget, parse_strategies
 
     _check_local("--out", out)
     budget_s = parse_budget(budget)
@@ -283,7 +271,7 @@ def compare(
 def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
     """Check a spec and its data without running it; print how many trials it would run."""
     from . import data as data_mod
-    from .execution.model_check import check_model
+    from .training.probe import check_model
     from .decisions.space import count_trials
 
     try:
@@ -315,11 +303,11 @@ def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a U
     from rich.console import Console
     from rich.table import Table
 
-    from .results import read_run
+    from .results import load
 
     where = _run_dir(run_dir)
     try:
-        run = read_run(where)
+        run = load(where)
     except Exception as e:  # unreadable table: say which
         _fail(f"{where}: cannot read: {e}".splitlines()[0])
     df = run.trials
@@ -354,12 +342,12 @@ def report(run_dir: str = typer.Argument(..., help="A run directory (a path or a
                                              "(default: RUN_DIR/report.html)."),
            open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser.")) -> None:
     """Write a self-contained HTML report of a run (curves, Goldilocks plots, trials table, test score)."""
-    from .results import read_run
+    from .results import load
     from .storage import Location
 
     where = _run_dir(run_dir)
     try:
-        run = read_run(where)
+        run = load(where)
     except Exception as e:  # unreadable run.json or table: say which
         _fail(f"{where}: cannot read: {e}".splitlines()[0])
     from .report import write_report
@@ -381,12 +369,15 @@ def report(run_dir: str = typer.Argument(..., help="A run directory (a path or a
 
 @app.command()
 def predict(run_dir: str = typer.Argument(..., help="A completed run directory (a path or a URI)."),
-            input_file: str = typer.Argument(..., metavar="INPUT", help="Rows to predict: a .csv or .parquet file "
-                                             "with the training columns (the target and other columns are "
-                                             "passed through)."),
+            input_file: str = typer.Argument(..., metavar="INPUT", help="What to predict, as the run was trained "
+                                             "on: a table's .csv or .parquet file of rows with the training "
+                                             "columns (the target and other columns are passed through); for "
+                                             "an image folder's run, a folder of images (any depth) or one "
+                                             "image (rows: its path); for arrays, a .npz with an array x."),
             out: Optional[str] = typer.Option(None, "--out", help="Where to write the predictions, .csv or .parquet "
                                               "(default: INPUT's name with .predictions.csv).")) -> None:
-    """Predict with a run's exported model: raw rows in, a class and its probabilities (or a value) out."""
+    """Predict with a run's exported model: what it was trained on in (rows, images, arrays), a class
+    and its probabilities (or a value) out."""
     from .serving import predict_file
 
     target, n, unseen = predict_file(run_dir, input_file, out)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,49 +29,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import SpecError
+from .spec import STRATEGIES
 
-__all__ = ["STRATEGIES", "parse_budget", "parse_strategies", "time_series", "default_target", "summarize",
-           "first_reach", "write_page", "run_compare", "CompareResult", "BUDGET_SLACK_S"]
+__all__ = ["time_series", "default_target", "summarize", "first_reach", "write_page", "run_compare", "CompareResult",
+           "BUDGET_SLACK_S"]
 
-STRATEGIES = ("parallel", "babysit")
 # What a run may take past its budget besides 5% of it: the partial epoch in flight (trials and the
 # babysitter stop at the next batch), the stopper's 1 s drain, and stopping the trial actors, for
 # which Ray Tune waits up to a fixed 10 s (TuneController._actor_force_cleanup_timeout) when an
 # actor does not acknowledge its stop. Measured on the loaded 2-core machine: babysit -1.2%..+1.3%
 # of 30-300 s; parallel +0.9 s at 30 s, +9 s and +10.7 s at 300 s (benchmarks/panda_vs_caviar.md).
 BUDGET_SLACK_S = 10.0
-_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def parse_budget(text: str) -> float:
-    """Seconds from ``300``, ``90s``, ``5m``, ``1.5h`` (``--budget``).
-
-    Raises:
-        SpecError: anything else, or a budget that is not positive (key ``--budget``).
-    """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(text))
-    if not m:
-        raise SpecError("--budget", f"expected seconds or a duration such as 300, 90s, 5m, 1.5h; got {text!r}")
-    seconds = float(m.group(1)) * _UNITS[m.group(2) or ""]
-    if not seconds > 0 or not math.isfinite(seconds):
-        raise SpecError("--budget", f"must be more than 0 seconds, got {text!r}")
-    if seconds > 7 * 24 * 3600:
-        raise SpecError("--budget", f"at most a week (604800 s), got {text!r}")
-    return seconds
-
-
-def parse_strategies(text: str) -> list[str]:
-    """``parallel,babysit`` -> ``["parallel", "babysit"]`` (``--strategies``)."""
-    names = [s.strip() for s in str(text).split(",") if s.strip()]
-    if not names:
-        raise SpecError("--strategies", f"name at least one of {', '.join(STRATEGIES)}")
-    for n in names:
-        if n not in STRATEGIES:
-            raise SpecError("--strategies", f"unknown strategy {n!r}; known: {', '.join(STRATEGIES)}")
-    if len(set(names)) != len(names):
-        raise SpecError("--strategies", f"a strategy is listed twice: {text!r}")
-    return names
 
 
 # ------------------------------------------------------------------------------------------------
@@ -377,13 +344,13 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                 target: float | None = None, out: str | Path = "results", address: str | None = None,
                 log: Callable[[str], None] = print) -> CompareResult:
     """Run every strategy x seed under ``budget_s`` and write the comparison directory."""
-    from .results import clean_json, new_run_id, read_run, write_json, write_parquet
+    from .results import clean_json, load, new_run_id, write_json, write_parquet
     from .execution import connect_ray, run_sweep, warm_workers
 
     comp_dir = Path(out).expanduser().resolve() / new_run_id(f"{spec.name}-compare")
     (comp_dir / "runs").mkdir(parents=True)
     (comp_dir / "plots").mkdir()
-    started_ray = connect_ray(address, working_dir=spec.base_dir if spec.source else None, out=out)
+    started_ray = connect_ray(address, spec=spec, out=out)
     rows, frames, babysat = [], [], []
     try:
         for seed in range(seeds):
@@ -393,7 +360,7 @@ def run_compare(spec: Any, budget_s: float, *, strategies: Sequence[str] = STRAT
                 warm_workers()
                 t0 = time.time()
                 result = run_sweep(s, comp_dir / "runs", address=address, budget_s=budget_s)
-                run = read_run(result.run_dir)
+                run = load(result.run_dir)
                 info = run.info
                 search = float(info.get("budget", {}).get("search_elapsed_s") or (time.time() - t0))
                 slots = 1 if strategy == "babysit" else _slots(info)

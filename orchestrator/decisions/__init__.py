@@ -8,8 +8,10 @@ babysitter's worker (:mod:`orchestrator.babysit`). Each can be tested on scripte
   and Optuna's define-by-run space;
 - :mod:`.stopping` -- the plateau criteria (per trial and per sweep), the PBT mutation table and
   how often a trial checkpoints (Ray's own ASHA, Hyperband, median stopping and PBT do the rest);
+- :mod:`.curves` -- the figures of a learning curve (improvement, oscillation, slopes, explosion)
+  and the thresholds they are judged by;
 - :mod:`.diagnosis` -- a learning curve's label (diverged, oscillating, too slow, underfit,
-  overfit, good) and the figures behind it;
+  overfit, good), from those figures;
 - :mod:`.babysit_rules` -- the babysitter's decision after each epoch (revert, decay, raise, stop);
 - :mod:`.babysit_moves` -- the babysitter's next model, inside the space.
 """

@@ -3,7 +3,7 @@
 The modules, in the order a run goes through them:
 
 - :mod:`.run` -- :func:`run_sweep` / :func:`resume_sweep`: a run's life from start to end;
-- :mod:`.lifecycle` -- the data, run.json, the staging copy of a run on a URI, failures;
+- :mod:`.lifecycle` -- run.json and failures (a failed run left resumable, its traceback kept);
 - :mod:`.ray_start` -- an embedded Ray (or a cluster's), its workers, what fits on it;
 - :mod:`.strategies` -- how a run spends its compute (parallel through Ray Tune, babysit);
 - :mod:`.tune_setup`, :mod:`.tune_events`, :mod:`.stoppers` -- the parallel strategy's Ray Tune

@@ -1,9 +1,6 @@
-"""What every run does around its strategy: its data, its run.json, its staging copy, its failures.
+"""What every run keeps around its strategy: its run.json and its failures.
 
-- :func:`prepare` loads and splits the data (a bad file fails here, before anything starts) and
-  makes the progress view;
 - :func:`run_info` is the run.json a run starts with;
-- :func:`staging` / :func:`drop_staging`: the local copy of a run on a URI;
 - :class:`RunGuard`: a failure after the run started leaves the run resumable (run.json says
   ``incomplete``, the tables hold every finished epoch) and, when it is not the user's input,
   becomes one :class:`~orchestrator.errors.RunFailed` line naming what failed and the file its
@@ -29,17 +26,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RunFailed, SpecError, UsageError
-from ..progress import ProgressView
-from ..decisions.space import count_trials, max_epochs
-from .model_check import check_model
+from ..decisions.space import max_epochs
 
 if TYPE_CHECKING:
-    from .. import data as data_mod
     from ..results import RunTables
     from ..spec import SweepSpec
     from .context import RunContext
 
-__all__ = ["prepare", "run_info", "versions", "staging", "drop_staging", "mark_incomplete", "RunGuard",
+__all__ = ["run_info", "versions", "mark_incomplete", "RunGuard",
            "TRACEBACK_FILE"]
 
 log = logging.getLogger(__name__)
@@ -57,33 +51,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def prepare(spec: SweepSpec, view: ProgressView | None) -> tuple[data_mod.Prepared, ProgressView]:
-    """Load and split the data and check the model can be built on it (a bad file or builder fails
-    here, before anything starts); make the view."""
-    from .. import data as data_mod
-
-    raw, prepared = data_mod.load_for(spec)
-    view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
-    model = check_model(spec, prepared)
-    view.print(data_line(raw.name, prepared.report))
-    for line in model.lines():
-        view.print(line)
-    return prepared, view
-
-
-def data_line(name: str, rep: dict[str, Any]) -> str:
-    """What ``sweep run`` says of the data it prepared: rows per split, then what was done to a
-    table (dropped, imputed, one-hot encoded) or the shape of one example."""
-    rows = f"data {name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
-    shape = rep.get("input_shape")
-    if rep.get("source", "table") != "table":  # arrays: an npz file, an image folder, a loader's arrays
-        return rows + f"examples shaped {tuple(shape or (rep['n_features'],))} ({rep['source']})"
-    return (rows + f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a "
-            f"target, imputed {sum(rep['missing_values_imputed'].values())} missing values, one-hot encoded "
-            f"{len(rep['categorical_columns'])} columns"
-            + (f"; examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""))
 
 
 def run_info(spec: SweepSpec, run_id: str, started: float, *, ray_info: dict[str, Any], hosts: list[str],
@@ -110,24 +77,6 @@ def run_info(spec: SweepSpec, run_id: str, started: float, *, ray_info: dict[str
     if tensorboard_dir is not None:
         info["tensorboard"] = tensorboard_dir
     return info
-
-
-def staging(run_id: str) -> Path:
-    """A new local staging directory for a run on a URI (its journal and tables are written here).
-
-    In ``SWEEP_STAGING_DIR`` when set, else in the system's temporary directory.
-    """
-    parent = os.environ.get("SWEEP_STAGING_DIR") or None
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="sweep-staging-", dir=parent)) / run_id
-
-
-def drop_staging(run_dir: Path) -> None:
-    """Delete a staging directory made by :func:`staging` (the run is at its URI)."""
-    import shutil
-
-    shutil.rmtree(run_dir.parent, ignore_errors=True)
 
 
 def mark_incomplete(run_dir: Path, tables: RunTables | None, mirror: Any = None) -> None:

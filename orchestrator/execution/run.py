@@ -21,7 +21,10 @@ from ..progress import ProgressView
 from .context import JOURNAL, RunContext, RunResult
 from .events import EventSink
 from .finalize import finalize
-from .lifecycle import RunGuard, drop_staging, prepare, run_info, staging
+from ..decisions.space import count_trials
+from ..storage import drop_staging, staging
+from ..training.probe import check_model
+from .lifecycle import RunGuard, run_info
 from .ray_start import RayLogs, RayStart, check_fits, connect_ray, describe_ray, resolve_resources, shutdown_ray
 from .strategies import STRATEGIES, RunOptions, Strategy, make_strategy
 
@@ -35,7 +38,7 @@ __all__ = ["run_sweep", "resume_sweep"]
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
               view: ProgressView | None = None, ray_resources: dict[str, float] | None = None,
               warm_start: list[dict[str, Any]] | None = None, tensorboard: bool = False,
-              budget_s: float | None = None) -> RunResult:
+              budget_s: float | None = None, dashboard: bool = False) -> RunResult:
     """Run a sweep end to end and write its run directory.
 
     Args:
@@ -54,6 +57,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             compare``): a parallel sweep gets Ray Tune's ``time_budget_s`` (what is left of it when
             the Tuner starts), the babysitter a deadline. The final test evaluation comes after it.
             None: no time limit.
+        dashboard: start Ray's dashboard (on 127.0.0.1) with the embedded Ray this starts
+            (``--dashboard``); a cluster's or an already running Ray keeps its own.
 
     Returns:
         A :class:`RunResult`.
@@ -73,9 +78,10 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     # so may a user's model builder: they are read, called and built before Ray starts, so a bad one
     # starts nothing. A built-in data set for a built-in model loads while Ray (and its workers'
     # TensorFlow import) starts; it fails only on a bad data.samples (Ray is then shut down).
-    early = prepare(spec, view) if spec.data.dataset is None or spec.model.kind == "builder" else None
-    # on a cluster the spec's directory goes with the job, so its builder or loader imports on every node
-    ray_start = RayStart(address, ray_resources, working_dir=spec.base_dir if spec.source else None, out=out)
+    early = (load_data_and_check_model(spec, view) if spec.data.dataset is None or spec.model.kind == "builder"
+             else None)
+    # on a cluster the code the spec names goes with the job, so its builder or loader imports on every node
+    ray_start = RayStart(address, ray_resources, spec=spec, out=out, dashboard=dashboard)
     try:
         run_id = new_run_id(spec.name, started)
         mirror: Mirror | None = None
@@ -84,7 +90,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             mirror = Mirror(run_dir, where / run_id)
         else:
             run_dir = where / run_id
-        prepared, view = early or prepare(spec, view)
+        prepared, view = early or load_data_and_check_model(spec, view)
     except BaseException:
         ray_start.abandon()
         raise
@@ -93,11 +99,42 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
             started_ray = ray_start.join()
+            if ray_start.shipped:  # what went to the cluster, said once the progress view exists
+                view.print(ray_start.shipped)
             ctx, strategy = _start(spec, prepared, view, run_id, run_dir, mirror, started, options, address,
                                    started_ray, guard)
             return _run_strategy(ctx, strategy)
     finally:
         _close(guard, mirror, run_dir, bool(ray_start.started))
+
+
+def load_data_and_check_model(spec: SweepSpec,
+                              view: ProgressView | None) -> tuple[data_mod.Prepared, ProgressView]:
+    """Load and split the data (:func:`orchestrator.data.load_for`) and check the model can be built
+    on it (a bad file or builder fails here, before anything starts); make the view and print the
+    data line and the model's lines on it."""
+    from .. import data as data_mod
+
+    raw, prepared = data_mod.load_for(spec)
+    model = check_model(spec, prepared)
+    view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
+    view.print(data_line(raw.name, prepared.report))
+    for line in model.lines():
+        view.print(line)
+    return prepared, view
+
+
+def data_line(name: str, rep: dict[str, Any]) -> str:
+    """What ``sweep run`` says of the data it prepared: rows per split, then what was done to a
+    table (dropped, imputed, one-hot encoded) or the shape of one example."""
+    rows = f"data {name}: {rep['rows_train']} train / {rep['rows_val']} val / {rep['rows_test']} test rows, "
+    shape = rep.get("input_shape")
+    if rep.get("source", "table") != "table":  # arrays: an npz file, an image folder, a loader's arrays
+        return rows + f"examples shaped {tuple(shape or (rep['n_features'],))} ({rep['source']})"
+    return (rows + f"{rep['n_features']} features; dropped {rep['rows_dropped_missing_target']} rows without a "
+            f"target, imputed {sum(rep['missing_values_imputed'].values())} missing values, one-hot encoded "
+            f"{len(rep['categorical_columns'])} columns"
+            + (f"; examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""))
 
 
 def _start(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, run_id: str, run_dir: Path,
@@ -183,7 +220,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
         local = where
     try:
         info, spec = _read_run(local, where, has_tune=(where / "tune").is_dir())
-        prepared, view = prepare(spec, view)
+        prepared, view = load_data_and_check_model(spec, view)
         return _resume(spec, prepared, view, info, local, where, mirror, address, ray_resources)
     finally:
         if mirror is not None:
@@ -222,8 +259,7 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
     guard: RunGuard | None = None
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
-            started_ray = connect_ray(address, ray_resources, working_dir=spec.base_dir if spec.source else None,
-                                      out=local.parent)
+            started_ray = connect_ray(address, ray_resources, spec=spec, out=local.parent)
             spec = resolve_resources(spec)
             tables = RunTables.replay(local / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
                                       resources=spec.resources.model_dump())

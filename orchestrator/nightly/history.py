@@ -162,14 +162,14 @@ def load_history(history: str | Path) -> "Runs":
     """
     import pandas as pd
 
-    from ..results import read_runs
+    from ..results import load_many
 
     history = _root(history)
     parts = list(_partitions(history))
     parts = [(d, p) for d, p in parts if _run_jsons(p)]
     if not parts:
         raise FileNotFoundError(f"{history}: no nightly partitions (date=YYYY-MM-DD/<run>/run.json)")
-    runs = read_runs([p for _, p in parts])
+    runs = load_many([p for _, p in parts])
     date_of_dir = {_dir_key(p): pd.Timestamp(d) for d, p in parts}
     run_dates = [date_of_dir.get(_dir_key(path.parent)) for path in runs.paths]
     by_run = dict(zip(runs.runs["run_id"], run_dates))

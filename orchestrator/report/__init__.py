@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..results import Run, read_run
+from ..results import Run, load
 from .analysis import goldilocks_regions, param_kinds
 from .context import Context
 from .curves import curves_section
@@ -56,7 +56,7 @@ def write_report(run: Run | str | Path, out: Any = None) -> Path:
     from ..storage import Location, is_uri, resolve
 
     if not isinstance(run, Run):
-        run = read_run(run)
+        run = load(run)
     if out is None and isinstance(run.path, Location):
         out = run.path / "report.html"
     if isinstance(out, Location) or (out is not None and is_uri(str(out))):

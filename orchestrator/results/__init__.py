@@ -6,6 +6,7 @@ Layout (see the README's "Results schema"):
     <out>/<run_id>/trials.parquet   one row per trial
     <out>/<run_id>/epochs.parquet   one row per trial and epoch
     <out>/<run_id>/events.parquet   interventions: scheduler stops, divergence, patience
+    <out>/<run_id>/refit_epochs.parquet  the refit's epochs (final: {refit: train+val}), if any
 
 Every file is written to a temporary name in the same directory and renamed over the old one, so
 a crash leaves the previous complete file, never a truncated one. (A run on a storage URI is
@@ -15,13 +16,13 @@ instead of duplicating it.
 
 The modules: :mod:`.tables` (the live tables, :class:`RunTables`), :mod:`.status` (how a trial
 ended, pure), :mod:`.files` (run ids, atomic writes, strict JSON) and :mod:`.reading` (runs read
-back: :func:`read_run`, :func:`read_runs`). This package imports neither Ray nor TensorFlow.
+back: :func:`load`, :func:`load_many`). This package imports neither Ray nor TensorFlow.
 """
 
 from __future__ import annotations
 
 from .files import clean_json, new_run_id, write_json, write_parquet
-from .reading import Run, Runs, iter_hp_columns, read_run, read_runs
+from .reading import Run, Runs, iter_hp_columns, load, load_many
 from .status import asha_rung, classify_failure, end_status
 from .tables import EPOCH_FIELDS, RunTables
 
@@ -30,8 +31,8 @@ __all__ = [
     "new_run_id",
     "write_parquet",
     "write_json",
-    "read_run",
-    "read_runs",
+    "load",
+    "load_many",
     "Runs",
     "end_status",
     "asha_rung",

@@ -1,24 +1,25 @@
-"""Reading runs back: one run directory (:func:`read_run`) or many as one (:func:`read_runs`),
+"""Reading runs back: one run directory (:func:`load`) or many as one (:func:`load_many`),
 from a local path or a storage URI."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from .files import utc_timestamp
+from .tables import REFIT_EPOCHS
 
-__all__ = ["Run", "Runs", "read_run", "read_runs", "iter_hp_columns"]
+__all__ = ["Run", "Runs", "load", "load_many", "iter_hp_columns"]
 
 
 @dataclass(frozen=True)
 class Run:
-    """A run directory loaded into pandas (see :func:`read_run`).
+    """A run directory loaded into pandas (see :func:`load`).
 
     ``path`` is a :class:`~pathlib.Path`, or a :class:`~orchestrator.storage.Location` for a run
     read from a URI (``str(path)`` is the URI).
@@ -29,6 +30,8 @@ class Run:
     trials: pd.DataFrame
     epochs: pd.DataFrame
     events: pd.DataFrame
+    # the refit's epochs (final: {refit: train+val}, RUN_DIR/refit_epochs.parquet); empty without a refit
+    refit_epochs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def best(self) -> pd.Series | None:
@@ -73,7 +76,7 @@ class Run:
         return f"<table>{body}</table>"
 
 
-def read_run(run_dir: Any) -> Run:
+def load(run_dir: Any) -> Run:
     """Load a run directory's run.json and tables: a local path, or a URI (``s3://``, ``gs://``, ``file://``)."""
     from ..storage import Location, is_uri, resolve
 
@@ -84,7 +87,8 @@ def read_run(run_dir: Any) -> Run:
     def _read(name: str) -> pd.DataFrame:
         f = p / name
         return pd.read_parquet(f) if f.exists() else pd.DataFrame()
-    return Run(p, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
+    return Run(p, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"),
+               _read(REFIT_EPOCHS))
 
 
 def _read_remote_run(loc: Any) -> Run:
@@ -93,11 +97,12 @@ def _read_remote_run(loc: Any) -> Run:
     def _read(name: str) -> pd.DataFrame:
         f = loc / name
         return pd.read_parquet(f.path, filesystem=f.fs) if f.is_file() else pd.DataFrame()
-    return Run(loc, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"))
+    return Run(loc, info, _read("trials.parquet"), _read("epochs.parquet"), _read("events.parquet"),
+               _read(REFIT_EPOCHS))
 
 
 def _remote_run_dirs(loc: Any) -> list[Any]:
-    """The run directories at or below a URI location (one listing), as :func:`read_runs` finds them locally."""
+    """The run directories at or below a URI location (one listing), as :func:`load_many` finds them locally."""
     if (loc / "run.json").is_file():
         return [loc]
     dirs = []
@@ -126,7 +131,7 @@ def iter_hp_columns(df: pd.DataFrame) -> Iterable[str]:
 
 @dataclass(frozen=True)
 class Runs:
-    """Many run directories loaded as one (see :func:`read_runs`).
+    """Many run directories loaded as one (see :func:`load_many`).
 
     ``runs`` has one row per run (``run_id, name, status, strategy, path, started_at, ended_at,
     metric, mode, trials, selected_trial, selected_value, test_*`` and the ``compute`` figures);
@@ -141,7 +146,7 @@ class Runs:
     events: pd.DataFrame
 
 
-def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
+def load_many(sources: str | Path | Iterable[str | Path]) -> Runs:
     """Load many run directories at once: a nightly history, or runs to compare in a notebook.
 
     Args:
@@ -151,10 +156,10 @@ def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
 
     Returns:
         :class:`Runs`, ordered by start time. Raises ``FileNotFoundError`` when no run directory
-        is found, and whatever :func:`read_run` raises for an unreadable one.
+        is found, and whatever :func:`load` raises for an unreadable one.
     """
     paths = _run_dirs(sources)
-    loaded = [read_run(p) for p in paths]
+    loaded = [load(p) for p in paths]
     runs = pd.DataFrame([_run_row(r) for r in loaded])
     order = runs.sort_values(["started_at", "run_id"], na_position="last", kind="stable").index
     runs = runs.loc[order].reset_index(drop=True)
@@ -164,7 +169,7 @@ def read_runs(sources: str | Path | Iterable[str | Path]) -> Runs:
 
 
 def _run_dirs(sources: str | Path | Iterable[str | Path]) -> list[Any]:
-    """The run directories :func:`read_runs` reads (local Paths, resolved, then storage Locations)."""
+    """The run directories :func:`load_many` reads (local Paths, resolved, then storage Locations)."""
     import glob as _glob
 
     if isinstance(sources, (str, Path)):

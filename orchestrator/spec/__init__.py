@@ -17,17 +17,18 @@ from __future__ import annotations
 from .checks import MAX_GRID_TRIALS, metric_names, parse_spec
 from .distributions import (GRAPH_KEEPING, Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, active,
                             pbt_mutable)
-from .hyperparameters import (ACTIVATIONS, CNN_HYPERPARAMETERS, FAMILIES, HYPERPARAMETERS, LR_SCHEDULES,
-                              MLP_HYPERPARAMETERS, OPTIMIZERS, POOLINGS, TRAINING_HYPERPARAMETERS, Scalar,
+from .hyperparameters import (ACTIVATIONS, CNN_HYPERPARAMETERS, FAMILY_HYPERPARAMETERS, HYPERPARAMETERS,
+                              LR_SCHEDULES, MLP_HYPERPARAMETERS, OPTIMIZERS, POOLINGS, TRAINING_HYPERPARAMETERS, Scalar,
                               check_value, hyperparameters)
 from .loading import MAX_SPEC_BYTES, MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_NODES, load_spec
-from .sections import (DEFAULT_NUM_SAMPLES, BabysitSpec, DataSpec, DivergenceSpec, EarlyStoppingSpec,
+from .sections import (DEFAULT_NUM_SAMPLES, STRATEGIES, BabysitSpec, DataSpec, DivergenceSpec, EarlyStoppingSpec,
                        ExperimentPlateauSpec, MetricSpec, ModelSpec, ResourcesSpec, SchedulerSpec, SearchSpec,
-                       SplitSpec, StoppersSpec, SweepSpec, TrialPlateauSpec, count_trials)
+                       SplitSpec, StoppersSpec, StrategyName, SweepSpec, TrialPlateauSpec, count_trials)
 
 __all__ = [
     # the hyperparameters the product owns, per model family
-    "HYPERPARAMETERS", "MLP_HYPERPARAMETERS", "CNN_HYPERPARAMETERS", "TRAINING_HYPERPARAMETERS", "FAMILIES",
+    "HYPERPARAMETERS", "MLP_HYPERPARAMETERS", "CNN_HYPERPARAMETERS", "TRAINING_HYPERPARAMETERS",
+    "FAMILY_HYPERPARAMETERS",
     "hyperparameters", "OPTIMIZERS", "ACTIVATIONS", "LR_SCHEDULES", "POOLINGS", "Scalar", "check_value",
     # distributions
     "Constant", "Grid", "Choice", "Uniform", "LogUniform", "IntRange", "Param", "active", "pbt_mutable",
@@ -36,6 +37,8 @@ __all__ = [
     "SplitSpec", "DataSpec", "ModelSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
     "ExperimentPlateauSpec", "StoppersSpec", "EarlyStoppingSpec", "DivergenceSpec", "ResourcesSpec",
     "BabysitSpec", "SweepSpec",
+    # the names a spec's strategy accepts
+    "STRATEGIES", "StrategyName",
     # how many trials
     "DEFAULT_NUM_SAMPLES", "count_trials", "MAX_GRID_TRIALS",
     # loading and validation

@@ -17,8 +17,8 @@ from typing import Any, Callable, Union
 from ..errors import SpecError
 
 __all__ = ["HYPERPARAMETERS", "MLP_HYPERPARAMETERS", "CNN_HYPERPARAMETERS", "TRAINING_HYPERPARAMETERS",
-           "FAMILIES", "OPTIMIZERS", "ACTIVATIONS", "LR_SCHEDULES", "POOLINGS", "Entry", "Scalar", "hyperparameters",
-           "check_value"]
+           "FAMILY_HYPERPARAMETERS", "OPTIMIZERS", "ACTIVATIONS", "LR_SCHEDULES", "POOLINGS", "Entry", "Scalar",
+           "hyperparameters", "check_value"]
 
 Scalar = Union[bool, int, float, str]
 Rule = Callable[[Any], Union[str, None]]
@@ -86,7 +86,9 @@ CNN_HYPERPARAMETERS: dict[str, Entry] = {
     **_SHARED,
     **TRAINING_HYPERPARAMETERS,
 }
-FAMILIES: dict[str, dict[str, Entry]] = {"mlp": HYPERPARAMETERS, "cnn": CNN_HYPERPARAMETERS}
+# The hyperparameter table of each model family (the family objects that build the models are
+# orchestrator.training.model.FAMILIES).
+FAMILY_HYPERPARAMETERS: dict[str, dict[str, Entry]] = {"mlp": HYPERPARAMETERS, "cnn": CNN_HYPERPARAMETERS}
 # Every name the product owns, whichever family: check_value's default table.
 _OWNED: dict[str, Entry] = {**HYPERPARAMETERS, **CNN_HYPERPARAMETERS}
 
@@ -94,7 +96,7 @@ _OWNED: dict[str, Entry] = {**HYPERPARAMETERS, **CNN_HYPERPARAMETERS}
 def hyperparameters(kind: str) -> dict[str, Entry]:
     """The hyperparameters the product owns for a model ``kind`` (``mlp``, ``cnn``, ``builder``):
     the family's, or for a builder the training ones only (the rest are the user's)."""
-    return FAMILIES.get(kind, TRAINING_HYPERPARAMETERS)
+    return FAMILY_HYPERPARAMETERS.get(kind, TRAINING_HYPERPARAMETERS)
 
 
 def check_value(name: str, value: Any, key: str, entry: Entry | None = None) -> Scalar:

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SpecError
 from ..usercode import parse_ref
 from .distributions import DIST_TYPES, Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform
-from .hyperparameters import FAMILIES, HYPERPARAMETERS, Entry, check_value, hyperparameters
+from .hyperparameters import FAMILY_HYPERPARAMETERS, HYPERPARAMETERS, Entry, check_value, hyperparameters
 from .pydantic_errors import validate
 from .sections import ModelSpec
 
@@ -31,9 +31,9 @@ def parse_model(model: dict[str, Any]) -> tuple[ModelSpec, dict[str, Any]]:
     values = dict(model)
     family = values.pop("family", None)
     builder = values.pop("builder", None)
-    if family is not None and (not isinstance(family, str) or family not in FAMILIES):
-        raise SpecError("model.family", f"must be one of {', '.join(FAMILIES)}, got {family!r} "
-                        "(your own Keras model: model.builder: file.py:function)")
+    if family is not None and (not isinstance(family, str) or family not in FAMILY_HYPERPARAMETERS):
+        raise SpecError("model.family", f"must be one of {', '.join(FAMILY_HYPERPARAMETERS)}, "
+                        f"got {family!r} (your own Keras model: model.builder: file.py:function)")
     if builder is None:
         return ModelSpec(family=family or "mlp"), values
     parse_ref(builder, "model.builder")  # the format only: the builder is imported when validated or run
@@ -49,7 +49,7 @@ def _known(kind: str) -> str:
 
 def _unknown(name: str, key: str, kind: str) -> SpecError:
     """The error for a name family ``kind`` does not take, saying whose name it is when it is one."""
-    for other, table in FAMILIES.items():
+    for other, table in FAMILY_HYPERPARAMETERS.items():
         if other != kind and name in table:
             return SpecError(key, f"{name} is a hyperparameter of model.family {other}, not of {kind}; "
                              f"{kind} takes: {_known(kind)} (your own model: model.builder takes any name)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
 from pydantic import Field, StrictInt, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -18,8 +18,13 @@ from .distributions import Choice, Constant, Frozen, Grid, Param
 
 __all__ = ["SplitSpec", "DataSpec", "ModelSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
            "ExperimentPlateauSpec", "StoppersSpec", "EarlyStoppingSpec", "DivergenceSpec", "ResourcesSpec",
-           "BabysitSpec", "FinalSpec", "TrackingSpec", "RawSpec", "SweepSpec", "DEFAULT_NUM_SAMPLES", "count_trials",
-           "resolve_data_path"]
+           "BabysitSpec", "FinalSpec", "TrackingSpec", "CodeSpec", "RawSpec", "SweepSpec", "DEFAULT_NUM_SAMPLES",
+           "count_trials", "resolve_data_path", "StrategyName", "STRATEGIES"]
+
+# The names a spec's `strategy` accepts, defined once: `sweep compare --strategies` takes these, and
+# execution.strategies registers one strategy under each (a unit test holds the two equal).
+StrategyName = Literal["parallel", "babysit"]
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 
 # Samples a random or tpe search draws when search.num_samples is not given (a grid: 1 per point).
 DEFAULT_NUM_SAMPLES = 16
@@ -275,6 +280,15 @@ class TrackingSpec(Frozen):
     mlflow: str | None = None
 
 
+class CodeSpec(Frozen):
+    """What a run on a cluster sends besides the code the spec names (the ``model.builder`` and
+    ``data.loader`` files, the local modules they import, their package): ``include`` lists files
+    and folders the code reads (``[helpers/, lookup.json]``), relative to the spec file's directory
+    and inside it."""
+
+    include: list[str] = []
+
+
 class RawSpec(Frozen):
     """The spec as written (sections validated, hyperparameters still raw); see :func:`parse_spec`."""
 
@@ -292,10 +306,11 @@ class RawSpec(Frozen):
     resources: ResourcesSpec = ResourcesSpec()
     max_failures: int = Field(0, ge=0, le=100)
     seed: int = 0
-    strategy: Literal["parallel", "babysit"] = "parallel"
+    strategy: StrategyName = "parallel"
     babysit: BabysitSpec = BabysitSpec()
     final: FinalSpec = FinalSpec()
     tracking: TrackingSpec = TrackingSpec()
+    code: CodeSpec = CodeSpec()
 
 
 class SweepSpec(Frozen):
@@ -323,10 +338,11 @@ class SweepSpec(Frozen):
     resources: ResourcesSpec
     max_failures: int
     seed: int
-    strategy: Literal["parallel", "babysit"] = "parallel"
+    strategy: StrategyName = "parallel"
     babysit: BabysitSpec = BabysitSpec()
     final: FinalSpec = FinalSpec()
     tracking: TrackingSpec = TrackingSpec()
+    code: CodeSpec = CodeSpec()  # a run.json written before code.include: nothing listed
 
     @property
     def searched(self) -> dict[str, Param]:

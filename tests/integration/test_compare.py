@@ -10,14 +10,12 @@ from PIL import Image
 
 from orchestrator.compare import BUDGET_SLACK_S
 
-from .conftest import run_cli
+from tests.helpers import SPECS, run_cli
 
 BUDGET_S = 15  # each strategy searches this long: enough for both to train and select (kept short for CI)
 
 
 def test_a_small_compare_writes_its_evidence_and_keeps_the_budget(ray_session, tmp_path):
-    from .conftest import SPECS
-
     out = tmp_path / "cmp"
     code = run_cli("compare", SPECS / "babysit_vs_parallel.yaml", "--budget", f"{BUDGET_S}s", "--seeds", "1",
                    "--out", out)

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from orchestrator.compare import (default_target, first_reach, parse_budget, parse_strategies, summarize,
-                                  summary_table, time_series)
+from orchestrator.compare import default_target, first_reach, summarize, summary_table, time_series
 from orchestrator.errors import SpecError
+from orchestrator.options import parse_budget, parse_strategies
 
 
 @pytest.mark.parametrize("text, seconds", [("300", 300.0), ("90s", 90.0), ("5m", 300.0), ("1.5h", 5400.0),

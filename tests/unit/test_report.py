@@ -21,7 +21,7 @@ from PIL import Image
 import orchestrator
 from orchestrator.cli import main
 from orchestrator.report import SECTIONS, goldilocks_regions, param_kinds, render_report, write_report
-from orchestrator.results import RunTables, read_run, write_json
+from orchestrator.results import RunTables, load, write_json
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"')
 XSS = "<script>alert('x')</script> & \"quoted\""
@@ -131,7 +131,7 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
     d = tmp_path_factory.mktemp("demo") / "demo-run"
     d.mkdir()
     fabricate_run(d)
-    return d, render_report(read_run(d))
+    return d, render_report(load(d))
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_report_escapes_values_from_the_data(demo) -> None:
 
 
 def test_report_content(demo) -> None:
-    run = read_run(demo[0])
+    run = load(demo[0])
     page = demo[1]
     sel = run.info["selected"]["trial_id"]
     assert "test_accuracy = 0.9312" in page
@@ -254,10 +254,10 @@ def test_report_without_a_spec_or_compute_and_with_one_trial(tmp_path: Path) -> 
     d = tmp_path / "old"
     d.mkdir()
     fabricate_run(d, n_trials=1, with_spec=False)
-    info = read_run(d).info
+    info = load(d).info
     info.pop("compute")
     write_json(info, d / "run.json")
-    page = render_report(read_run(d))
+    page = render_report(load(d))
     for sid, _ in SECTIONS:
         assert f'<section id="{sid}">' in page
     _images(page)
@@ -268,7 +268,7 @@ def test_report_of_an_empty_running_run(tmp_path: Path) -> None:
     RunTables("r-1", "val_loss", "min").flush(tmp_path)
     write_json({"run_id": "r-1", "status": "running", "budget": {"metric": "val_loss", "mode": "min"}},
                tmp_path / "run.json")
-    page = render_report(read_run(tmp_path))
+    page = render_report(load(tmp_path))
     for sid, _ in SECTIONS:
         assert f'<section id="{sid}">' in page
     assert "No trial was selected" in page and IMG.search(page) is None
@@ -288,7 +288,7 @@ def test_report_of_a_min_metric_with_exploding_losses(tmp_path: Path) -> None:
     write_json({"run_id": "m-1", "status": "complete", "budget": {"metric": "val_loss", "mode": "min"},
                 "spec": {"params": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 3}}}},
                tmp_path / "run.json")
-    page = render_report(read_run(tmp_path))
+    page = render_report(load(tmp_path))
     # no stopped trial: overview + top + best-so-far + learning_rate + parallel coordinates
     assert len(_images(page)) == 2 + 1 + 1 + 1
     assert "learning curves of stopped trials: nothing to plot" in page
@@ -389,7 +389,7 @@ def test_load_many_from_a_parent_directory(tmp_path: Path) -> None:
     assert runs.trials.loc[runs.trials["run_id"] == "b-run", "hp_dropout"].isna().all()
     assert runs.trials.loc[runs.trials["run_id"] == "a-run", "hp_dropout"].notna().all()
     assert set(runs.epochs["run_id"]) == {"a-run", "b-run"}
-    assert len(runs.epochs) == len(read_run(a).epochs) + len(read_run(b).epochs)
+    assert len(runs.epochs) == len(load(a).epochs) + len(load(b).epochs)
     assert set(runs.events["run_id"]) <= {"a-run", "b-run"}
 
 

@@ -23,7 +23,7 @@ from orchestrator.results import (
     clean_json,
     end_status,
     new_run_id,
-    read_run,
+    load,
     write_json,
     write_parquet,
 )
@@ -465,7 +465,7 @@ def test_read_run_round_trip(tmp_path: Path) -> None:
     write_json(clean_json(info), run_dir / "run.json")
     t.flush(run_dir)
 
-    run = read_run(run_dir)
+    run = load(run_dir)
     assert run.path == run_dir
     assert run.info["run_id"] == "run-7" and run.info["best"] is None
     assert run.info["compute"]["epochs_trained"] == 5
@@ -476,7 +476,7 @@ def test_read_run_round_trip(tmp_path: Path) -> None:
 
 def test_read_run_without_tables(tmp_path: Path) -> None:
     write_json({"status": "running"}, tmp_path / "run.json")
-    run = read_run(tmp_path)
+    run = load(tmp_path)
     assert run.info == {"status": "running"}
     assert run.trials.empty and run.epochs.empty and run.events.empty
 
