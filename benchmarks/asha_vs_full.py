@@ -477,7 +477,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
             f"- The ASHA run's own estimate of the full cost (`run.json` `compute`): "
             f"{r['asha']['compute']['epochs_full']} epochs (measured {r['full']['epochs']}), "
             f"~{r['asha']['compute']['trial_seconds_full']:.0f} trial-seconds (measured {r['full']['trial_seconds']:.0f}).",
-            f"- ASHA stop reasons: " + ", ".join(f"{k}: {v}" for k, v in r["asha"]["stop_reasons"].items()) + ".",
+            "- ASHA stop reasons: " + ", ".join(f"{k}: {v}" for k, v in r["asha"]["stop_reasons"].items()) + ".",
             f"- Run directories: `{r['full']['run_dir']}`, `{r['asha']['run_dir']}`.",
             "",
         ]

@@ -4,6 +4,7 @@
     run = orchestrator.run("search_spaces/quickstart.yaml", out="results", num_samples=4)
     run.trials, run.epochs, run.events      # DataFrames
     run.best, run.test_metrics              # the selected trial's row, its one test score
+    run.importance                          # which hyperparameters mattered, per objective
     model = run.model()                     # the exported model
     model.predict(frame)                    # raw rows in, predictions out
     run.report()                            # the HTML report
@@ -24,6 +25,7 @@ options are parsed, MLflow checked and the run logged here, once, for both.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from pathlib import Path
@@ -143,7 +145,8 @@ def _mlflow_uri(uri: str | None) -> str | None:
 @dataclasses.dataclass(frozen=True)
 class NotebookRun(Run):
     """A run read back (:class:`~orchestrator.results.Run`: ``trials``, ``epochs``, ``events``,
-    ``best``, ``test_metrics``, ``model()``) that also writes its HTML report.
+    ``best``, ``test_metrics``, ``model()``) that also writes its HTML report and ranks its
+    hyperparameters (``importance``).
 
     Attributes:
         mlflow_uri: the MLflow tracking URI the run was logged to by :func:`run`, else None.
@@ -158,6 +161,21 @@ class NotebookRun(Run):
         from .report import write_report
 
         return write_report(self, out if out is not None else self.path / "report.html")
+
+    @functools.cached_property
+    def importance(self) -> Any:
+        """Which hyperparameters mattered, per objective: a DataFrame ``objective, param,
+        importance, rank`` (rank 1 the most important), from Optuna's evaluators on the trials that
+        finished an epoch (:mod:`orchestrator.importance`; computed on first use, and cached in
+        run.json for a finished local run).
+
+        Raises:
+            orchestrator.importance.ImportanceUnavailable: nothing to rank (no searched
+                hyperparameter, too few trials).
+        """
+        from .importance import run_importance
+
+        return run_importance(self)
 
     @property
     def result(self) -> RunResult:

@@ -1,7 +1,7 @@
 """The ``sweep`` command line.
 
-``sweep --help``, ``sweep validate``, ``sweep show`` and ``sweep report`` import neither Ray nor
-TensorFlow; only ``sweep run`` starts Ray.
+``sweep --help``, ``sweep validate``, ``sweep show``, ``sweep importance`` and ``sweep report``
+import neither Ray nor TensorFlow; only ``sweep run`` starts Ray.
 
 Every failure is one line on stderr (:func:`main` is the one place that turns errors into lines
 and exit codes): a bad spec (naming the file and key) or a bad argument (naming it), exit code 2;
@@ -289,7 +289,7 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
     shape = rep.get("input_shape")
     example = f", examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""
     typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
-               f"metric {spec.metric_name} ({spec.mode}); scheduler {spec.scheduler.type}; "
+               f"{spec.describe_goals()}; scheduler {spec.scheduler.type}; "
                f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
                f"{rep['n_features']} features{example}")
     for line in model.lines():
@@ -299,17 +299,12 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
 @app.command()
 def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a URI)."),
          top: int = typer.Option(10, "--top", help="How many trials to list.")) -> None:
-    """Print a run's top trials as a table."""
+    """Print a run's top trials as a table; with several objectives or constraints, its Pareto front;
+    and which hyperparameters mattered (their importance per objective)."""
     from rich.console import Console
     from rich.table import Table
 
-    from .results import load
-
-    where = _run_dir(run_dir)
-    try:
-        run = load(where)
-    except Exception as e:  # unreadable table: say which
-        _fail(f"{where}: cannot read: {e}".splitlines()[0])
+    run = _loaded(_run_dir(run_dir))
     df = run.trials
     metric = run.info.get("budget", {}).get("metric", "val_loss")
     mode = run.info.get("budget", {}).get("mode", "min")
@@ -334,6 +329,137 @@ def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a U
             cells[0] = f"* {cells[0]}"
         table.add_row(*cells)
     console.print(table)
+    _show_front(console, run)
+    _show_importance(console, run)
+
+
+def _cell(v: Any) -> str:
+    """A table value as show prints it: 4 significant digits (a whole number in full), yes/no,
+    empty for null."""
+    from .report.page import format_value
+
+    return format_value(v)
+
+
+def _show_front(console: Any, run: Any) -> None:
+    """The front's trials (objectives, costs, feasible, rank; the selected one marked ``*``), for a
+    run with several objectives or constraints."""
+    from rich.table import Table
+
+    from .front import bound_text, constraints_of, front_table, has_front, objectives_of
+
+    if not has_front(run.info):
+        return
+    front = front_table(run.trials, run.info)
+    objectives = ", ".join(f"{n} ({m})" for n, m in objectives_of(run.info))
+    limits = "; ".join(bound_text(n, b) for n, b in constraints_of(run.info).items())
+    feasible = int(run.trials["feasible"].fillna(False).astype(bool).sum()) if "feasible" in run.trials else 0
+    console.print(f"front: {len(front)} trial(s) of {feasible} feasible · objectives {objectives}"
+                  + (f" · constraints {limits}" if limits else ""))
+    if front.empty:
+        return
+    table = Table()
+    shown = [c for c in front.columns if c != "is_selected"]
+    for c in shown:
+        table.add_column(c, no_wrap=True)
+    for _, r in front.iterrows():
+        cells = [_cell(r[c]) for c in shown]
+        if r["is_selected"]:
+            cells[0] = f"* {cells[0]}"
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _show_importance(console: Any, run: Any, top: int = 5) -> None:
+    """The most important hyperparameters per objective (a note when they cannot be ranked)."""
+    from .importance import ImportanceUnavailable, run_importance
+
+    try:
+        ranking = run_importance(run)
+    except ImportanceUnavailable as e:
+        console.print(f"importance: not computed ({e})", style="dim")
+        return
+    console.print("importance (which hyperparameters mattered, per objective; sweep importance RUN_DIR for all):")
+    console.print(_importance_table(ranking, top))
+
+
+def _importance_table(ranking: Any, top: int | None = None) -> Any:
+    """One table: a row per rank, a column per objective holding ``param  importance``."""
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("rank", justify="right")
+    objectives = list(dict.fromkeys(ranking["objective"]))
+    for name in objectives:
+        table.add_column(name, no_wrap=True)
+    depth = int(ranking["rank"].max()) if len(ranking) else 0
+    for rank in range(1, min(depth, top or depth) + 1):
+        cells = [str(rank)]
+        for name in objectives:
+            row = ranking[(ranking["objective"] == name) & (ranking["rank"] == rank)]
+            cells.append("" if row.empty else f"{row['param'].iloc[0]}  {row['importance'].iloc[0]:.3f}")
+        table.add_row(*cells)
+    return table
+
+
+@app.command()
+def importance(sources: list[str] = typer.Argument(..., metavar="RUN_DIR...",
+                                                   help="A run directory, or several, or a nightly history "
+                                                        "(a directory of runs; a glob pattern)."),
+               evaluator: str = typer.Option("auto", "--evaluator", help="auto (fANOVA; PED-ANOVA for many "
+                                             "trials), fanova or ped_anova."),
+               seed: int = typer.Option(0, "--seed", help="The evaluator's seed (the same ranking every time).")
+               ) -> None:
+    """Which hyperparameters mattered: Optuna's importance per objective, over one run or many."""
+    from .importance import EVALUATORS, ImportanceUnavailable, history_importance, run_importance
+
+    if evaluator not in EVALUATORS:
+        raise UsageError("--evaluator", f"must be one of {', '.join(EVALUATORS)}, got {evaluator!r}")
+    try:
+        if len(sources) == 1 and _holds_run(sources[0]):
+            run = _loaded(_run_dir(sources[0]))
+            ranking, what = run_importance(run, evaluator, seed), f"run {run.info.get('run_id')}"
+            n = len(run.trials)
+        else:
+            runs = _loaded_many(sources)
+            ranking, what = history_importance(runs.paths, runs.trials, evaluator, seed), f"{len(runs.paths)} runs"
+            n = len(runs.trials)
+    except ImportanceUnavailable as e:
+        _fail(f"{' '.join(sources)}: cannot rank: {e}")
+    typer.echo(f"importance over {n} trials of {what} ({evaluator}, seed {seed}); 1 = the most important")
+    from rich.console import Console
+
+    Console(width=None if sys.stdout.isatty() else 240).print(_importance_table(ranking))
+
+
+def _holds_run(source: str) -> bool:
+    """Whether ``source`` is one run directory (a run.json in it), not a history or a pattern."""
+    if _is_uri(source):
+        try:
+            return (_where("RUN_DIR", source) / "run.json").is_file()
+        except OSError:
+            return False
+    return (Path(source) / "run.json").is_file()
+
+
+def _loaded(where: Any) -> Any:
+    from .results import load
+
+    try:
+        return load(where)
+    except Exception as e:  # unreadable table: say which
+        _fail(f"{where}: cannot read: {e}".splitlines()[0])
+
+
+def _loaded_many(sources: list[str]) -> Any:
+    from .results import load_many
+
+    try:
+        return load_many(sources)
+    except FileNotFoundError as e:
+        _fail(f"RUN_DIR: {e}".splitlines()[0])
+    except Exception as e:  # an unreadable run.json or table
+        _fail(f"RUN_DIR: cannot read: {e}".splitlines()[0])
 
 
 @app.command()

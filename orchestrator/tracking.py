@@ -4,11 +4,16 @@
 ``orchestrator.run(..., mlflow=URI)``) logs, once the run directory is written:
 
 - the parent run (named after the run id, in the experiment named after the sweep): the searched
-  space and the run's settings as parameters, the selected trial's validation and test scores as
-  metrics, ``run.json`` as an artifact, and the exported model (``model/``) as artifacts;
+  space and the run's settings as parameters (with several objectives or constraints also
+  ``objectives``, ``constraints`` and ``select.rule``), the selected trial's validation and test
+  scores and its model's costs as metrics (and ``front_size``, ``feasible_trials``, the front's
+  trial ids as the tag ``sweep.front``), ``run.json`` as an artifact, and the exported model
+  (``model/``) as artifacts;
 - one child run per trial (tagged ``mlflow.parentRunId``): its hyperparameters as parameters,
-  every per-epoch figure of ``epochs.parquet`` at its epoch as the step, its status, stop reason
-  and diagnosis as tags, the selected one tagged ``selected`` and holding the exported model too.
+  its best scores, its model's costs (``params``, ``model_bytes``, ``latency_ms``, ...) and, with
+  a front, ``pareto_rank`` and ``feasible`` (1 or 0) as metrics, every per-epoch figure of
+  ``epochs.parquet`` at its epoch as the step, its status, stop reason and diagnosis as tags, the
+  selected one tagged ``selected`` and holding the exported model too.
 
 Everything is read from the run's own tables, so workers never talk to the tracking server and a
 run can be logged again later (:func:`log_run` on any run directory). Trials that ended well are
@@ -27,13 +32,14 @@ import time
 from typing import Any
 
 from .errors import UsageError
+from .front import bound_text, constraints_of, cost_names, has_front, objectives_of
 
 __all__ = ["require_mlflow", "log_run", "EPOCH_KEYS"]
 
 INSTALL = "pip install 'orchestrator[mlflow]' (or: pip install mlflow)"
 EPOCH_KEYS = ("run_id", "trial_id", "epoch", "diverged")  # epochs.parquet columns that are not figures
 _STATUS = {"completed": "FINISHED", "stopped": "FINISHED", "error": "FAILED", "diverged": "FAILED",
-           "running": "KILLED"}
+           "running": "KILLED", "infeasible": "FINISHED"}  # infeasible: a normal end, before any epoch
 _BATCH = 900  # MLflow takes at most 1000 metrics per log_batch
 
 
@@ -98,12 +104,19 @@ def _log_parent(client: Any, exp_id: str, run: Any, model_files: list[str]) -> s
     params = {"search.algorithm": (spec.get("search") or {}).get("algorithm"),
               "scheduler.type": (spec.get("scheduler") or {}).get("type"),
               "metric": (spec.get("metric") or {}).get("name"), "trials": len(run.trials),
-              "model.family": (spec.get("model") or {}).get("kind")}
+              "model.family": (spec.get("model") or {}).get("kind"), **_goal_params(info)}
     now = int(time.time() * 1000)
+    costs = set(cost_names())
     metrics = [Metric(k, float(v), now, 0) for k, v in selected.items()
-               if _number(v) and (k.startswith("test_") or k.startswith("best_"))]
+               if _number(v) and (k.startswith("test_") or k.startswith("best_") or k in costs)]
+    if has_front(info):
+        metrics += [Metric("feasible_trials", float(info.get("feasible_count") or 0), now, 0),
+                    Metric("front_size", float(len(info.get("front") or [])), now, 0)]
+    tags = [RunTag("sweep.selected", str(selected.get("trial_id", "")))]
+    if info.get("front"):  # the front's trial ids (an MLflow tag holds at most 5000 characters)
+        tags.append(RunTag("sweep.front", ",".join(str(f.get("trial_id")) for f in info["front"])[:5000]))
     client.log_batch(pid, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items() if v is not None],
-                     tags=[RunTag("sweep.selected", str(selected.get("trial_id", "")))])
+                     tags=tags)
     _log_file(client, pid, run.path, "run.json", "")
     for rel in model_files:
         _log_file(client, pid, run.path, rel, "model")
@@ -127,8 +140,12 @@ def _log_trial(client: Any, exp_id: str, pid: str, run: Any, t: Any, model_files
             if k in t and not _missing(t[k])]
     if bool(t.get("is_selected")):
         tags.append(RunTag("sweep.selected", "true"))
+    costs = set(cost_names())
     summary = [Metric(c, float(t[c]), now, 0) for c in run.trials.columns
-               if (c.startswith("best_") or c.startswith("test_")) and c != "best_epoch" and _number(t[c])]
+               if (c.startswith(("best_", "test_")) and c != "best_epoch" or c in costs or c == "pareto_rank")
+               and _number(t[c])]
+    if "feasible" in t and not _missing(t["feasible"]):  # 1 feasible, 0 not (sortable, unlike a tag)
+        summary.append(Metric("feasible", float(bool(t["feasible"])), now, 0))
     client.log_batch(cid, params=hp, tags=tags, metrics=summary)
     history = _history(run.epochs, tid, start)
     for i in range(0, len(history), _BATCH):
@@ -137,6 +154,17 @@ def _log_trial(client: Any, exp_id: str, pid: str, run: Any, t: Any, model_files
         for rel in model_files:
             _log_file(client, cid, run.path, rel, "model")
     client.set_terminated(cid, _STATUS.get(str(t["status"]), "FINISHED"), end_time=_millis(t.get("ended_at"), now))
+
+
+def _goal_params(info: dict[str, Any]) -> dict[str, str]:
+    """The run's objectives, constraints and select rule as parent-run parameters (none for a run
+    with one objective and no constraint: its ``metric`` says it all)."""
+    if not has_front(info):
+        return {}
+    sel = info.get("select") if isinstance(info.get("select"), dict) else {}
+    return {"objectives": ", ".join(f"{n} ({m})" for n, m in objectives_of(info)),
+            "constraints": "; ".join(bound_text(n, b) for n, b in constraints_of(info).items()) or "none",
+            "select.rule": str(sel.get("rule", "best"))}
 
 
 def _history(epochs: Any, tid: str, start: int) -> list[Any]:

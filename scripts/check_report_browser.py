@@ -9,8 +9,10 @@ Chromium comes from the system packages (Debian: ``apt-get install -y chromium``
 
 1. **DOM**: Chromium loads a copy of the page with a probe script appended (the report itself has
    no JavaScript). The probe records uncaught errors, counts the images that failed to decode
-   (``naturalWidth == 0``) and the section headings, and writes the result into the DOM, which
-   ``--dump-dom`` prints. Every image must decode, every section must be there, no error.
+   (``naturalWidth == 0``), the section headings and each section's images (``section_images``:
+   the Front section's pair plots, for one), and the Importance section's bars and how many of
+   them were laid out with a size, and writes the result into the DOM, which ``--dump-dom``
+   prints. Every image must decode, every section must be there, every bar drawn, no error.
 2. **Console**: Chromium's log (``--enable-logging=stderr --v=0``) must have no console message
    at all (Chromium logs them all as ``INFO:CONSOLE``, whatever their level; the report has no
    script, so any message, such as a failed resource load, is a problem).
@@ -51,6 +53,11 @@ PROBE = """
       broken: imgs.filter(function (i) { return !i.complete || i.naturalWidth === 0; }).length,
       sizes: imgs.map(function (i) { return [i.naturalWidth, i.naturalHeight]; }),
       sections: Array.prototype.map.call(document.querySelectorAll('section[id]'), function (s) { return s.id; }),
+      section_images: Array.prototype.reduce.call(document.querySelectorAll('section[id]'), function (acc, s) {
+        acc[s.id] = s.querySelectorAll('img').length; return acc; }, {}),
+      bars: document.querySelectorAll('table.imp td.bar > div').length,
+      bars_drawn: Array.prototype.filter.call(document.querySelectorAll('table.imp td.bar > div'),
+        function (b) { return b.offsetWidth > 0 && b.offsetHeight > 0; }).length,
       scripts: document.scripts.length - 1,
       errors: errors
     };
@@ -147,6 +154,8 @@ def check(page: str | Path, screenshot: str | Path | None = None, *, browser: st
         missing = [s for s in expected_sections if s not in probe["sections"]]
         if missing:
             problems.append(f"sections missing from the DOM: {missing}")
+        if probe["bars_drawn"] != probe["bars"]:
+            problems.append(f"{probe['bars'] - probe['bars_drawn']} of {probe['bars']} importance bars have no size")
     console = _console_errors(dom.stderr)
 
     # 2 and 3. console and screenshot of the real page

@@ -8,7 +8,9 @@ model from the worker's cache, one epoch path, one ``model.fit``); what the baby
 after every epoch: the curves so far go to the pure
 :func:`orchestrator.decisions.babysit_rules.decide`, and its decision is applied (set the
 optimizer's learning rate, restore kept weights and the optimizer's initial state, or stop). The
-next model comes from :func:`orchestrator.decisions.babysit_rules.next_config`.
+next model comes from :func:`orchestrator.decisions.babysit_rules.next_config`. A model that breaks
+a cost constraint (``constraints: {params: {max: ...}}``) is never trained: its one row (epoch 0,
+``infeasible``, its costs) is reported, it ends with status ``infeasible``, and the next model comes.
 
 Progress goes back to the driver as the trial events every strategy reports
 (:mod:`orchestrator.trial_events`), through a Ray streaming generator: :class:`TrialStarted` (a
@@ -20,6 +22,7 @@ weights once, in the same (already warm) process.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import random
@@ -129,6 +132,8 @@ class _SatModel(EpochLoop):
 
     def train(self) -> ModelOutcome:
         """Fit the model under the babysitter, keep its best weights, report its end; how it went."""
+        if self.broken:
+            return self._infeasible()
         self.fit()
         best_epoch = self.path.best_epoch
         if best_epoch:  # keep the best epoch's weights (what selection and the test evaluation use)
@@ -145,6 +150,13 @@ class _SatModel(EpochLoop):
                             lr_at_best=self.lr_at.get(best_epoch),
                             train_loss_at_best=train[best_epoch - 1] if best_epoch else None,
                             val_loss_at_best=val[best_epoch - 1] if best_epoch else None)
+
+    def _infeasible(self) -> ModelOutcome:
+        """The model broke a cost constraint: its row and its end reported, no epoch trained."""
+        self.sitter.emit(EpochReported(self.trial_id, self.infeasible_row()))
+        self.sitter.emit(TrialEnded(self.trial_id, "infeasible", "infeasible", running=0, at=time.time()))
+        self.snapshots.clear()
+        return ModelOutcome(config=self.hp, action="infeasible", best_value=math.nan)
 
 
 def babysit_models(spec: SweepSpec, data: TrialData, emit: Emit, *, run_started_at: float, deadline: float | None,

@@ -13,5 +13,12 @@ babysitter's worker (:mod:`orchestrator.babysit`). Each can be tested on scripte
 - :mod:`.diagnosis` -- a learning curve's label (diverged, oscillating, too slow, underfit,
   overfit, good), from those figures;
 - :mod:`.babysit_rules` -- the babysitter's decision after each epoch (revert, decay, raise, stop);
-- :mod:`.babysit_moves` -- the babysitter's next model, inside the space.
+- :mod:`.babysit_moves` -- the babysitter's next model, inside the space;
+- :mod:`.pareto` -- several objectives: non-dominated ranks, the spread order inside a front,
+  the promotion order, exact hypervolume (2-3 objectives) and the knee of a front;
+- :mod:`.select` -- the one trial a run keeps: feasibility under the constraints, Pareto ranks,
+  the select rules (best, within, knee) and why nothing was feasible;
+- :mod:`.moasha` -- the multi-objective ASHA's rung decision (Ray's ASHA cut rule on the promotion
+  order) and its rungs;
+- :mod:`.importance` -- which hyperparameters mattered, per objective, from Optuna's evaluators.
 """

@@ -31,3 +31,5 @@ class RunResult:
     counts: dict[str, int]
     metric: str = ""
     model: str | None = None  # the exported model's file (RUN_DIR/model/model.keras), when there is one
+    # no result because no trial was feasible: the constraint that ruled out most and the closest trial
+    reason: str | None = None

@@ -89,6 +89,8 @@ class EventSink:
     def _epoch(self, event: EpochReported) -> None:
         tables, row = self.tables, event.row
         tables.epoch(event.trial_id, row)
+        if row.get("infeasible"):  # not an epoch: the model broke a constraint before training (costs kept)
+            return
         value = math.nan if row.get("diverged") else float(row.get(tables.metric, math.nan))
         self.view.epoch(event.trial_id, value, tables.trials[event.trial_id].config)
 

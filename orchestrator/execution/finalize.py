@@ -9,6 +9,7 @@ and the final run.json are written. Imports Ray nowhere (the strategy's evaluati
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,7 @@ def finalize(ctx: RunContext, strategy: Strategy) -> RunResult:
             tables.trial_ended(tid, "stopped", ctx.stopped_reason)
     ctx.phase = "the final evaluation"
     diagnose_trials(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
-    selected = tables.select_best()
+    selected = choose(ctx)
     test_metrics: dict[str, float] = {}
     if selected is not None:
         refit_epochs = refit_epochs_of(ctx, selected)
@@ -75,6 +76,33 @@ def finalize(ctx: RunContext, strategy: Strategy) -> RunResult:
     strategy.tidy(ctx)
     ctx.phase = "writing the results"
     return write_results(ctx, selected, test_metrics)
+
+
+def choose(ctx: RunContext) -> str | None:
+    """The one trial the run keeps, on validation only: the best first objective among the
+    selectable trials, or -- with several objectives, constraints or another select rule -- what
+    the rule picks among the feasible ones (:meth:`~orchestrator.results.RunTables.selection`),
+    whose objectives, constraints, choice and front go into run.json. No feasible trial: why, in
+    one line (the constraint that ruled out most trials, the closest trial), printed and kept."""
+    tables = ctx.tables
+    selection = tables.selection()
+    ctx.info.update(tables.goals.to_json())
+    if selection is None:
+        return tables.select_best()
+    ctx.info["feasible_count"] = sum(bool(v) for v in selection.feasible.values())
+    ctx.info["front"] = [{"trial_id": tid, **{n: json_value(tables.values(tid)[n])
+                                             for n in tables.goals.objective_names()}}
+                         for tid in selection.front]
+    ctx.info["select"] = {**ctx.info["select"], "selected": selection.selected, "why": selection.why}
+    if selection.selected is None and selection.reason:
+        ctx.info["no_result_reason"] = selection.reason
+        ctx.view.print(f"no feasible trial: {selection.reason}")
+    return selection.selected
+
+
+def json_value(v: float) -> float | None:
+    """``v`` for run.json (JSON has no NaN: None)."""
+    return float(v) if math.isfinite(v) else None
 
 
 def refit_epochs_of(ctx: RunContext, selected: str) -> int | None:
@@ -115,12 +143,24 @@ def export_model(ctx: RunContext, selected: str, outcome: Any) -> None:
         "input_shape": list(prepared.input_shape), "data": {"name": prepared.report.get("name"),
                                                             "source": prepared.report.get("source", "table")},
         "family": str(spec.model.kind), "builder": spec.model.builder,
+        **model_goals(tables, selected),
         "versions": ctx.info.get("versions", {}),
         "created_at": time.time(),
     }
     write_model_dir(ctx.run_dir, model_info, prepared.preprocessing, outcome.exported, prepared.test_rows)
     ctx.info["model"] = {"path": MODEL_DIR, "file": f"{MODEL_DIR}/model.keras", "refit": spec.final.refit,
                          "custom_objects": outcome.exported.custom_objects}
+
+
+def model_goals(tables: RunTables, selected: str) -> dict[str, Any]:
+    """What model.json says of the model's trade-offs: its ``costs`` (``params``, ``model_bytes``,
+    ``latency_ms``, ..., as measured when its trial built it; ``train_seconds`` its trial's), its
+    ``objectives`` with its value of each (a metric at its best epoch) and the run's
+    ``constraints``; a deployment reads whether it fits its limits there without the run."""
+    values = tables.values(selected)
+    goals = tables.goals.to_json()
+    return {"costs": tables.trial_costs(selected), "constraints": goals["constraints"],
+            "objectives": [{**o, "value": json_value(values[o["name"]])} for o in goals["objectives"]]}
 
 
 def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str, float]) -> RunResult:
@@ -146,7 +186,7 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
         "selected": None if not selected else {
             "trial_id": selected, "config": tables.trials[selected].config,
             f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
-            **tables.refit,
+            **tables.refit, **selected_values(tables, selected),
         },
     })
     write_json(clean_json(info), ctx.run_dir / "run.json")
@@ -159,7 +199,18 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
     ctx.view.print(compute_line(info["compute"]))
     model_file = (info.get("model") or {}).get("file")
     return RunResult(ctx.location, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
-                     spec.metric_name, None if not model_file else f"{ctx.location}/{model_file}")
+                     spec.metric_name, None if not model_file else f"{ctx.location}/{model_file}",
+                     reason=info.get("no_result_reason"))
+
+
+def selected_values(tables: RunTables, selected: str) -> dict[str, float | None]:
+    """The selected trial's other objectives (``best_<name>``) and its model's costs, for run.json
+    (nothing more with one objective and no constraint)."""
+    if not tables.goals.ranked:
+        return {}
+    values = tables.values(selected)
+    out = {f"best_{n}": json_value(values[n]) for n in tables.goals.objective_names()[1:]}
+    return {**out, **{k: json_value(v) for k, v in tables.trials[selected].costs.items()}}
 
 
 def compute_line(c: dict[str, Any]) -> str:

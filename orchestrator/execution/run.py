@@ -141,7 +141,7 @@ def _start(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, run
            mirror: Any, started: float, options: RunOptions, address: str | None, started_ray: bool,
            guard: RunGuard) -> tuple[RunContext, Strategy]:
     """Make the run directory, its run.json and its tables; the context the strategy runs in."""
-    from ..results import RunTables, clean_json, write_json
+    from ..results import Goals, RunTables, clean_json, write_json
 
     requested = spec.resources
     spec = resolve_resources(spec)  # `auto` -> what this Ray instance or cluster has
@@ -159,7 +159,7 @@ def _start(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, run
                     data_report=prepared.report,
                     tensorboard_dir=str(run_dir / "tune") if options.tensorboard else None)
     tables = RunTables(run_id, spec.metric_name, spec.mode, strategy=spec.strategy,
-                       resources=spec.resources.model_dump())
+                       resources=spec.resources.model_dump(), goals=Goals.of(spec))
     ctx = RunContext(spec, prepared, tables, info, run_dir, view, EventSink(tables, view, run_dir, mirror),
                      mirror=mirror, started=started,
                      deadline=None if options.budget_s is None else started + options.budget_s,
@@ -251,7 +251,7 @@ def _read_run(local: Path, shown: Any, has_tune: bool) -> tuple[dict[str, Any], 
 
 def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, info: dict[str, Any], local: Path,
             shown: Any, mirror: Any, address: str | None, ray_resources: dict[str, float] | None) -> RunResult:
-    from ..results import RunTables, clean_json, write_json
+    from ..results import Goals, RunTables, clean_json, write_json
     from .tune_setup import can_restore
 
     name = getattr(shown, "name", None) or local.name
@@ -262,7 +262,7 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
             started_ray = connect_ray(address, ray_resources, spec=spec, out=local.parent)
             spec = resolve_resources(spec)
             tables = RunTables.replay(local / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
-                                      resources=spec.resources.model_dump())
+                                      resources=spec.resources.model_dump(), goals=Goals.of(spec))
             guard.ctx = ctx = RunContext(spec, prepared, tables, info, local, view,
                                          EventSink(tables, view, local, mirror), mirror=mirror,
                                          started=info["started_at"])

@@ -36,12 +36,15 @@ def search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None) 
     if spec.search.algorithm == "tpe":
         import optuna
         from ray.tune.search import ConcurrencyLimiter
-        from ray.tune.search.optuna import OptunaSearch
+
+        from .optuna_search import SweepOptunaSearch, tpe_sampler
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=spec.search.seed)
-        searcher = OptunaSearch(space=optuna_space(spec), metric="objective", mode=spec.mode, sampler=sampler,
-                                points_to_evaluate=points)
+        # one objective or several (Optuna's multi-objective TPE), constraints as Optuna's
+        constraints = dict(spec.constraints)
+        searcher = SweepOptunaSearch(optuna_space(spec), [o.mode for o in spec.objectives],
+                                     tpe_sampler(spec.search.seed, bool(constraints)), constraints,
+                                     points_to_evaluate=points)
         return searcher if not cap else ConcurrencyLimiter(searcher, max_concurrent=cap)
     from ray.tune.search import BasicVariantGenerator
 
@@ -49,7 +52,8 @@ def search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None) 
 
 
 def scheduler(spec: SweepSpec) -> Any:
-    """The Ray Tune scheduler the spec names (FIFO when none): ASHA, Hyperband, median stopping, PBT."""
+    """The Ray Tune scheduler the spec names (FIFO when none): ASHA (:class:`~.moasha.MultiObjectiveASHA`
+    with several objectives), Hyperband, median stopping, PBT."""
     from ray.tune import schedulers
 
     s = spec.scheduler
@@ -64,6 +68,11 @@ def scheduler(spec: SweepSpec) -> Any:
             time_attr="training_iteration", perturbation_interval=s.perturbation_interval,
             hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
             resample_probability=s.resample_probability)
+    if s.type == "asha" and spec.multi_objective:
+        from .moasha import MultiObjectiveASHA
+
+        return MultiObjectiveASHA(spec.objective_modes, max_t=limit, grace_period=s.grace_period,
+                                  reduction_factor=s.reduction_factor, brackets=s.brackets, seed=spec.search.seed)
     if s.type == "asha":
         return schedulers.ASHAScheduler(time_attr="training_iteration", max_t=limit,
                                         grace_period=s.grace_period, reduction_factor=s.reduction_factor,

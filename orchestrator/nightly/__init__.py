@@ -26,7 +26,9 @@ A night (:func:`run_nightly`):
    leaves it untouched). A history on a URI (``s3://``, ``gs://``) has no renames: the run is
    copied into the partition, run.json last, then the partition's other runs are deleted;
 4. compares tonight's selected validation metric, and its test score, with the best previous
-   night's (:func:`compare`): worse by more than the tolerance is a regression.
+   night's (:func:`compare`): worse by more than the tolerance is a regression; and its selected
+   model's costs (``params``, ``model_bytes``, ``latency_ms``) with the last night's: bigger or
+   slower by more than the tolerance when it is a percentage, else 10%, is one too.
 
 This package imports neither Ray nor TensorFlow; the sweep itself is
 :func:`orchestrator.execution.run_sweep`. Its modules: :mod:`.history` (reading the partitions),
@@ -35,9 +37,11 @@ This package imports neither Ray nor TensorFlow; the sweep itself is
 
 from __future__ import annotations
 
-from .history import PARTITION_KEY, STAGING, Night, is_remote_uri, load_history, parse_date, partition_name, read_nights
+from .history import (PARTITION_KEY, STAGING, Night, is_remote_uri, load_history, parse_date, partition_name,
+                      read_nights, run_costs)
 from .night import REGRESSION_EXIT_CODE, NightlyResult, run_nightly
-from .rules import DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison, compare, parse_tolerance, warm_start_points
+from .rules import (COMPARED_COSTS, DEFAULT_COST_TOLERANCE, DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison,
+                    compare, cost_tolerance, parse_tolerance, warm_start_points)
 
 __all__ = [
     "PARTITION_KEY",
@@ -57,4 +61,8 @@ __all__ = [
     "STAGING",
     "DEFAULT_TOLERANCE",
     "DEFAULT_WARM_START",
+    "DEFAULT_COST_TOLERANCE",
+    "COMPARED_COSTS",
+    "cost_tolerance",
+    "run_costs",
 ]

@@ -1,5 +1,6 @@
 """Reading a nightly history: its ``date=YYYY-MM-DD`` partitions, each night's run (from its
-run.json only), and the whole history as one set of tables (:func:`load_history`)."""
+run.json; the selected model's costs from its trials.parquet row when run.json lacks them), and
+the whole history as one set of tables (:func:`load_history`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from ..results import Runs
 
 __all__ = ["PARTITION_KEY", "STAGING", "Night", "is_remote_uri", "parse_date", "partition_name", "read_nights",
-           "load_history"]
+           "load_history", "run_costs"]
 
 PARTITION_KEY = "date"
 STAGING = "_staging"
@@ -75,7 +76,7 @@ def partition_name(date: _dt.date) -> str:
 
 @dataclass(frozen=True)
 class Night:
-    """One night of the history, from its run's run.json (no Parquet is read)."""
+    """One night of the history, from its run's run.json (and the selected row's costs)."""
 
     date: _dt.date
     partition: Path
@@ -87,6 +88,7 @@ class Night:
     value: float | None  # the selected trial's best validation metric
     test: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] | None = None  # the selected trial's hyperparameters
+    costs: dict[str, float] = field(default_factory=dict)  # the selected model's costs (params, latency_ms, ...)
 
     @property
     def usable(self) -> bool:
@@ -121,11 +123,47 @@ def _read_night(date: _dt.date, partition: Path) -> Night | None:
             value=_finite(sel.get(f"best_{metric}")) if metric else None,
             test={k: float(v) for k, v in sel.items() if k.startswith("test_") and _finite(v) is not None},
             config=sel.get("config") if isinstance(sel.get("config"), dict) else None,
+            costs=run_costs(run_json.parent, info),
         )
         started = _finite(info.get("started_at")) or 0.0
         if best is None or started > best[0]:
             best = (started, night)
     return best[1] if best else None
+
+
+def run_costs(run_dir: Any, info: dict[str, Any] | None = None) -> dict[str, float]:
+    """The costs of a run's selected model (``params``, ``model_bytes``, ``latency_ms``, ...).
+
+    From run.json's ``selected`` (a run with several objectives or constraints writes them there),
+    else from the selected trial's row of trials.parquet (only those columns are read); empty for
+    a run without a selected trial or from before costs were recorded.
+    """
+    from ..front import cost_names, selected_costs
+
+    if info is None:
+        try:
+            info = json.loads((run_dir / "run.json").read_text(encoding="utf-8") if isinstance(run_dir, Path)
+                              else (run_dir / "run.json").read_text())
+        except (OSError, ValueError):
+            return {}
+    sel = (info or {}).get("selected") or {}
+    found = selected_costs(sel) if isinstance(sel, dict) else {}
+    if found or not isinstance(sel, dict) or not sel.get("trial_id"):
+        return found
+    try:
+        import pyarrow.parquet as pq
+
+        f = run_dir / "trials.parquet"
+        source = str(f) if isinstance(f, Path) else f.fs.open_input_file(f.path)
+        pf = pq.ParquetFile(source)
+        columns = [c for c in ("trial_id", *cost_names()) if c in pf.schema_arrow.names]
+        if len(columns) < 2:
+            return {}
+        rows = pf.read(columns=columns).to_pandas()
+    except (OSError, ValueError):  # no table (a run that failed early), or an unreadable one
+        return {}
+    rows = rows[rows["trial_id"].astype(str) == str(sel["trial_id"])]
+    return {} if rows.empty else selected_costs(rows.iloc[0])
 
 
 def _partitions(history: Any) -> Iterator[tuple[_dt.date, Any]]:

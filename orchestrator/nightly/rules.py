@@ -5,18 +5,23 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from ..errors import SpecError
 from ..spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active
 from .history import Night
 
-__all__ = ["DEFAULT_TOLERANCE", "DEFAULT_WARM_START", "Comparison", "parse_tolerance", "warm_start_points",
-           "compare"]
+__all__ = ["DEFAULT_TOLERANCE", "DEFAULT_WARM_START", "DEFAULT_COST_TOLERANCE", "COMPARED_COSTS", "Comparison",
+           "parse_tolerance", "cost_tolerance", "warm_start_points", "compare"]
 
 DEFAULT_TOLERANCE = "0.01"
 DEFAULT_WARM_START = 3
+# The selected model's costs compared with the last night's (size, size on disk, speed), and how
+# much bigger or slower is still no regression when --tolerance is not a percentage (an absolute
+# tolerance is in the metric's units, meaningless for bytes or milliseconds).
+COMPARED_COSTS = ("params", "model_bytes", "latency_ms")
+DEFAULT_COST_TOLERANCE = 0.10
 
 
 def parse_tolerance(text: str | float) -> Callable[[float], float]:
@@ -35,6 +40,14 @@ def parse_tolerance(text: str | float) -> Callable[[float], float]:
     if relative:
         return lambda ref: abs(ref) * value / 100.0
     return lambda ref: value
+
+
+def cost_tolerance(text: str | float) -> float:
+    """The relative slack allowed on a cost: ``--tolerance`` when it is a percentage (``5%``: 0.05),
+    else :data:`DEFAULT_COST_TOLERANCE`."""
+    raw = str(text).strip()
+    parse_tolerance(raw)  # the same errors as for the metric
+    return float(raw[:-1]) / 100.0 if raw.endswith("%") else DEFAULT_COST_TOLERANCE
 
 
 def _fits(p: Param, value: Any) -> tuple[bool, Any]:
@@ -162,7 +175,8 @@ def _test_key(metric: str) -> str:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Tonight against the best previous night (same metric)."""
+    """Tonight against the best previous night (same metric), and tonight's selected model's
+    costs against the last night's (``cost_reference``; None when no earlier night had costs)."""
 
     metric: str
     mode: str
@@ -171,35 +185,71 @@ class Comparison:
     tolerance: float
     regressions: list[str]
     summary: str
+    costs: dict[str, float] = field(default_factory=dict)
+    cost_reference: Night | None = None
+    cost_tolerance: float = DEFAULT_COST_TOLERANCE
 
     @property
     def regressed(self) -> bool:
         return bool(self.regressions)
 
     def to_dict(self) -> dict[str, Any]:
-        ref = self.reference
+        ref, cref = self.reference, self.cost_reference
         return {
             "metric": self.metric, "mode": self.mode, "value": self.value, "tolerance": self.tolerance,
             "previous_best": None if ref is None else {
                 "date": ref.date.isoformat(), "run_id": ref.run_id, "value": ref.value, **ref.test},
+            "costs": dict(self.costs), "cost_tolerance": self.cost_tolerance,
+            "last_night_costs": None if cref is None else {
+                "date": cref.date.isoformat(), "run_id": cref.run_id, **cref.costs},
             "regressions": list(self.regressions), "regressed": self.regressed, "summary": self.summary,
         }
 
 
+def _cost_text(name: str, v: float) -> str:
+    return f"{v:.0f}" if name != "latency_ms" else f"{v:.4g} ms"
+
+
+def _cost_regressions(costs: Mapping[str, float], previous: list[Night], slack: float
+                      ) -> tuple[list[str], Night | None]:
+    """Tonight's selected model bigger or slower than the last night's by more than ``slack``
+    (relative), per cost of :data:`COMPARED_COSTS` both nights have; and that last night."""
+    last = max((n for n in previous if n.costs), key=lambda n: n.date, default=None)
+    if last is None or not costs:
+        return [], None
+    out, compared = [], 0
+    for name in COMPARED_COSTS:
+        now, before = costs.get(name), last.costs.get(name)
+        if now is None or before is None or not (math.isfinite(now) and math.isfinite(before)) or before <= 0:
+            continue
+        compared += 1
+        if now > before * (1 + slack):
+            out.append(f"{name} {_cost_text(name, now)} > {_cost_text(name, before)} of the selected model on "
+                       f"date={last.date} (+{100 * (now / before - 1):.0f}%, tolerance {100 * slack:.0f}%)")
+    return out, last if compared else None
+
+
 def compare(metric: str, mode: str, value: float | None, test: dict[str, float], previous: list[Night],
-            tolerance: str | float = DEFAULT_TOLERANCE) -> Comparison:
-    """Compare tonight's selected validation metric and test score with the best previous night.
+            tolerance: str | float = DEFAULT_TOLERANCE, costs: Mapping[str, float] | None = None) -> Comparison:
+    """Compare tonight's selected validation metric and test score with the best previous night,
+    and its selected model's costs with the last night's.
 
     The reference is the previous night with the best value of the same validation metric
     (selection on validation data, as within a run). Tonight regresses when its validation metric
     is worse than the reference's by more than the tolerance, or when its test score
-    (``test_accuracy`` for ``val_accuracy``, ``test_loss`` for ``val_loss``, ...) is.
+    (``test_accuracy`` for ``val_accuracy``, ``test_loss`` for ``val_loss``, ...) is, or when its
+    selected model is bigger or slower (:data:`COMPARED_COSTS`) than the last night's with costs
+    by more than :func:`cost_tolerance` (relative).
     """
     slack_of = parse_tolerance(tolerance)
+    cost_slack = cost_tolerance(tolerance)
+    cost_lines, last = _cost_regressions(costs or {}, previous, cost_slack)
+    extra = {"costs": dict(costs or {}), "cost_reference": last, "cost_tolerance": cost_slack}
     ref = _best_night([n for n in previous if n.metric == metric and n.mode == mode])
     if ref is None:
-        return Comparison(metric, mode, value, None, 0.0, [],
-                          f"first night with {metric}: nothing to compare with")
+        first = f"first night with {metric}: nothing to compare with"
+        return Comparison(metric, mode, value, None, 0.0, cost_lines,
+                          "regression: " + "; ".join(cost_lines) if cost_lines else first, **extra)
     assert ref.value is not None
     where = f"date={ref.date}, run {ref.run_id}"
     slack = slack_of(ref.value)
@@ -219,6 +269,7 @@ def compare(metric: str, mode: str, value: float | None, test: dict[str, float],
         limit = r - slack_t if mode == "max" else r + slack_t
         if math.isfinite(t) and _better(limit, t, mode):
             regressions.append(f"{key} {t:.4f} {worse_sign} {r:.4f} on that night (tolerance {slack_t:.4g})")
+    regressions += cost_lines
     if regressions:
         summary = "regression: " + "; ".join(regressions)
     else:
@@ -226,4 +277,6 @@ def compare(metric: str, mode: str, value: float | None, test: dict[str, float],
         better_sign, side = (">=", "minus") if mode == "max" else ("<=", "plus")
         summary = (f"no regression: {metric} {value:.4f} {better_sign} previous best {ref.value:.4f} "
                    f"{side} the tolerance {slack:.4g} ({where})")
-    return Comparison(metric, mode, value, ref, slack, regressions, summary)
+        if last is not None:
+            summary += f"; costs within {100 * cost_slack:.0f}% of date={last.date}'s"
+    return Comparison(metric, mode, value, ref, slack, regressions, summary, **extra)

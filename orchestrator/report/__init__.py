@@ -2,9 +2,11 @@
 
 The page has no external resources and no JavaScript: CSS is inline and every figure is a
 base64 PNG ``<img>``. Sections (ids in :data:`SECTIONS`): a summary, the selected trial and its
-test score, the compute spent (and saved by early stopping), learning curves of the top trials
-and of stopped ones, best-so-far over time, one "Goldilocks" plot per searched hyperparameter, a
-parallel-coordinates plot, and a table of every trial with its status, stop reason and diagnosis.
+test score, the Pareto front (with several objectives or constraints), the compute spent (and
+saved by early stopping), learning curves of the top trials and of stopped ones, best-so-far over
+time, which hyperparameters mattered (importance per objective), one "Goldilocks" plot per
+searched hyperparameter (the most important first), a parallel-coordinates plot, and a table of
+every trial with its status, stop reason and diagnosis.
 
 The package imports neither Ray nor TensorFlow; matplotlib is imported inside the functions that
 draw (:mod:`.figures`: its object-oriented API with the Agg canvas, never pyplot, so no global
@@ -14,8 +16,8 @@ data is passed through :func:`html.escape`.
 Its modules, in the order the page is built: :mod:`.context` (what every section needs, computed
 once), :mod:`.analysis` (the pure judgements: which hyperparameters to plot, Goldilocks regions),
 :mod:`.page` (HTML building blocks), :mod:`.figures` (matplotlib helpers, shared with
-``sweep compare``), and the sections: :mod:`.sections`, :mod:`.curves`, :mod:`.goldilocks`,
-:mod:`.parallel`.
+``sweep compare``), and the sections: :mod:`.sections`, :mod:`.front`, :mod:`.curves`,
+:mod:`.importance`, :mod:`.goldilocks`, :mod:`.parallel`.
 
 The number of figures is bounded whatever the size of the run (the limits are in :mod:`.context`):
 ``TOP_CURVES`` and ``STOPPED_CURVES`` panels, at most ``OVERVIEW_MAX_LINES`` curves in the overview,
@@ -34,7 +36,9 @@ from ..results import Run, load
 from .analysis import goldilocks_regions, param_kinds
 from .context import Context
 from .curves import curves_section
+from .front import front_section
 from .goldilocks import goldilocks_section
+from .importance import importance_section
 from .page import CSS, SECTIONS, escaped
 from .parallel import parallel_section
 from .sections import best_so_far_section, compute_section, selected_section, summary_section, trials_section
@@ -82,9 +86,11 @@ def render_report(run: Run) -> str:
     body = [
         summary_section(ctx),
         selected_section(ctx),
+        front_section(ctx),
         compute_section(ctx),
         curves_section(ctx),
         best_so_far_section(ctx),
+        importance_section(ctx),
         goldilocks_section(ctx),
         parallel_section(ctx),
         trials_section(ctx),

@@ -5,6 +5,7 @@ Also the limits that keep the number of figures bounded whatever the size of the
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,27 @@ class Context:
     params: dict[str, dict[str, Any]]
     ranked: pd.DataFrame
     curves: "Curves | dict[str, pd.DataFrame]" = field(default_factory=dict)
+
+    @functools.cached_property
+    def importance(self) -> tuple[pd.DataFrame | None, str]:
+        """Which hyperparameters mattered (:func:`orchestrator.importance.run_importance`), computed
+        once for the sections that read it: ``(table, "")``, or ``(None, why not)``."""
+        from ..importance import ImportanceUnavailable, run_importance
+
+        try:
+            return run_importance(self.run), ""
+        except ImportanceUnavailable as e:
+            return None, str(e)
+
+    def importance_order(self) -> list[str]:
+        """The hyperparameters worth plotting, the most important for the metric first (as they
+        are, when the importance is unknown)."""
+        table, _ = self.importance
+        if table is None or table.empty:
+            return list(self.params)
+        first = table[table["objective"] == self.metric].sort_values("rank")
+        ranked = [p for p in first["param"] if p in self.params]
+        return ranked + [p for p in self.params if p not in ranked]
 
     @classmethod
     def of(cls, run: Run) -> "Context":

@@ -63,7 +63,10 @@ def _goldilocks_numeric(ctx: Context, name: str, log: bool) -> tuple[bytes | Non
         return None, ""
     x = df["x"].to_numpy(dtype=float)
     y = df["y"].to_numpy(dtype=float)
-    reg = goldilocks_regions(x, y, ctx.mode, log)
+    # an infeasible trial never trained (its model broke a constraint): it says nothing of where
+    # this hyperparameter is good, so it is drawn but not judged
+    judged = (df["status"] != "infeasible").to_numpy()
+    reg = goldilocks_regions(x[judged], y[judged], ctx.mode, log)
     with plot_style():
         fig, ax = fixed_axes(6.6, 3.8, right=1.3)
         if log:
@@ -83,7 +86,7 @@ def _goldilocks_numeric(ctx: Context, name: str, log: bool) -> tuple[bytes | Non
             xs = x
         if reg:
             _draw_regions(ax, reg, ctx.mode, (left, right), span, log)
-        for status in ("completed", "stopped", "running", "error", "diverged"):
+        for status in ("completed", "stopped", "running", "error", "diverged", "infeasible"):
             m = (df["status"] == status).to_numpy()
             if not m.any():
                 continue
@@ -165,8 +168,8 @@ def _numeric_caption(ctx: Context, name: str, log: bool, reg: dict[str, Any] | N
                             f"(by luck: {'< 0.1%' if pc < 0.001 else f'{pc:.1%}'}).")
         caption += (" A region is red only when that is unlikely to be luck (under 5%, given the share of good "
                     "trials) or even its best trial is far worse than the median trial.")
-    caption += (" Hollow points: trials stopped early (their best is over fewer epochs); × at the edge: diverged or "
-                "failed.")
+    caption += (" Hollow points: trials stopped early (their best is over fewer epochs); × at the edge: diverged, "
+                "failed or infeasible (an infeasible trial never trained: it counts in no region).")
     if na:
         caption += f" {na} trials without this hyperparameter (conditional) are left out."
     return caption
@@ -193,7 +196,7 @@ def _goldilocks_categorical(ctx: Context, name: str, order: list[Any]) -> tuple[
             if len(fy):
                 best_by[c] = float(fy.max() if ctx.mode == "max" else fy.min())
             jit = i + rng.uniform(-0.18, 0.18, len(g))
-            for status in ("completed", "stopped", "running", "error", "diverged"):
+            for status in ("completed", "stopped", "running", "error", "diverged", "infeasible"):
                 m = (g["status"] == status).to_numpy()
                 if not m.any():
                     continue
@@ -227,19 +230,25 @@ def _goldilocks_categorical(ctx: Context, name: str, order: list[Any]) -> tuple[
     caption = (f"{html.escape(ctx.col)} by {html.escape(name)} (categorical): a box and the trials of each value")
     if best_by:
         caption += f"; the best trial had {html.escape(name)} = {escaped(winner)} (green)."
-    caption += " Hollow points: stopped early; × at the edge: diverged or failed."
+    caption += " Hollow points: stopped early; × at the edge: diverged, failed or infeasible."
     return png, caption
 
 
 def goldilocks_section(ctx: Context) -> str:
-    """The Goldilocks section: one plot per searched hyperparameter (numeric ones first)."""
+    """The Goldilocks section: one plot per searched hyperparameter, the most important first when
+    the importance is known (else numeric ones first)."""
     if ctx.trials.empty or not ctx.params:
         return section_html("goldilocks", '<p class="note">No searched hyperparameter took more than one value.</p>')
-    names = list(ctx.params)
-    numeric = [n for n in names if ctx.params[n]["kind"] == "numeric"]
-    categorical = [n for n in names if ctx.params[n]["kind"] != "numeric"]
+    table, _ = ctx.importance
+    by_importance = table is not None and not table.empty
+    if by_importance:  # the hyperparameters that mattered most first (the Importance section)
+        order = ctx.importance_order()
+    else:
+        names = list(ctx.params)
+        order = ([n for n in names if ctx.params[n]["kind"] == "numeric"]
+                 + [n for n in names if ctx.params[n]["kind"] != "numeric"])
     figs, skipped = [], []
-    for i, n in enumerate(numeric + categorical):
+    for i, n in enumerate(order):
         if i >= MAX_PARAM_PLOTS:
             skipped.append(n)
             continue
@@ -252,6 +261,9 @@ def goldilocks_section(ctx: Context) -> str:
              "regions are values where every trial was clearly worse than the best (too low, too high) and the green "
              "band is where the good trials were; other hyperparameters varied at the same time, so a bad trial inside "
              "the sweet spot can be another one's fault.</p>")
+    if by_importance:
+        inner += (f'<p class="note">Ordered by importance for {html.escape(ctx.metric)}, the most important '
+                  "first (see Importance).</p>")
     inner += '<div class="grid">' + "".join(figs) + "</div>"
     if skipped:
         inner += f'<p class="note">Not plotted (limit {MAX_PARAM_PLOTS}): {escaped(", ".join(skipped))}.</p>'

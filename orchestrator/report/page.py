@@ -21,9 +21,11 @@ __all__ = ["SECTIONS", "CSS", "STATUS_COLOURS", "BAD_STATUSES", "format_value", 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),
     ("selected", "Selected trial and test score"),
+    ("front", "Front"),
     ("compute", "Compute"),
     ("curves", "Learning curves"),
     ("best-so-far", "Best so far over time"),
+    ("importance", "Importance"),
     ("goldilocks", "Goldilocks plots"),
     ("parallel", "Parallel coordinates"),
     ("trials", "Trials"),
@@ -31,9 +33,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 
 #: The colour of each trial status, in the plots and the trials table.
 STATUS_COLOURS = {"completed": "#1f77b4", "stopped": "#ff7f0e", "diverged": "#d62728", "error": "#7f7f7f",
-                  "running": "#9467bd"}
-#: Statuses whose metric is never a result (drawn at the edge, ranked last).
-BAD_STATUSES = ("diverged", "error")
+                  "running": "#9467bd", "infeasible": "#b0bec5"}
+#: Statuses whose metric is never a result (drawn at the edge, ranked last): an infeasible trial
+#: broke a constraint on its model's costs before its first epoch, and has no metric at all.
+BAD_STATUSES = ("diverged", "error", "infeasible")
 
 #: The page's only style sheet (``sweep compare`` uses it too, so both pages look alike).
 CSS = """
@@ -47,9 +50,11 @@ figcaption{font-size:.85em;color:#555;max-width:1100px}.grid{display:flex;flex-w
 td,th{border:1px solid #dde;padding:3px 6px;text-align:left;vertical-align:top}th{background:#eceff1}
 .kv th{width:230px}.scroll{overflow-x:auto;max-height:900px;overflow-y:auto}
 .num{text-align:right;font-variant-numeric:tabular-nums}.s-completed{color:#1f77b4}.s-stopped{color:#e65100}
-.s-diverged{color:#d62728;font-weight:600}.s-error{color:#616161;font-weight:600}.sel{background:#fff8e1}
+.s-diverged{color:#d62728;font-weight:600}.s-error{color:#616161;font-weight:600}.s-infeasible{color:#78909c}
+.sel{background:#fff8e1}
 .reason{min-width:320px;max-width:520px;color:#444}td.tid{white-space:nowrap}
 .err{max-width:360px;color:#b71c1c;white-space:pre-wrap;word-break:break-word}
+.imp td.bar{width:280px}.imp td.bar>div{background:#1f77b4;height:12px;min-width:1px}
 .big{font-size:1.6em;font-weight:600}.note{color:#666;font-size:.9em}footer{color:#888;font-size:.8em;padding:12px 24px}
 """
 
@@ -60,12 +65,15 @@ def escaped(value: Any) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A value from the tables as short text: 4 significant digits, ``yes``/``no``, empty for null."""
+    """A value from the tables as short text: 4 significant digits (a whole number in full),
+    ``yes``/``no``, empty for null."""
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
+        if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e9:
+            return str(int(value))  # a count held as a float (parameters, bytes): 38000, not 3.8e+04
         return "" if math.isnan(value) else f"{value:.4g}"
     if isinstance(value, (int, np.integer)):
         return str(int(value))

@@ -138,7 +138,7 @@ def parallel_section(ctx: Context) -> str:
     metric_axis, y, lo, hi = _metric_axis(ctx)
     png = _draw(ctx, [_param_axis(ctx, n) for n in names] + [metric_axis], y, lo, hi)
     caption = (f"One line per trial ({len(t)}) through its hyperparameters (log axes in log scale) and its "
-               f"{html.escape(ctx.col)} (last axis); colour: the metric, brighter is better; red: diverged or failed "
-               "trials (\"no result\"); a conditional hyperparameter that did not apply sits at n/a. The selected "
-               "trial is the thick red line.")
+               f"{html.escape(ctx.col)} (last axis); colour: the metric, brighter is better; red: diverged, failed "
+               "or infeasible trials (\"no result\"); a conditional hyperparameter that did not apply sits at n/a. "
+               "The selected trial is the thick red line.")
     return section_html("parallel", figure_html(png, "parallel coordinates", caption))

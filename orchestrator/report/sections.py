@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..front import selected_costs
 from .context import SCATTER_MAX, TABLE_MAX_ROWS, Context
 from .figures import new_figure, plot_style, to_png
 from .page import STATUS_COLOURS, escaped, figure_html, format_value, kv_table, section_html
@@ -136,6 +137,9 @@ def selected_section(ctx: Context) -> str:
                  "n/a (its condition did not hold)" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                 for k, v in config.items()]
         inner += "<h3>configuration</h3>" + kv_table(rows)
+    costs = selected_costs(row) if row is not None else {}
+    if costs:  # what the model costs (objectives and constraints may name these)
+        inner += "<h3>its model</h3>" + kv_table(list(costs.items()))
     if row is not None:
         inner += "<h3>how it trained</h3>" + kv_table([
             ("status", row.get("status")), ("stop reason", row.get("stop_reason")), ("epochs", row.get("epochs")),

@@ -14,7 +14,8 @@ written so to a local staging copy, which :class:`orchestrator.storage.Mirror` c
 whole.) Epoch rows are keyed by ``(trial_id, epoch)``: recording the same epoch twice replaces it
 instead of duplicating it.
 
-The modules: :mod:`.tables` (the live tables, :class:`RunTables`), :mod:`.status` (how a trial
+The modules: :mod:`.tables` (the live tables, :class:`RunTables`), :mod:`.goals` (the objectives,
+constraints and select rule they rank trials by), :mod:`.status` (how a trial
 ended, pure), :mod:`.files` (run ids, atomic writes, strict JSON) and :mod:`.reading` (runs read
 back: :func:`load`, :func:`load_many`). This package imports neither Ray nor TensorFlow.
 """
@@ -22,12 +23,15 @@ back: :func:`load`, :func:`load_many`). This package imports neither Ray nor Ten
 from __future__ import annotations
 
 from .files import clean_json, new_run_id, write_json, write_parquet
+from .goals import COST_COLUMNS, Goals
 from .reading import Run, Runs, iter_hp_columns, load, load_many
 from .status import asha_rung, classify_failure, end_status
 from .tables import EPOCH_FIELDS, RunTables
 
 __all__ = [
     "RunTables",
+    "Goals",
+    "COST_COLUMNS",
     "new_run_id",
     "write_parquet",
     "write_json",

@@ -83,7 +83,7 @@ def load(run_dir: Any) -> Run:
     if isinstance(run_dir, Location) or is_uri(str(run_dir)):
         return _read_remote_run(run_dir if isinstance(run_dir, Location) else resolve(str(run_dir), check=False))
     p = Path(run_dir)
-    info = json.loads(Path(p, "run.json").read_text(encoding="utf-8"))
+    info = _run_json(Path(p, "run.json").read_text(encoding="utf-8"))
     def _read(name: str) -> pd.DataFrame:
         f = p / name
         return pd.read_parquet(f) if f.exists() else pd.DataFrame()
@@ -91,8 +91,19 @@ def load(run_dir: Any) -> Run:
                _read(REFIT_EPOCHS))
 
 
+def _run_json(text: str) -> dict[str, Any]:
+    """A run.json's contents; ValueError naming the file when it is not a JSON object."""
+    try:
+        info = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"run.json: {e}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"run.json: not a JSON object but a {type(info).__name__}")
+    return info
+
+
 def _read_remote_run(loc: Any) -> Run:
-    info = json.loads((loc / "run.json").read_text())
+    info = _run_json((loc / "run.json").read_text())
 
     def _read(name: str) -> pd.DataFrame:
         f = loc / name

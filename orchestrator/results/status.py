@@ -23,12 +23,15 @@ def end_status(*, errored: bool, last: dict[str, Any] | None, max_epochs: int,
 
     Returns:
         ``(status, stop_reason)`` with status one of ``completed``, ``stopped``, ``diverged``,
-        ``error``.
+        ``error``, ``infeasible`` (its one report says its model broke a cost constraint; the
+        reason ``constraint``, which the tables can name: ``RunTables.broken_constraints``).
     """
     if errored:
         return "error", "error"
     if not last:
         return "stopped", scheduler if scheduler != "none" else "stopped"
+    if last.get("infeasible"):
+        return "infeasible", "constraint"
     if last.get("diverged"):
         return "diverged", "diverged"
     reason = last.get("stop_reason") or ""

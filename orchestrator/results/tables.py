@@ -13,11 +13,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
 from .files import json_default, utc_timestamp, write_parquet
+from .goals import COST_COLUMNS, MODEL_COST_COLUMNS, Goals, finite
+
+if TYPE_CHECKING:
+    from ..decisions.select import Selection
 
 __all__ = ["RunTables", "EPOCH_FIELDS", "REFIT_EPOCHS"]
 
@@ -47,6 +51,8 @@ class _Trial:
     last: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
     retries: int = 0  # restarts after a failure (Ray Tune's max_failures)
+    costs: dict[str, float] = field(default_factory=dict)  # what its model costs (params, latency_ms, ...)
+    infeasible: bool = False  # its model broke a cost constraint: it never trained
 
 
 class RunTables:
@@ -58,13 +64,18 @@ class RunTables:
         mode: ``min`` or ``max``.
         strategy: ``parallel`` for Ray Tune sweeps, ``babysit`` for the babysitter.
         resources: per-trial ``{"cpu": .., "gpu": ..}`` recorded on each trial row.
+        goals: several objectives, constraints, a select rule (:class:`~orchestrator.results.goals.Goals`);
+            None: the one ``metric``, no constraint, the best trial.
     """
 
     def __init__(self, run_id: str, metric: str, mode: str, strategy: str = "parallel",
-                 resources: dict[str, float] | None = None) -> None:
+                 resources: dict[str, float] | None = None, goals: Goals | None = None) -> None:
         self.run_id = run_id
         self.metric = metric
         self.mode = mode
+        self.goals = goals if goals is not None else Goals.single(metric, mode)
+        # besides EPOCH_FIELDS, the metrics the objectives and constraints name (a builder's val_auc)
+        self.epoch_fields = (*EPOCH_FIELDS, *(n for n in self.goals.metric_names() if n not in EPOCH_FIELDS))
         self.strategy = strategy
         self.resources = resources or {"cpu": 1.0, "gpu": 0.0}
         self.trials: dict[str, _Trial] = {}
@@ -115,9 +126,9 @@ class RunTables:
 
     @classmethod
     def replay(cls, journal: str | Path, run_id: str, metric: str, mode: str, strategy: str = "parallel",
-               resources: dict[str, float] | None = None) -> "RunTables":
+               resources: dict[str, float] | None = None, goals: Goals | None = None) -> "RunTables":
         """Rebuild a run's tables from its journal (a torn last line is ignored)."""
-        tables = cls(run_id, metric, mode, strategy, resources)
+        tables = cls(run_id, metric, mode, strategy, resources, goals)
         with open(journal, encoding="utf-8") as f:
             for line in f:
                 try:
@@ -161,15 +172,27 @@ class RunTables:
         self.trials[trial_id].config = dict(config)
 
     def epoch(self, trial_id: str, result: dict[str, Any], at: float | None = None) -> None:
-        """Record one epoch's report (idempotent per ``(trial_id, epoch)``)."""
+        """Record one epoch's report (idempotent per ``(trial_id, epoch)``).
+
+        The model's costs (``params``, ``latency_ms``, ...) it carries are kept on the trial. The
+        one row of an infeasible trial (``infeasible``: its model broke a cost constraint before
+        its first epoch) records its costs and adds no epoch row.
+        """
         at = at or time.time()
-        keep = {k: v for k, v in result.items() if k in EPOCH_FIELDS or k in _PLACEMENT_FIELDS
-                or k in ("epoch", "started_at", "stop_reason", "diverged", "objective")}
+        keep = {k: v for k, v in result.items() if k in self.epoch_fields or k in _PLACEMENT_FIELDS
+                or k in COST_COLUMNS or k in ("epoch", "started_at", "stop_reason", "diverged", "objective",
+                                              "infeasible")}
         self._log("epoch", trial_id=trial_id, result=keep, at=at)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
+        t.costs.update({k: float(result[k]) for k in MODEL_COST_COLUMNS if finite(result.get(k))})
+        if result.get("infeasible"):
+            t.infeasible, t.last, t.ended_at = True, keep, at
+            if "started_at" in result:
+                t.started_at = float(result["started_at"])
+            return
         epoch = int(result["epoch"])
         row = {"run_id": self.run_id, "trial_id": trial_id, "epoch": epoch}
-        for k in EPOCH_FIELDS:
+        for k in self.epoch_fields:
             if k in result:
                 row[k] = result[k]
         self.epochs[(trial_id, epoch)] = row
@@ -193,8 +216,15 @@ class RunTables:
     def trial_ended(self, trial_id: str, status: str, stop_reason: str, error: str = "",
                     at: float | None = None, record_event: bool = True) -> None:
         """Record how a trial ended, and an event when something other than its budget stopped it
-        (unless ``record_event`` is False: the babysitter records its own stops as events)."""
+        (unless ``record_event`` is False: the babysitter records its own stops as events).
+
+        An ``infeasible`` trial's reason names the first constraint its model broke
+        (``constraint_params``), whichever strategy reported it.
+        """
         at = at or time.time()
+        if status == "infeasible" and trial_id in self.trials and not stop_reason.startswith("constraint_"):
+            broken = self.broken_constraints(trial_id)
+            stop_reason = f"constraint_{broken[0]}" if broken else "constraint"
         self._log("end", trial_id=trial_id, status=status, stop_reason=stop_reason, error=error, at=at,
                   record_event=record_event)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
@@ -202,7 +232,7 @@ class RunTables:
         t.ended_at = at
         if record_event and stop_reason not in ("max_epochs", ""):
             source = ("guard" if status == "diverged" else "early_stopping" if stop_reason == "patience"
-                      else "error" if status == "error"
+                      else "error" if status == "error" else "constraint" if status == "infeasible"
                       else "stopper" if stop_reason in ("plateau", "experiment_plateau") else "scheduler")
             self._add_event(trial_id, int(t.last.get("epoch", 0)), source, "stop", stop_reason, error[:500], at)
 
@@ -248,9 +278,9 @@ class RunTables:
         return best, at
 
     def selectable(self) -> list[str]:
-        """Trials eligible for selection: not diverged, not errored, with a finite best."""
+        """Trials eligible for selection: not diverged, errored or infeasible, with a finite best."""
         return [tid for tid, t in self.trials.items()
-                if t.status not in ("diverged", "error", "running") and math.isfinite(self.best(tid)[0])]
+                if t.status not in ("diverged", "error", "running", "infeasible") and math.isfinite(self.best(tid)[0])]
 
     def select_best(self) -> str | None:
         """The trial with the best validation metric among :meth:`selectable` (ties: earliest)."""
@@ -259,6 +289,57 @@ class RunTables:
             return None
         sign = 1 if self.mode == "min" else -1
         return min(ids, key=lambda tid: (sign * self.best(tid)[0], self.best(tid)[1]))
+
+    def values(self, trial_id: str) -> dict[str, float]:
+        """The trial's value of every objective and constraint name: a metric at its best epoch
+        (best by the first objective), a cost as its model reported it, ``train_seconds`` as the
+        trials table has it (NaN: unknown)."""
+        t = self.trials[trial_id]
+        _, at = self.best(trial_id)
+        row = self._epochs_of.get(trial_id, {}).get(at, {}) if at else {}
+        out: dict[str, float] = {}
+        for name in self.goals.names():
+            if name == "train_seconds":
+                out[name] = _train_seconds(t)
+            elif name in COST_COLUMNS:
+                out[name] = float(t.costs.get(name, math.nan))
+            else:
+                v = row.get(name)
+                out[name] = float(v) if finite(v) else math.nan
+        return out
+
+    def trial_costs(self, trial_id: str) -> dict[str, float]:
+        """What the trial's model costs (``params``, ``model_bytes``, ``latency_ms``, ... as it
+        reported them) and its ``train_seconds``: the finite ones."""
+        t = self.trials[trial_id]
+        out = {k: float(v) for k, v in t.costs.items() if finite(v)}
+        if finite(_train_seconds(t)):
+            out["train_seconds"] = _train_seconds(t)
+        return out
+
+    def broken_constraints(self, trial_id: str) -> list[str]:
+        """The constraints the trial's values break (a value it does not have breaks none here)."""
+        values = self.values(trial_id)
+        return [n for n, b in self.goals.constraints.items() if finite(values.get(n)) and not b.allows(values[n])]
+
+    def selection(self) -> Selection | None:
+        """The run's select rule over its trials (:func:`orchestrator.decisions.select.select`): the
+        chosen trial among the feasible :meth:`selectable` ones, feasibility, Pareto ranks, the
+        front. None for a run with one objective and no constraint (:meth:`select_best` decides)."""
+        if not self.goals.ranked:
+            return None
+        return self.goals.select(self._goal_rows(), self.selectable())
+
+    def _goal_rows(self) -> list[dict[str, Any]]:
+        """One row per trial for the select rule: ``trial_id``, ``best_<name>`` of every metric
+        name, every cost by its name."""
+        rows = []
+        for tid in self.trials:
+            row: dict[str, Any] = {"trial_id": tid}
+            for name, v in self.values(tid).items():
+                row[name if name in COST_COLUMNS else f"best_{name}"] = v
+            rows.append(row)
+        return rows
 
     def compute(self) -> dict[str, float]:
         """Compute spent, and what training every trial to its configured length would have cost.
@@ -277,6 +358,8 @@ class RunTables:
         trained = len(self.epochs)
         seconds = full_epochs = full_seconds = 0.0
         for tid, t in self.trials.items():
+            if t.infeasible:  # never meant to train: neither spent nor saved by early stopping
+                continue
             epoch_s = [v for v in self.curve(tid, "epoch_s") if math.isfinite(v)]
             n = len(self.curve(tid, "train_loss"))
             spent = float(t.last.get("trial_elapsed_s") or 0.0) if t.last else 0.0
@@ -296,14 +379,17 @@ class RunTables:
 
     # -- frames ------------------------------------------------------------------------------
     def trials_frame(self) -> pd.DataFrame:
-        """trials.parquet: one row per trial, with its best metric, placement, diagnosis and ``hp_*`` columns."""
+        """trials.parquet: one row per trial, with its best metric, its model's costs, placement,
+        diagnosis and ``hp_*`` columns; with several objectives or constraints also ``best_<name>``
+        of every objective, ``feasible`` and ``pareto_rank`` (see :meth:`goal_columns`)."""
         rows = []
+        goal_columns = self.goal_columns()
         for tid, t in self.trials.items():
             best, best_epoch = self.best(tid)
             curve = self.curve(tid, self.metric)
             last = next((v for v in reversed(curve) if math.isfinite(v)), math.nan)
             n_epochs = len(curve)
-            train_seconds = float(t.last.get("trial_elapsed_s", math.nan)) if t.last else math.nan
+            train_seconds = _train_seconds(t)
             row: dict[str, Any] = {
                 "run_id": self.run_id, "strategy": self.strategy, "trial_id": tid,
                 "status": t.status, "stop_reason": t.stop_reason, "error": t.error,
@@ -323,6 +409,7 @@ class RunTables:
             if self.metric != "val_loss":
                 row["best_val_loss"] = min((v for v in self.curve(tid, "val_loss") if math.isfinite(v)),
                                            default=math.nan)
+            row.update(goal_columns.get(tid, {}))
             d = self.diagnoses.get(tid, {})
             row["diagnosis"] = d.get("label")
             row["diagnosis_reason"] = d.get("reason")
@@ -342,7 +429,31 @@ class RunTables:
                 if c in df:
                     df[c] = df[c].astype("Int64")
             df["gpu_peak_mb"] = df["gpu_peak_mb"].astype("Float64")  # null without a GPU
+            if "pareto_rank" in df:
+                df["pareto_rank"] = df["pareto_rank"].astype("Int64")  # null: not ranked
+                df["feasible"] = df["feasible"].astype(bool)
         return df
+
+    def goal_columns(self) -> dict[str, dict[str, Any]]:
+        """Per trial, the trials table's columns of costs and objectives: every cost its model
+        reported (``params``, ``params_total``, ``model_bytes``, ``latency_ms``, ``latency_batch_ms``;
+        ``train_seconds`` keeps its meaning), and -- with several objectives or constraints --
+        ``best_<name>`` of each objective (a metric at the trial's best epoch, a cost as
+        reported), ``feasible`` and ``pareto_rank`` (0: on the front of the feasible selectable
+        trials; None: not ranked)."""
+        selection = self.selection()
+        out: dict[str, dict[str, Any]] = {}
+        for tid, t in self.trials.items():
+            cols: dict[str, Any] = dict(t.costs)
+            if selection is not None:
+                values = self.values(tid)
+                for name in self.goals.objective_names()[1:]:
+                    cols[f"best_{name}"] = values[name]
+                cols["feasible"] = bool(selection.feasible.get(tid, False))
+                rank = selection.pareto_rank.get(tid)
+                cols["pareto_rank"] = None if rank is None else int(rank)
+            out[tid] = cols
+        return out
 
     def epochs_frame(self) -> pd.DataFrame:
         """epochs.parquet: one row per trial and epoch, by trial then epoch."""
@@ -377,6 +488,11 @@ class RunTables:
         write_parquet(self.events_frame(), Path(run_dir, "events.parquet"))
         if self.refit_rows:
             write_parquet(self.refit_frame(), Path(run_dir, REFIT_EPOCHS))
+
+
+def _train_seconds(t: _Trial) -> float:
+    """A trial's ``train_seconds`` as trials.parquet has it: its seconds until its last report."""
+    return float(t.last.get("trial_elapsed_s", math.nan)) if t.last else math.nan
 
 
 def _epoch_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

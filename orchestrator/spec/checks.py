@@ -1,8 +1,11 @@
 """A loaded YAML document turned into a :class:`SweepSpec`: structure, then meaning.
 
 :func:`parse_spec` validates the sections (pydantic), resolves the hyperparameters
-(:mod:`orchestrator.spec.params`), then checks what the values mean together: the data source,
-the metric for the task, the search and scheduler against the parameters, the strategy.
+(:mod:`orchestrator.spec.params`) and what the sweep optimises (:mod:`orchestrator.spec.objectives`:
+metric, objectives, constraints, select), then checks what the values mean together: the data
+source, the metric for the task, the search and scheduler against the parameters and the
+objectives, the strategy. A search the spec does not name is decided here
+(:func:`~orchestrator.spec.sections.default_algorithm`).
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from ..errors import SpecError
 from ..usercode import parse_ref
 from .distributions import Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, pbt_mutable
+from .objectives import Objective, metric_names, resolve_goals
 from .params import parse_model, resolve_params
 from .pydantic_errors import validate
-from .sections import (CodeSpec, DataSpec, MetricSpec, RawSpec, ResourcesSpec, SchedulerSpec, SearchSpec, SweepSpec,
-                       count_trials, resolve_data_path)
+from .sections import (CodeSpec, DataSpec, RawSpec, ResourcesSpec, SchedulerSpec, SearchSpec, SweepSpec, count_trials,
+                       default_algorithm, resolve_data_path)
 
 __all__ = ["MAX_GRID_TRIALS", "parse_spec", "metric_names"]
 
@@ -41,15 +45,7 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     Raises:
         SpecError: with the key path (the caller adds the file name).
     """
-    if doc is None:
-        raise SpecError("", "the file is empty; a spec needs at least a data section")
-    if not isinstance(doc, dict):
-        raise SpecError("", f"a spec is a mapping of keys (name, data, params, ...), got a {type(doc).__name__}")
-    for k in doc:
-        if not isinstance(k, str):
-            raise SpecError(str(k), "keys must be strings")
-    raw: RawSpec = validate(RawSpec, doc, "")
-
+    raw = _raw(doc)
     name = raw.name if raw.name is not None else default_name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
         raise SpecError("name", f"use letters, digits, '_', '.', '-' (at most 64), got {name!r}")
@@ -57,11 +53,16 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     task = _check_data(raw.data, base_dir)
     model, fixed = parse_model(raw.model)
     params, _entries = resolve_params(fixed, raw.params, model.kind)
-    metric = _resolve_metric(raw.metric, task)
-    _check_search(raw.search, params)
-    _check_scheduler(raw.scheduler, raw.search, params, model.kind)
+    goals = resolve_goals(objectives=raw.objectives, metric=raw.metric, metric_given="metric" in raw.model_fields_set,
+                          constraints=raw.constraints, select=raw.select, task=task, kind=model.kind)
+    search = raw.search
+    if "algorithm" not in search.model_fields_set:
+        search = search.model_copy(update={"algorithm": default_algorithm(params, raw.scheduler.type, raw.strategy)})
+    _check_search(search, params)
+    _check_scheduler(raw.scheduler, search, params, model.kind)
     _check_resources(raw.resources)
     _check_strategy(raw)
+    _check_objectives(goals.objectives, raw)
     _check_code(raw.code, base_dir)
     if raw.early_stopping is not None:
         allowed = metric_names(task)
@@ -78,8 +79,11 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         task=task,
         model=model,
         params=params,
-        metric=metric,
-        search=raw.search,
+        metric=goals.metric,
+        objectives=goals.objectives,
+        constraints=goals.constraints,
+        select=goals.select,
+        search=search,
         scheduler=raw.scheduler,
         stoppers=raw.stoppers,
         early_stopping=raw.early_stopping,
@@ -93,6 +97,24 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
         tracking=raw.tracking,
         code=raw.code,
     )
+    _check_counts(spec)
+    return spec
+
+
+def _raw(doc: Any) -> RawSpec:
+    """The document's sections validated for their structure (a mapping with string keys first)."""
+    if doc is None:
+        raise SpecError("", "the file is empty; a spec needs at least a data section")
+    if not isinstance(doc, dict):
+        raise SpecError("", f"a spec is a mapping of keys (name, data, params, ...), got a {type(doc).__name__}")
+    for k in doc:
+        if not isinstance(k, str):
+            raise SpecError(str(k), "keys must be strings")
+    return validate(RawSpec, doc, "")
+
+
+def _check_counts(spec: SweepSpec) -> None:
+    """What follows from the epochs and the trial count: the first scheduler decision, the grid limit."""
     s = spec.scheduler
     if s.type in ("asha", "median") and s.grace_period > spec.max_epochs:
         raise SpecError("scheduler.grace_period", f"{s.grace_period} is more than the {spec.max_epochs} epochs a "
@@ -101,7 +123,20 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     if spec.search.algorithm in ("grid", "random") and n > MAX_GRID_TRIALS:
         raise SpecError("params", f"the grid expands to {n} trials; at most {MAX_GRID_TRIALS} — use "
                         "search.algorithm: random with choice instead of grid")
-    return spec
+
+
+def _check_objectives(objectives: tuple[Objective, ...], raw: RawSpec) -> None:
+    """Several objectives need a strategy and a scheduler that rank them: asha or none, not the
+    babysitter, PBT, Hyperband or median stopping (each follows one metric)."""
+    if len(objectives) < 2:
+        return
+    names = ", ".join(o.name for o in objectives)
+    if raw.strategy == "babysit":
+        raise SpecError("strategy", f"babysit follows one metric; with several objectives ({names}) use strategy "
+                        "parallel")
+    if raw.scheduler.type in ("pbt", "hyperband", "median"):
+        raise SpecError("scheduler.type", f"{raw.scheduler.type} ranks trials by one metric; with several "
+                        f"objectives ({names}) use asha (multi-objective) or none")
 
 
 def _check_code(code: CodeSpec, base_dir: str) -> None:
@@ -167,28 +202,6 @@ def _check_example_shapes(d: DataSpec) -> None:
                         f"[8, 8, 1]), got {d.shape}")
     if d.image_size is not None and not (len(d.image_size) == 2 and all(n >= 1 for n in d.image_size)):
         raise SpecError("data.image_size", f"must be two positive whole numbers [height, width], got {d.image_size}")
-
-
-def metric_names(task: str) -> list[str]:
-    """The validation metrics a sweep of ``task`` can select by (and early stopping can watch)."""
-    if task == "classification":
-        return ["val_loss", "val_accuracy"]
-    return ["val_loss", "val_mae", "val_mse"]
-
-
-def _resolve_metric(m: Union[str, MetricSpec], task: str) -> MetricSpec:
-    if isinstance(m, str):
-        m = MetricSpec(name=m)
-    allowed = metric_names(task)
-    if m.name not in allowed:
-        hint = " (the test split is never used for selection)" if m.name.startswith("test") else ""
-        raise SpecError("metric.name", f"must be one of {', '.join(allowed)} for {task}, got {m.name!r}{hint}")
-    natural = "max" if m.name.endswith("accuracy") else "min"
-    if m.mode is not None and m.mode != natural:
-        raise SpecError("metric.mode", f"{m.name} is better when it is {'higher' if natural == 'max' else 'lower'}: "
-                        f"mode must be {natural!r}, got {m.mode!r}")
-    return MetricSpec(name=m.name, mode=natural)
-
 
 
 def _check_search(s: SearchSpec, params: dict[str, Param]) -> None:

@@ -11,15 +11,17 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Union, get_args
 
-from pydantic import Field, StrictInt, ValidationInfo, field_validator
+from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .distributions import Choice, Constant, Frozen, Grid, Param
+from .objectives import Bound, MetricSpec, Objective, SelectSpec, describe_goals, is_cost, known_mode, objective_column
 
 __all__ = ["SplitSpec", "DataSpec", "ModelSpec", "MetricSpec", "SearchSpec", "SchedulerSpec", "TrialPlateauSpec",
            "ExperimentPlateauSpec", "StoppersSpec", "EarlyStoppingSpec", "DivergenceSpec", "ResourcesSpec",
            "BabysitSpec", "FinalSpec", "TrackingSpec", "CodeSpec", "RawSpec", "SweepSpec", "DEFAULT_NUM_SAMPLES",
-           "count_trials", "resolve_data_path", "StrategyName", "STRATEGIES"]
+           "count_trials", "resolve_data_path", "StrategyName", "STRATEGIES", "DEFAULT_ALGORITHM_IS_TPE",
+           "default_algorithm"]
 
 # The names a spec's `strategy` accepts, defined once: `sweep compare --strategies` takes these, and
 # execution.strategies registers one strategy under each (a unit test holds the two equal).
@@ -28,6 +30,10 @@ STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 
 # Samples a random or tpe search draws when search.num_samples is not given (a grid: 1 per point).
 DEFAULT_NUM_SAMPLES = 16
+# The search a spec gets when it names no search.algorithm (see default_algorithm): False keeps
+# random search, True gives tpe (and grid to a grid space). Switched on only once the benchmark
+# (benchmarks/RESULTS.md) shows tpe at least as good as random on our sets.
+DEFAULT_ALGORITHM_IS_TPE = False
 
 
 class SplitSpec(Frozen):
@@ -77,15 +83,12 @@ class ModelSpec(Frozen):
         return "builder" if self.builder is not None else self.family
 
 
-class MetricSpec(Frozen):
-    """The validation metric that selects; ``mode`` follows from the name when not given."""
-
-    name: str = "val_loss"
-    mode: Literal["min", "max"] | None = None
-
-
 class SearchSpec(Frozen):
-    """How configurations are drawn; ``num_samples`` None: see :attr:`resolved_num_samples`."""
+    """How configurations are drawn; ``num_samples`` None: see :attr:`resolved_num_samples`.
+
+    ``algorithm`` not written: :func:`default_algorithm` decides it when the spec is parsed, so a
+    resolved spec (and run.json) always names the search it ran.
+    """
 
     algorithm: Literal["grid", "random", "tpe"] = "random"
     num_samples: int | None = Field(None, ge=1, le=1_000_000)
@@ -102,6 +105,24 @@ class SearchSpec(Frozen):
         if self.num_samples is not None:
             return self.num_samples
         return 1 if self.algorithm == "grid" else DEFAULT_NUM_SAMPLES
+
+
+def default_algorithm(params: dict[str, Param], scheduler: str = "none", strategy: str = "parallel") -> str:
+    """The search a spec gets when it names no ``search.algorithm``.
+
+    With :data:`DEFAULT_ALGORITHM_IS_TPE` off: ``random`` (as it always was). On: ``tpe`` for a
+    space without a grid parameter (multi-objective TPE with several objectives), ``grid`` for a
+    space of grid parameters (and constants) only, and ``random`` where neither can run: a grid
+    mixed with sampled parameters (each grid point gets random samples of the rest), ``scheduler:
+    pbt`` (it evolves its own population) and ``strategy: babysit`` (it draws its own models).
+    """
+    if not DEFAULT_ALGORITHM_IS_TPE or scheduler == "pbt" or strategy == "babysit":
+        return "random"
+    grids = [p for p in params.values() if isinstance(p, Grid)]
+    if not grids:
+        return "tpe"
+    sampled = [p for p in params.values() if not isinstance(p, (Grid, Constant))]
+    return "random" if sampled else "grid"
 
 
 class SchedulerSpec(Frozen):
@@ -298,6 +319,9 @@ class RawSpec(Frozen):
     model: dict[str, Any] = {}
     params: dict[str, Any] = {}
     metric: Union[str, MetricSpec] = MetricSpec()
+    objectives: list[Any] | None = None  # each checked by objectives.resolve_goals (names its index)
+    constraints: dict[str, Any] = {}
+    select: SelectSpec = SelectSpec()
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
     stoppers: StoppersSpec = StoppersSpec()
@@ -330,6 +354,11 @@ class SweepSpec(Frozen):
     model: ModelSpec = ModelSpec()  # a run.json written before builders and families: the MLP
     params: dict[str, Param]
     metric: MetricSpec
+    # objectives[0] is the metric (a run.json written before objectives: filled from it);
+    # constraints and select: none and the best first objective in one written before them.
+    objectives: tuple[Objective, ...] = ()
+    constraints: dict[str, Bound] = {}
+    select: SelectSpec = SelectSpec()
     search: SearchSpec
     scheduler: SchedulerSpec
     stoppers: StoppersSpec
@@ -343,6 +372,19 @@ class SweepSpec(Frozen):
     final: FinalSpec = FinalSpec()
     tracking: TrackingSpec = TrackingSpec()
     code: CodeSpec = CodeSpec()  # a run.json written before code.include: nothing listed
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_from_metric(cls, data: Any) -> Any:
+        """No objectives given (a run.json from before them): the metric is the one objective."""
+        if not isinstance(data, dict) or data.get("objectives"):
+            return data
+        metric = data.get("metric")
+        if isinstance(metric, MetricSpec):
+            metric = metric.model_dump()
+        if not isinstance(metric, dict) or metric.get("name") is None:
+            return data
+        return {**data, "objectives": [{"name": metric["name"], "mode": metric.get("mode")}]}
 
     @property
     def searched(self) -> dict[str, Param]:
@@ -367,6 +409,58 @@ class SweepSpec(Frozen):
     def mode(self) -> str:
         assert self.metric.mode is not None  # resolved by parse_spec
         return self.metric.mode
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        """The objectives' names, the metric first."""
+        return tuple(o.name for o in self.objectives)
+
+    @property
+    def objective_modes(self) -> tuple[str, ...]:
+        """Each objective's ``min`` or ``max``, in :attr:`objective_names`' order."""
+        return tuple(str(o.mode or "min") for o in self.objectives)
+
+    @property
+    def objective_columns(self) -> tuple[str, ...]:
+        """The row columns holding the objectives as finite numbers: ``objective``, ``objective_1``, ..."""
+        return tuple(objective_column(i) for i in range(len(self.objectives)))
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the sweep has more than one objective."""
+        return len(self.objectives) > 1
+
+    @property
+    def build_constraints(self) -> dict[str, Bound]:
+        """The constraints a trial's model breaks as soon as it is built (on a cost known then:
+        ``params``, ``latency_ms``...): such a trial ends before its first epoch."""
+        return {n: b for n, b in self.constraints.items() if is_cost(n) and n != "train_seconds"}
+
+    @property
+    def record_constraints(self) -> dict[str, Bound]:
+        """The other constraints, judged on the trial's record: a metric on its best epoch (best by
+        the first objective), ``train_seconds`` on the time it trained."""
+        return {n: b for n, b in self.constraints.items() if n not in self.build_constraints}
+
+    def mode_of(self, name: str) -> str:
+        """Whether ``name`` (a metric or cost) is better ``min`` or ``max``: its objective's mode
+        when it is one, else what its name says (every cost: min)."""
+        for o in self.objectives:
+            if o.name == name and o.mode is not None:
+                return str(o.mode)
+        return known_mode(name) or "min"
+
+    def metric_keys(self) -> list[tuple[str, str]]:
+        """``(spec key, metric name)`` of each metric (not cost) the objectives after the first,
+        the constraints and the select rule read: what a user's model must report."""
+        keys = [(f"objectives[{i}].name", o.name) for i, o in enumerate(self.objectives) if i > 0]
+        keys += [(f"constraints.{n}", n) for n in self.constraints]
+        keys += [(f"select.{f}", getattr(self.select, f)) for f in ("of", "then") if getattr(self.select, f)]
+        return [(k, n) for k, n in keys if not is_cost(n)]
+
+    def describe_goals(self) -> str:
+        """The objectives, constraints and select rule in a few words (``sweep validate``'s line)."""
+        return describe_goals(self.objectives, self.constraints, self.select)
 
     def data_path(self) -> str | None:
         """The data file's path, resolved against the spec file's directory."""

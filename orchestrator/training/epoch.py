@@ -21,12 +21,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..decisions.babysit_rules import blown_up
+from ..spec import objective_column
 
 __all__ = ["OBJECTIVE", "WORST_OBJECTIVE", "task_loss", "task_metrics", "learning_rate_at", "baseline_loss", "finite",
-           "json_float", "worst_objective", "improves", "stop_reason", "Divergence", "Epoch", "EpochPath"]
+           "json_float", "worst_objective", "improves", "stop_reason", "metric_columns", "objective_value",
+           "Divergence", "Epoch", "EpochPath"]
 
 OBJECTIVE = "objective"  # the finite copy of the spec's metric that Ray's schedulers/searchers read
 # The objective of a diverged epoch (or one without the metric): finite, so that schedulers and
@@ -42,6 +44,33 @@ def task_loss(task: str) -> str:
 def task_metrics(task: str) -> list[str]:
     """Keras metric names compiled for a task (besides the loss)."""
     return ["accuracy"] if task == "classification" else ["mae", "mse"]
+
+
+def metric_columns(logs: Mapping[str, Any], names: Sequence[str]) -> dict[str, float]:
+    """An epoch's metric columns from Keras' ``logs``: ``train_<m>`` and ``val_<m>`` for each of
+    ``names`` (NaN when not logged), then for every other scalar the model logged (a builder's
+    compiled metric: ``auc`` and ``val_auc`` -> ``train_auc``, ``val_auc``), so any metric a model
+    reports can be an objective or a constraint."""
+    row: dict[str, float] = {}
+    for n in names:
+        row[f"train_{n}"] = float(logs.get(n, math.nan))
+        row[f"val_{n}"] = float(logs.get(f"val_{n}", math.nan))
+    for k, v in logs.items():
+        column = k if k.startswith("val_") else f"train_{k}"
+        if column in row or k == "learning_rate":  # a scheduler callback's; the row has its own
+            continue
+        try:
+            row[column] = float(v)
+        except (TypeError, ValueError):  # a metric with one value per class: not a column
+            continue
+    return row
+
+
+def objective_value(value: Any, mode: str, *, diverged: bool = False) -> float:
+    """An objective as its column holds it: ``value``, or the worst one (:func:`worst_objective`)
+    when it is missing, not finite, or its epoch diverged (a diverged trial ranks last on every
+    objective, its costs included, or it could sit on a Pareto front by being small)."""
+    return float(value) if (finite(value) and not diverged) else worst_objective(mode)
 
 
 def learning_rate_at(hp: dict[str, Any], epoch: int, base_lr: float | None = None) -> float:
@@ -190,18 +219,23 @@ class EpochPath:
         best: the best metric so far (a resumed trial's; NaN for none).
         first_epoch: the first epoch of this attempt (1, or one past a checkpoint's epoch).
         first_row: columns added to the first epoch's row (the trial's placement).
+        costs: the model's costs (:func:`orchestrator.training.costs.costs`), in every row.
+        objectives: the objectives after the first, ``(name, mode)`` each (a metric or a cost):
+            each epoch's row holds them as ``objective_1``, ``objective_2`` (finite, as ``objective``).
     """
 
     def __init__(self, *, metric: str, mode: str, task: str, max_epochs: int, divergence: Divergence,
                  run_started_at: float, started: float, deadline: float | None = None,
                  baseline_column: float | None = None, best: float = math.nan, first_epoch: int = 1,
-                 first_row: Mapping[str, Any] | None = None) -> None:
+                 first_row: Mapping[str, Any] | None = None, costs: Mapping[str, Any] | None = None,
+                 objectives: Sequence[tuple[str, str]] = ()) -> None:
         self.metric, self.mode, self.max_epochs, self.divergence = metric, mode, max_epochs, divergence
         self.names = ["loss", *task_metrics(task)]
         self.run_started_at, self.started, self.deadline = run_started_at, started, deadline
         self.baseline_column = baseline_column
         self.best, self.best_epoch = best, 0
         self.first_epoch, self.first_row = first_epoch, dict(first_row or {})
+        self.costs, self.objectives = dict(costs or {}), tuple(objectives)
         self.epoch_started = started
         self.past_deadline = False
 
@@ -223,9 +257,8 @@ class EpochPath:
                                "epoch_s": now - self.epoch_started}
         if self.baseline_column is not None:
             row["baseline_loss"] = self.baseline_column
-        for n in self.names:
-            row[f"train_{n}"] = float(logs.get(n, math.nan))
-            row[f"val_{n}"] = float(logs.get(f"val_{n}", math.nan))
+        row.update(metric_columns(logs, self.names))
+        row.update(self.costs)
         value = row.get(self.metric, math.nan)
         diverged = self.divergence(row["train_loss"], row["val_loss"])
         improved = not diverged and improves(value, self.best, self.mode)
@@ -240,9 +273,30 @@ class EpochPath:
                              now=e.at, deadline=self.deadline, decided=decided,
                              past_deadline=self.past_deadline, callback_stopped=callback_stopped)
         row["diverged"] = bool(e.diverged)
-        row[OBJECTIVE] = float(e.value) if (finite(e.value) and not e.diverged) else worst_objective(self.mode)
+        row[OBJECTIVE] = objective_value(e.value, self.mode, diverged=e.diverged)
+        self._other_objectives(row, diverged=e.diverged)
         row["stop_reason"] = reason
         if e.number == self.first_epoch:
             row.update(self.first_row)
             row["started_at"] = self.started
         return reason
+
+    def _other_objectives(self, row: dict[str, Any], *, diverged: bool) -> None:
+        """``objective_1``, ``objective_2``: each objective after the first from ``row`` (a metric
+        column or a cost), as :func:`objective_value` holds it."""
+        for i, (name, mode) in enumerate(self.objectives, start=1):
+            row[objective_column(i)] = objective_value(row.get(name, math.nan), mode, diverged=diverged)
+
+    def infeasible_row(self, broken: Sequence[str], now: float) -> dict[str, Any]:
+        """The one row of a trial whose model broke the cost constraints ``broken`` (it never trains):
+        ``infeasible`` True, epoch 0, its costs, the worst ``objective`` (a cost objective keeps its
+        value: what the model costs is known), ``stop_reason`` ``infeasible``, the placement."""
+        row: dict[str, Any] = {"epoch": 0, "infeasible": True, "broken": ",".join(broken),
+                               "elapsed_s": now - self.run_started_at, "trial_elapsed_s": now - self.started,
+                               "epoch_s": 0.0, **self.costs, "train_seconds": now - self.started,
+                               "diverged": False, OBJECTIVE: worst_objective(self.mode)}
+        self._other_objectives(row, diverged=False)
+        row["stop_reason"] = "infeasible"
+        row.update(self.first_row)
+        row["started_at"] = self.started
+        return row

@@ -114,7 +114,10 @@ def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData |
 
 class _Refit(EpochLoop):
     """The selected configuration on train+val: the skeleton (schedule, divergence guard, rows),
-    with no validation split, and each epoch's row kept for the driver."""
+    with no validation split, and each epoch's row kept for the driver. Its costs are not measured
+    again (the trial's are in its table; the refit has no validation examples to time on)."""
+
+    measures_costs = False
 
     def __init__(self, hp: dict[str, Any], data: TrialData, spec: Any, seed: int, *, threads: int,
                  run_started_at: float | None) -> None:

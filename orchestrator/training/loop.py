@@ -9,6 +9,12 @@ objective and stop reason of each epoch), sets the learning-rate schedule's rate
 begins, stops at a batch past the time budget's end, and adds the trial's peak GPU memory to each
 row where a GPU is used.
 
+As soon as the model is built, before its first epoch, the loop measures what it costs
+(:func:`orchestrator.training.costs.costs`: parameters, weights file, latency) and which of the
+spec's cost constraints it breaks (:attr:`EpochLoop.broken`); a side whose model broke one never
+trains it and reports :meth:`EpochLoop.infeasible_row` instead. Every epoch's row carries the
+costs and the objectives after the first (``objective_1``, ``objective_2``).
+
 Each side adds only what is its own, by overriding the hooks: :meth:`EpochLoop.before_epoch`,
 :meth:`EpochLoop.after_epoch` (the one it must write: what to do with an epoch's row),
 :meth:`EpochLoop.after_batch`, :meth:`EpochLoop.learning_rate` and :meth:`EpochLoop.callbacks`.
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..internals import keras_callback_list
 from ..spec import SweepSpec
+from .costs import broken_constraints, costs
 from .epoch import Divergence, Epoch, EpochPath, learning_rate_at
 from .inputs import DataInfo, TrialData, fit
 from .model import ModelCache, family_of
@@ -55,11 +62,17 @@ class EpochLoop:
             model starts: a restored trial's best value and first loss).
         initial_epoch: the 0-based epoch ``fit`` starts from (a restored trial's).
         setup_s: seconds from ``started`` to the first epoch's start (None before it).
+        costs: what the model costs (empty where :attr:`measures_costs` is off).
+        costs_s: seconds measuring them took.
+        broken: the spec's cost constraints the model breaks (non-empty: it must not train).
     """
 
     # Set the schedule's rate (learning_rate_at) as each epoch begins. The babysitter owns its
     # learning rate (its decisions move it) and turns this off.
     follows_schedule: ClassVar[bool] = True
+    # Measure the model's costs (and judge the cost constraints) before training. The refit of the
+    # selected configuration turns this off: it was measured as a trial, and it has no validation split.
+    measures_costs: ClassVar[bool] = True
     path: EpochPath  # set by epoch_path(), which each side calls once the model is where it starts
 
     def __init__(self, hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec, seed: int, *,
@@ -68,8 +81,17 @@ class EpochLoop:
         self.hp, self.data, self.spec, self.seed, self.threads = hp, data, spec, seed, threads
         self.started, self.run_started_at, self.deadline = started, run_started_at, deadline
         self.max_epochs = int(hp["epochs"])
-        self.model, self.cache_hit = cache.get(hp, DataInfo.of(data), seed=seed,
-                                               steps_per_execution=steps_per_execution, family=family_of(spec))
+        info, family = DataInfo.of(data), family_of(spec)
+        self.model, self.cache_hit = cache.get(hp, info, seed=seed, steps_per_execution=steps_per_execution,
+                                               family=family)
+        t_costs = time.time()
+        self.costs: dict[str, Any] = {}
+        if self.measures_costs:
+            own = family.cache_key(hp, info)  # the figures do not depend on the weights: kept per graph
+            sample = data.val.X if len(data.val.X) else data.train.X
+            self.costs = costs(self.model, hp, sample, key=None if own is None else (family.name, own))
+        self.costs_s = time.time() - t_costs
+        self.broken = broken_constraints(self.costs, spec.build_constraints)
         # Peak GPU memory is this model's: reset where a GPU is used; no TensorFlow call on a CPU.
         self.gpus = visible_gpus()
         reset_gpu_peak(self.gpus)
@@ -80,10 +102,17 @@ class EpochLoop:
         """Set and return this model's epoch path with the side's ``divergence`` rule; ``options``
         are :class:`~orchestrator.training.epoch.EpochPath`'s (``best``, ``first_epoch``,
         ``first_row``, ``baseline_column``)."""
+        others = tuple((o.name, str(o.mode or "min")) for o in self.spec.objectives[1:])
         self.path = EpochPath(metric=self.spec.metric_name, mode=self.spec.mode, task=self.data.task,
                               max_epochs=self.max_epochs, divergence=divergence, run_started_at=self.run_started_at,
-                              started=self.started, deadline=self.deadline, **options)
+                              started=self.started, deadline=self.deadline, costs=self.costs,
+                              objectives=others, **options)
         return self.path
+
+    def infeasible_row(self) -> dict[str, Any]:
+        """The one row of a model that broke a cost constraint (:attr:`broken`): see
+        :meth:`~orchestrator.training.epoch.EpochPath.infeasible_row`."""
+        return self.path.infeasible_row(self.broken, time.time())
 
     # -- what each side adds ----------------------------------------------------------------
     def before_epoch(self, model: Any, epoch: int) -> None:
@@ -116,6 +145,8 @@ class EpochLoop:
 
     def on_epoch_end(self, model: Any, epoch: int, logs: Any) -> None:
         e = self.path.end(epoch + 1, logs, self.learning_rate(model), time.time())
+        # the trial's seconds so far (trials.parquet's train_seconds is its last row's): a cost objective too
+        e.row["train_seconds"] = e.row["trial_elapsed_s"]
         if self.gpus:
             e.row["gpu_peak_mb"] = gpu_peak_mb(self.gpus)
         self.after_epoch(model, e)

@@ -31,22 +31,26 @@ from ..spec import TRAINING_HYPERPARAMETERS, SweepSpec
 from ..usercode import load_function
 from .builder import NO_CACHE_NOTE, BuilderError
 from .cnn import check_input
+from .epoch import task_metrics
 from .inputs import DataInfo
 from .model import family_of
 
 if TYPE_CHECKING:
     from ..data import Prepared
 
-__all__ = ["Probe", "RecordingDict", "probe_model", "ModelCheck", "check_model"]
+__all__ = ["Probe", "RecordingDict", "probe_model", "ModelCheck", "check_model", "metric_columns_of"]
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What building one model told: its parameter count, notes for the user, the user's names it never read."""
+    """What building one model told: its parameter count, notes for the user, the user's names it
+    never read, and the metric columns its trials' rows hold (``metrics``: ``train_<m>`` and
+    ``val_<m>`` for each name a builder's model logs; empty for the built-in families)."""
 
     params: int
     notes: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    metrics: tuple[str, ...] = ()
 
 
 class RecordingDict(dict):
@@ -132,17 +136,25 @@ def probe_model(spec: Any, info: DataInfo, hp: dict[str, Any]) -> Probe:
         if kind != "builder":
             return Probe(int(model.count_params()))
         ref = str(model_spec.builder)
-        _check_reports(model, spec, info, ref)
+        logged = _check_reports(model, spec, info, ref)
         owned = set(TRAINING_HYPERPARAMETERS)
         unused = [n for n in getattr(spec, "params", {}) if n not in owned and n not in given.read]
-        return Probe(int(model.count_params()), [*getattr(model, "sweep_notes", ()), NO_CACHE_NOTE], unused)
+        return Probe(int(model.count_params()), [*getattr(model, "sweep_notes", ()), NO_CACHE_NOTE], unused,
+                     metric_columns_of(logged))
     finally:
         del model
         keras.backend.clear_session()
 
 
-def _check_reports(model: Any, spec: Any, info: DataInfo, ref: str) -> None:
-    """Evaluate ``model`` on one example of zeros; SpecError when it cannot, or lacks a metric the spec reads."""
+def metric_columns_of(logged: Any) -> tuple[str, ...]:
+    """The row columns of the metric names a model logs (``loss``, ``auc``): ``train_loss``,
+    ``val_loss``, ``train_auc``, ``val_auc`` (what :func:`orchestrator.training.epoch.metric_columns` writes)."""
+    return tuple(f"{split}_{m}" for m in logged for split in ("train", "val"))
+
+
+def _check_reports(model: Any, spec: Any, info: DataInfo, ref: str) -> list[str]:
+    """Evaluate ``model`` on one example of zeros; the metric names it logs (``loss``, ``auc``).
+    SpecError when it cannot, or lacks a metric the spec reads."""
     import numpy as np
 
     x = np.zeros((1, *info.input_shape), dtype="float32")
@@ -158,21 +170,27 @@ def _check_reports(model: Any, spec: Any, info: DataInfo, ref: str) -> None:
     es = getattr(spec, "early_stopping", None)
     if es is not None:
         wanted.append(("early_stopping.monitor", str(es.monitor)))
+    # the other objectives, the constraints and the select rule may name a metric too (val_auc, train_loss)
+    wanted += spec.metric_keys() if hasattr(spec, "metric_keys") else []
     for key, name in wanted:
-        base = name.removeprefix("val_")
+        base = name.removeprefix("val_").removeprefix("train_")
         if base not in logs:
             raise SpecError(key, f"{name}: the model {ref} returns is compiled without {base!r} (it reports "
                             f"{', '.join(sorted(logs))}); compile it with metrics=[{base!r}] or return it uncompiled")
+    return [str(k) for k in logs]
 
 
 @dataclass(frozen=True)
 class ModelCheck:
-    """What was learnt of the model before the sweep: what it is, its size, and what to tell the user."""
+    """What was learnt of the model before the sweep: what it is, its size, what to tell the user,
+    and the metric columns its trials' rows hold (``train_<m>``/``val_<m>``: the task's metrics for
+    the built-in families, what the probed model logs for a builder)."""
 
     what: str
     params: int | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    metrics: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """One line for the model, then one per warning and note (none for the default MLP)."""
@@ -188,27 +206,33 @@ def check_model(spec: SweepSpec, prepared: "Prepared") -> ModelCheck:
 
     Raises:
         SpecError: the model cannot be built on this data (key ``model.family``, ``model.builder``
-            or ``metric``).
+            or ``metric``), a builder's model does not report a metric an objective, constraint or
+            ``select`` names, or every model of a built-in family's space breaks a ``params``
+            constraint (``constraints.params``).
     """
+    from ..decisions.sizes import check_size_constraints
     from ..decisions.space import sample_config
 
     info = DataInfo(tuple(int(s) for s in prepared.input_shape), prepared.task, int(prepared.n_classes))
     kind = spec.model.kind
+    task_columns = metric_columns_of(["loss", *task_metrics(info.task)])
     if kind == "mlp":
-        return ModelCheck("mlp")
+        check_size_constraints(spec, info.input_shape, info.n_classes)  # a params bound no model of the space keeps
+        return ModelCheck("mlp", metrics=task_columns)
     if kind == "cnn":
         problem = check_input(info)
         if problem:
             raise SpecError("model.family", problem)
+        check_size_constraints(spec, info.input_shape, info.n_classes)
         rank = "Conv1D" if len(info.input_shape) == 2 else "Conv2D"
-        return ModelCheck(f"cnn ({rank} on examples shaped {_shape(info.input_shape)})")
+        return ModelCheck(f"cnn ({rank} on examples shaped {_shape(info.input_shape)})", metrics=task_columns)
     # The import, the function and its signature first: what is wrong there needs no TensorFlow.
     load_function(str(spec.model.builder), base_dir=spec.base_dir, key="model.builder", arity=2)
     hp = sample_config(spec, random.Random(spec.seed))
     probe = probe_model(spec, info, hp)
     warnings = [f"params.{name}: the builder {spec.model.builder} never reads it" for name in probe.unused]
     return ModelCheck(f"builder {spec.model.builder} on examples shaped {_shape(info.input_shape)}",
-                      params=int(probe.params), warnings=warnings, notes=list(probe.notes))
+                      params=int(probe.params), warnings=warnings, notes=list(probe.notes), metrics=probe.metrics)
 
 
 def _shape(shape: Any) -> str:

@@ -87,7 +87,7 @@ class _Trial(EpochLoop):
                         first_epoch=self.initial_epoch + 1, first_row=placement)
         self.reporter = AsyncReporter(report)
         self.info: dict[str, Any] = {"cache_hit": self.cache_hit, "epochs": 0, "started": started,
-                                     "model_s": time.time() - t_model}
+                                     "model_s": time.time() - t_model, "costs_s": self.costs_s}
 
     def before_epoch(self, model: Any, epoch: int) -> None:
         for fault in self.faults or ():
@@ -126,9 +126,17 @@ class _Trial(EpochLoop):
             restore_best_weights=es.restore_best_weights, mode="max" if es.monitor.endswith("accuracy") else "min")]
 
     def train(self) -> dict[str, Any]:
-        """Fit the remaining epochs, report the last one, and return the trial's overhead figures."""
+        """Fit the remaining epochs, report the last one, and return the trial's overhead figures.
+
+        A model that broke a cost constraint is not trained: its one row (epoch 0, ``infeasible``)
+        is reported instead, so that the searcher learns from it and the tables record its costs.
+        """
         try:
-            self.fit()
+            if self.broken:
+                self.info["infeasible"] = True
+                self.reporter.submit(self.infeasible_row())
+            else:
+                self.fit()
             self.reporter.close()
         finally:
             self.reporter.shutdown()
@@ -149,10 +157,13 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
 
     The body of :func:`train_trial`, callable without Ray (``report`` is then any function; it may
     raise ``SystemExit`` to end the trial, as Ray Tune's does). Each row carries the losses and task
-    metrics (training and validation), the learning rate, timings and ``objective`` (the spec
-    metric, made finite so schedulers can rank a diverged trial last); ``checkpoint_dir`` holds the
-    weights whenever the validation metric improved (or a regular checkpoint is due), so the final
-    evaluation uses the best epoch.
+    metrics (training and validation, and any other metric the model logs), the learning rate,
+    timings, ``train_seconds``, the model's costs (measured before the first epoch:
+    :mod:`orchestrator.training.costs`) and ``objective`` (the spec metric, made finite so
+    schedulers can rank a diverged trial last), ``objective_1``/``objective_2`` for further
+    objectives; ``checkpoint_dir`` holds the weights whenever the validation metric improved (or a
+    regular checkpoint is due), so the final evaluation uses the best epoch. A model that breaks a
+    cost constraint is never trained: one row, epoch 0, ``infeasible`` True, is all it reports.
 
     Args:
         hp: resolved hyperparameters.

@@ -391,3 +391,39 @@ def test_probe_refuses_a_cnn_on_rows() -> None:
     assert raised.value.message.endswith("these are (64,): set data.shape, e.g. [8, 8, 1]")
     ok = probe_model(spec, DataInfo((8, 8, 1), "classification", 10), resolve_config(spec, {}))
     assert ok.params > 0 and ok.notes == [] and ok.unused == []
+
+
+# -- the parameter counts the spec computes without TensorFlow (decisions.sizes) -----------------
+
+
+@pytest.mark.parametrize("family, hp, shape, n_classes", [
+    ("mlp", {"hidden_layers": 0, "units": 8}, (64,), 10),
+    ("mlp", {"hidden_layers": 2, "units": 7, "dropout": 0.2, "l2": 0.01}, (8, 8, 1), 3),
+    ("mlp", {"hidden_layers": 1, "units": 5}, (6,), 0),
+    ("cnn", {}, (8, 8, 1), 10),
+    ("cnn", {"conv_layers": 3, "filters": 5, "kernel_size": 2, "pooling": "none", "dense_units": 0, "l2": 0.01},
+     (7, 5, 3), 4),
+    ("cnn", {"conv_layers": 4, "pooling": "avg", "dropout": 0.3}, (1, 9, 2), 3),
+    ("cnn", {"conv_layers": 2, "filters": 6, "kernel_size": 5, "pooling": "max", "dense_units": 0}, (20, 2), 0),
+    ("cnn", {"conv_layers": 1, "pooling": "avg", "dense_units": 3}, (11, 1), 5),
+])
+def test_param_count_equals_what_keras_counts(family, hp, shape, n_classes) -> None:
+    from orchestrator.decisions.sizes import param_count
+
+    base = cnn_hp() if family == "cnn" else {**cnn_hp(), "hidden_layers": 1, "units": 8, "activation": "relu"}
+    config = {**base, **hp}
+    info = DataInfo(shape, "classification" if n_classes else "regression", n_classes)
+    keras.backend.clear_session()
+    model = (CNN if family == "cnn" else MLP).build(config, info)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    # params (trainable) and params_total are the same number for the built-in families
+    assert param_count(config, shape, n_classes, family=family) == trainable == model.count_params()
+
+
+def test_probe_refuses_an_objective_the_builder_model_does_not_report(models_dir) -> None:
+    spec = parse_spec({"name": "b", "data": {"dataset": "digits"}, "model": {"builder": "models.py:acc_named"},
+                       "objectives": ["val_acc", "val_auc", "params"]}, base_dir=str(models_dir))
+    with pytest.raises(SpecError) as raised:
+        probe_model(spec, DataInfo.of(IMAGES), resolve_config(spec, {}))
+    assert raised.value.key == "objectives[1].name"
+    assert raised.value.message.startswith("val_auc: the model models.py:acc_named returns is compiled without 'auc'")

@@ -217,7 +217,7 @@ def test_cronjob_creates_the_rayjob_with_just_enough_rights():
     script = "\n".join(container["args"])
     (job,) = _docs(KUBERAY / "rayjob.yaml")
     name = job["metadata"]["name"]
-    assert f"kubectl create -f /etc/sweep/rayjob.yaml" in script and f"rayjob {name}" in script
+    assert "kubectl create -f /etc/sweep/rayjob.yaml" in script and f"rayjob {name}" in script
     assert re.search(r'\[ "\$status" = SUCCEEDED \]', script)  # a failed night fails the Job
     mount = container["volumeMounts"][0]
     cm = next(v for v in pod["volumes"] if v["name"] == mount["name"])["configMap"]["name"]

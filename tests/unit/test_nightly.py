@@ -7,6 +7,7 @@ readers are tested in milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -322,3 +323,79 @@ def test_unknown_storage_schemes_are_refused_with_one_line(spec_file, capsys, cm
     assert main([cmd[0], str(spec_file), *cmd[1:]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"sweep: error: {cmd[1]}: {cmd[2]}: Unrecognized filesystem type")
+
+
+# ------------------------------------------------------------------------------------------
+# the selected model's costs: carried by the history, compared with the last night's
+# ------------------------------------------------------------------------------------------
+
+
+def _costly(date: str, params: float, latency: float = 0.2, value: float = 0.9) -> nl.Night:
+    night = _night(date, value, test={"test_accuracy": value})
+    return dataclasses.replace(night, costs={"params": params, "model_bytes": 4 * params, "latency_ms": latency})
+
+
+def test_compare_flags_a_bigger_or_slower_model_than_last_nights():
+    previous = [_costly("2026-11-19", 50_000), _costly("2026-11-20", 10_000, latency=0.20)]
+    same = {"params": 10_500.0, "model_bytes": 42_000.0, "latency_ms": 0.21}
+    ok = nl.compare("val_accuracy", "max", 0.9, {}, previous, "0.01", costs=same)
+    assert not ok.regressed and ok.cost_reference.date == dt.date(2026, 11, 20)  # the last night, not the best
+    assert ok.summary.endswith("; costs within 10% of date=2026-11-20's")
+
+    bigger = {"params": 12_500.0, "model_bytes": 50_000.0, "latency_ms": 0.21}
+    bad = nl.compare("val_accuracy", "max", 0.9, {}, previous, "0.01", costs=bigger)
+    assert bad.regressions == [
+        "params 12500 > 10000 of the selected model on date=2026-11-20 (+25%, tolerance 10%)",
+        "model_bytes 50000 > 40000 of the selected model on date=2026-11-20 (+25%, tolerance 10%)"]
+    assert bad.summary.startswith("regression: params 12500 > 10000") and "\n" not in bad.summary
+    # a percentage tolerance applies to the costs too; an absolute one is in the metric's units
+    assert not nl.compare("val_accuracy", "max", 0.9, {}, previous, "30%", costs=bigger).regressed
+    slower = nl.compare("val_accuracy", "max", 0.9, {}, previous, "0.01", costs={**same, "latency_ms": 0.3})
+    assert slower.regressions == ["latency_ms 0.3 ms > 0.2 ms of the selected model on date=2026-11-20 "
+                                  "(+50%, tolerance 10%)"]
+    # no costs on either side (an older night): nothing to compare, as before costs existed
+    assert not nl.compare("val_accuracy", "max", 0.9, {}, [_night("2026-11-20", 0.9)], "0.01", costs=bigger).regressed
+    assert nl.compare("val_accuracy", "max", 0.9, {}, previous, "0.01").cost_reference is None
+    d = bad.to_dict()
+    assert d["costs"] == bigger and d["last_night_costs"]["params"] == 10_000 and d["cost_tolerance"] == 0.1
+
+
+class CostlySweep(FakeSweep):
+    """FakeSweep whose selected trial's model has costs (in trials.parquet only, as a run with one
+    objective and no constraint writes them)."""
+
+    def __init__(self, params: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.params = params
+
+    def __call__(self, spec, out, **kwargs):
+        result = super().__call__(spec, out, **kwargs)
+        trials = pd.read_parquet(result.run_dir / "trials.parquet")
+        trials["params"], trials["model_bytes"], trials["latency_ms"] = self.params, 4 * self.params, 0.2
+        write_parquet(trials, result.run_dir / "trials.parquet")
+        return result
+
+
+def test_the_history_carries_costs_and_the_cli_exits_3_on_a_bigger_model(tmp_path, spec_file, capsys, monkeypatch):
+    import orchestrator.execution
+
+    hist = tmp_path / "h"
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", CostlySweep(10_000, value=0.97, test=0.95))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-20"]) == 0
+    night = nl.read_nights(hist)[0]
+    assert night.costs == {"params": 10_000.0, "model_bytes": 40_000.0, "latency_ms": 0.2}  # from trials.parquet
+    assert nl.load_history(hist).trials["params"].tolist() == [10_000]
+    capsys.readouterr()
+
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", CostlySweep(20_000, value=0.97, test=0.95))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-21"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["regression: params 20000 > 10000 of the selected model on date=2026-11-20 (+100%, tolerance 10%); "
+                   "model_bytes 80000 > 40000 of the selected model on date=2026-11-20 (+100%, tolerance 10%)"]
+    info = json.loads(next((hist / "date=2026-11-21").glob("*/run.json")).read_text())
+    assert info["nightly"]["comparison"]["costs"]["params"] == 20_000
+
+    # compared with the last night (the 21st's 20000), not the first or the smallest (the 20th's 10000)
+    monkeypatch.setattr(orchestrator.execution, "run_sweep", CostlySweep(15_000, value=0.97, test=0.95))
+    assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-22"]) == 0
+    assert "costs within 10% of date=2026-11-21's" in capsys.readouterr().out

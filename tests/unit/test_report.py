@@ -408,3 +408,17 @@ def test_load_many_finds_nothing(tmp_path: Path) -> None:
         orchestrator.load_many(str(tmp_path / "nope-*"))
     with pytest.raises(FileNotFoundError):
         orchestrator.load_many(tmp_path / "missing")
+
+
+def test_report_of_one_objective_has_no_front_but_ranks_its_hyperparameters(demo) -> None:
+    page = demo[1]
+    start = page.index('<section id="front">')
+    front = page[start:page.index("</section>", start)]
+    assert "One objective (val_accuracy) and no constraint" in front and "<img" not in front
+    start = page.index('<section id="importance">')
+    importance = page[start:page.index("</section>", start)]
+    ranked = re.findall(r'<td class="num">\d+</td><td>(\w+)</td><td class="bar">', importance)
+    assert ranked[0] == "learning_rate"  # the one the fabricated accuracy depends on
+    assert set(ranked) == {"learning_rate", "momentum", "units", "dropout", "batch_size", "optimizer"}
+    gold = [a for a, _ in _images(page[page.index('<section id="goldilocks">'):])]
+    assert gold[0] == "Goldilocks plot of learning_rate"  # in the order of importance

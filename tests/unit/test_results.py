@@ -481,6 +481,103 @@ def test_read_run_without_tables(tmp_path: Path) -> None:
     assert run.trials.empty and run.epochs.empty and run.events.empty
 
 
+# -- costs, infeasible trials, several objectives and constraints ---------------------------------
+
+COSTS = {"params": 1210.0, "params_total": 1210.0, "model_bytes": 9000.0, "latency_ms": 0.4, "latency_batch_ms": 1.1}
+
+
+def goals(objectives, constraints=None, rule=None):
+    from orchestrator.results import Goals
+    from orchestrator.spec import Bound, Objective, SelectSpec
+
+    return Goals(tuple(Objective(name=n, mode=m) for n, m in objectives),
+                 {k: Bound(**v) for k, v in (constraints or {}).items()}, SelectSpec(**(rule or {"rule": "best"})))
+
+
+def infeasible_row(**costs: float) -> dict[str, Any]:
+    """The one report of a trial whose model broke a cost constraint before its first epoch."""
+    return {"infeasible": True, "epoch": 0, "objective": -1e30, **costs}
+
+
+def test_an_infeasible_trial_keeps_its_costs_and_adds_no_epoch(tmp_path: Path) -> None:
+    t = RunTables("r", "val_accuracy", "max", goals=goals([("val_accuracy", "max")], {"params": {"max": 1000}}))
+    t.open_journal(tmp_path / "journal.jsonl")
+    t.trial_started("big", {"units": 64, "epochs": 10})
+    t.epoch("big", infeasible_row(**{**COSTS, "params": 4810.0}))
+    status, reason = end_status(errored=False, last=t.trials["big"].last, max_epochs=10, scheduler="asha")
+    assert (status, reason) == ("infeasible", "constraint")
+    assert t.broken_constraints("big") == ["params"]
+    t.trial_ended("big", status, reason)  # the tables name the constraint
+    feed(t, "small", [0.5, 0.7], metric="val_accuracy", config={"units": 16, "epochs": 2}, **COSTS)
+    t.trial_ended("small", "completed", "max_epochs")
+    t.close_journal()
+    for tables in (t, RunTables.replay(tmp_path / "journal.jsonl", "r", "val_accuracy", "max", goals=t.goals)):
+        df = tables.trials_frame().set_index("trial_id")
+        assert df.loc["big", "status"] == "infeasible" and df.loc["big", "epochs"] == 0
+        assert df.loc["big", "params"] == 4810 and df.loc["small", "latency_ms"] == 0.4
+        assert set(tables.epochs_frame()["trial_id"]) == {"small"}
+        assert tables.selectable() == ["small"]
+        # never meant to train: neither spent nor saved by early stopping
+        assert tables.compute()["epochs_full"] == 2
+    events = t.events_frame()
+    assert events.loc[events.trial_id == "big", ["source", "reason"]].values.tolist() == [["constraint",
+                                                                                          "constraint_params"]]
+
+
+def test_costs_are_columns_without_objectives() -> None:
+    t = RunTables("r", "val_loss", "min")
+    feed(t, "a", [1.0, 0.8], **COSTS, train_seconds=0.5)
+    df = t.trials_frame()
+    assert df.loc[0, "model_bytes"] == 9000.0 and df.loc[0, "train_seconds"] == 2.0  # its seconds until the last report
+    assert "pareto_rank" not in df and "feasible" not in df and t.selection() is None
+
+
+def test_objective_values_are_read_at_the_best_epoch_of_the_first() -> None:
+    t = RunTables("r", "val_accuracy", "max", goals=goals([("val_accuracy", "max"), ("val_loss", "min")]))
+    t.trial_started("a", {})
+    for epoch, (acc, loss) in enumerate([(0.5, 1.0), (0.9, 0.6), (0.8, 0.3)], start=1):
+        t.epoch("a", report(epoch, loss, val_accuracy=acc, **COSTS))
+    assert t.best("a") == (0.9, 2)
+    assert t.values("a") == {"val_accuracy": 0.9, "val_loss": 0.6}  # epoch 2's loss, not the lowest
+
+
+def test_a_metric_the_objectives_name_is_kept_per_epoch() -> None:
+    t = RunTables("r", "val_auc", "max", goals=goals([("val_auc", "max"), ("params", "min")]))
+    feed(t, "a", [0.7, 0.8], metric="val_auc", **COSTS)
+    assert t.curve("a", "val_auc") == [0.7, 0.8] and t.values("a") == {"val_auc": 0.8, "params": 1210.0}
+
+
+def test_two_objectives_give_the_front_and_the_selection() -> None:
+    t = RunTables("r", "val_accuracy", "max", goals=goals([("val_accuracy", "max"), ("params", "min")],
+                                                          rule={"rule": "within", "tolerance": 0.02}))
+    # big: best accuracy; small: 0.01 below it with a third of the parameters; worse: dominated by small
+    for tid, acc, params in [("big", 0.95, 4810.0), ("small", 0.94, 1210.0), ("worse", 0.90, 2410.0)]:
+        feed(t, tid, [acc - 0.1, acc], metric="val_accuracy", **{**COSTS, "params": params})
+        t.trial_ended(tid, "completed", "max_epochs")
+    feed(t, "blew", [0.99], metric="val_accuracy", **COSTS)
+    t.trial_ended("blew", "diverged", "diverged")  # never ranked nor selected, whatever its values
+    df = t.trials_frame().set_index("trial_id")
+    assert df["best_params"].to_dict() == {"big": 4810.0, "small": 1210.0, "worse": 2410.0, "blew": 1210.0}
+    assert df["pareto_rank"].tolist()[:3] == [0, 0, 1] and pd.isna(df.loc["blew", "pareto_rank"])
+    assert str(df["pareto_rank"].dtype) == "Int64" and df["feasible"].all()
+    selection = t.selection()
+    assert selection.selected == "small" and selection.front == ("big", "small")
+
+
+def test_a_metric_constraint_is_judged_on_the_best_epoch() -> None:
+    t = RunTables("r", "val_accuracy", "max",
+                  goals=goals([("val_accuracy", "max")], {"val_loss": {"max": 0.5}}))
+    t.trial_started("a", {})
+    # best accuracy at epoch 2, where val_loss is 0.6; its lowest val_loss (0.4, epoch 3) does not count
+    for epoch, (acc, loss) in enumerate([(0.5, 0.9), (0.9, 0.6), (0.8, 0.4)], start=1):
+        t.epoch("a", report(epoch, loss, val_accuracy=acc))
+    t.trial_ended("a", "completed", "max_epochs")
+    df = t.trials_frame()
+    assert not df.loc[0, "feasible"] and df.loc[0, "best_val_loss"] == 0.4  # the column keeps its meaning
+    selection = t.selection()
+    assert selection.selected is None and "val_loss <= 0.5" in selection.reason
+
+
 # -- progress.format_config ----------------------------------------------------------------------
 
 
