@@ -193,7 +193,8 @@ class NotebookRun(Run):
                          best_value=_number(sel.get(f"best_{metric}")) if sel else None,
                          test_metrics={k: _number(v) for k, v in self.test_metrics.items()},
                          counts={str(k): int(v) for k, v in (info.get("counts") or {}).items()}, metric=metric,
-                         model=None if not model_file else f"{self.path}/{model_file}")
+                         model=None if not model_file else f"{self.path}/{model_file}",
+                         reason=info.get("no_result_reason"), why=(info.get("select") or {}).get("why"))
 
 
 def _number(value: Any) -> float:

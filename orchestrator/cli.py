@@ -157,10 +157,13 @@ def _report_result(result: "RunResult") -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
     typer.echo(f"run {result.run_id}: {counts}")
     if result.selected is None:
-        _fail("no trial produced a usable result (every trial diverged or failed); "
-              f"see {result.run_dir / 'trials.parquet'}", 1)
+        why = (f"no feasible trial: {result.reason}" if result.reason
+               else "no trial produced a usable result (every trial diverged or failed)")
+        _fail(f"{why}; see {result.run_dir / 'trials.parquet'}", 1)
     tests = " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
     typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; test (once): {tests}")
+    if result.why:  # a rule other than "the best first objective" chose it: say how
+        typer.echo(f"  chosen: {result.why}")
     if result.model:
         typer.echo(_model_line(result))
     typer.echo(f"results: {result.run_dir}")

@@ -33,3 +33,6 @@ class RunResult:
     model: str | None = None  # the exported model's file (RUN_DIR/model/model.keras), when there is one
     # no result because no trial was feasible: the constraint that ruled out most and the closest trial
     reason: str | None = None
+    # why the select rule picked the selected trial (several objectives, constraints or a rule
+    # other than best): run.json's select.why
+    why: str | None = None

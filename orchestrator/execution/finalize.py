@@ -200,7 +200,7 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
     model_file = (info.get("model") or {}).get("file")
     return RunResult(ctx.location, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
                      spec.metric_name, None if not model_file else f"{ctx.location}/{model_file}",
-                     reason=info.get("no_result_reason"))
+                     reason=info.get("no_result_reason"), why=(info.get("select") or {}).get("why"))
 
 
 def selected_values(tables: RunTables, selected: str) -> dict[str, float | None]:

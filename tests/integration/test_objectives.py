@@ -250,3 +250,4 @@ def test_no_feasible_trial_ends_no_result_naming_the_constraint(ray_session, tmp
     assert set(trials["status"]) == {"infeasible"} and (trials["epochs"] == 0).all()
     assert "latency_ms" in info["no_result_reason"]
     assert "latency_ms" in captured.out + captured.err and "Traceback" not in captured.out + captured.err
+    assert "sweep: error: no feasible trial: " in captured.err

@@ -33,6 +33,7 @@ class Runner:
 
     def __init__(self, selected: bool = True) -> None:
         self.selected = selected
+        self.extra: dict[str, Any] = {}  # more run.json keys (a select rule's choice, a no-result reason)
         self.calls: list[dict[str, Any]] = []
 
     def run_dir(self, out: Any, name: str) -> Path:
@@ -43,7 +44,7 @@ class Runner:
         info = {"run_id": run_dir.name, "name": name, "status": "complete" if sel else "no_result",
                 "started_at": 1000.0, "budget": {"metric": "val_accuracy", "mode": "max"},
                 "counts": {"stopped": 2, "completed": 1} if sel else {"diverged": 3}, "selected": sel,
-                "model": {"path": "model", "file": "model/model.keras"} if sel else {"path": None}}
+                "model": {"path": "model", "file": "model/model.keras"} if sel else {"path": None}, **self.extra}
         write_json(info, run_dir / "run.json")
         write_parquet(pd.DataFrame([{"run_id": run_dir.name, "trial_id": "t1", "status": "completed",
                                      "is_selected": bool(sel)}]), run_dir / "trials.parquet")
@@ -98,6 +99,24 @@ def test_a_run_without_a_result_exits_1_naming_its_trials_table(spec_file, tmp_p
     assert out.splitlines() == ["run s-20260101-000000-abcd: 3 diverged"]
     assert err.splitlines() == ["sweep: error: no trial produced a usable result (every trial diverged or "
                                 f"failed); see {_run_dir(tmp_path) / 'trials.parquet'}"]
+
+
+def test_a_select_rule_says_why_it_chose_the_selected_trial(spec_file, tmp_path, runner, capsys):
+    runner.extra = {"select": {"rule": "within", "selected": "t1",
+                               "why": "lowest params (610) among the 2 trial(s) within 0.01 of the best val_accuracy"}}
+    assert main(["run", str(spec_file), "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("selected t1: val_accuracy=0.9123")
+    assert lines[2] == "  chosen: lowest params (610) among the 2 trial(s) within 0.01 of the best val_accuracy"
+
+
+def test_no_feasible_trial_exits_1_naming_the_constraint(spec_file, tmp_path, runner, capsys):
+    runner.selected = False
+    runner.extra = {"no_result_reason": "latency_ms <= 1e-06 ruled out 2 of 2 trials; closest: t1 (0.61)"}
+    assert main(["run", str(spec_file), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["sweep: error: no feasible trial: latency_ms <= 1e-06 ruled out 2 of 2 trials; "
+                                f"closest: t1 (0.61); see {_run_dir(tmp_path) / 'trials.parquet'}"]
 
 
 def test_the_dashboard_is_an_argument_not_an_environment_variable(spec_file, tmp_path, runner):
