@@ -44,6 +44,8 @@ def write_spec(tmp_path: Path, base: str | dict[str, Any], **changes: Any) -> Pa
     a value of ``None`` deletes the key.
     """
     doc = yaml.safe_load((SPECS / base).read_text()) if isinstance(base, str) else dict(base)
+    if isinstance(base, str):
+        _anchor_code_files(doc, SPECS)
     for dotted, value in changes.items():
         keys = dotted.split("__") if "__" in dotted else dotted.split(".")
         node = doc
@@ -57,6 +59,18 @@ def write_spec(tmp_path: Path, base: str | dict[str, Any], **changes: Any) -> Pa
     path = tmp_path / name
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def _anchor_code_files(doc: dict[str, Any], spec_dir: Path) -> None:
+    """Make a shipped spec's ``data.loader`` / ``model.builder`` file absolute: the spec names it
+    relative to its own directory, and the copy lives in another one."""
+    for section, key in (("data", "loader"), ("model", "builder")):
+        ref = (doc.get(section) or {}).get(key)
+        if not isinstance(ref, str):
+            continue
+        file, sep, func = ref.partition(":")
+        if file.endswith(".py") and not Path(file).is_absolute() and (spec_dir / file).is_file():
+            doc[section][key] = f"{(spec_dir / file).resolve()}{sep}{func}"
 
 
 def only_run_dir(out: Path) -> Path:
