@@ -41,7 +41,7 @@ from .history import (PARTITION_KEY, STAGING, Night, is_remote_uri, load_history
                       read_nights, run_costs)
 from .night import REGRESSION_EXIT_CODE, NightlyResult, run_nightly
 from .rules import (COMPARED_COSTS, DEFAULT_COST_TOLERANCE, DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison,
-                    compare, cost_tolerance, parse_tolerance, warm_start_points)
+                    compare, cost_tolerance, parse_tolerance, warm_start_points, watched_costs)
 
 __all__ = [
     "PARTITION_KEY",
@@ -63,6 +63,7 @@ __all__ = [
     "DEFAULT_WARM_START",
     "DEFAULT_COST_TOLERANCE",
     "COMPARED_COSTS",
+    "watched_costs",
     "cost_tolerance",
     "run_costs",
 ]

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import SpecError
 from ..spec import SweepSpec
 from .history import STAGING, Night, parse_date, partition_name, read_nights, run_costs
-from .rules import DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison, compare, parse_tolerance, warm_start_points
+from .rules import (DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison, compare, parse_tolerance, warm_start_points,
+                    watched_costs)
 
 if TYPE_CHECKING:
     from ..execution import RunResult
@@ -237,7 +238,8 @@ def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | Non
         comparison = None
         if result.selected is not None:
             comparison = compare(spec.metric_name, spec.mode, result.best_value, dict(result.test_metrics), previous,
-                                 tolerance, costs=run_costs(result.run_dir if remote else Path(result.run_dir)))
+                                 tolerance, costs=run_costs(result.run_dir if remote else Path(result.run_dir)),
+                                 watch=watched_costs(spec))
         _update_run_json(result.run_dir if remote else Path(result.run_dir), {
             "date": night.isoformat(), "history": str(root),
             "warm_start": points, "warm_start_from": [partition_name(n.date) for n in sources],

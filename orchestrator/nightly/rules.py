@@ -6,22 +6,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import SpecError
 from ..spec import Choice, Constant, Grid, IntRange, LogUniform, Param, SweepSpec, Uniform, active
 from .history import Night
 
-__all__ = ["DEFAULT_TOLERANCE", "DEFAULT_WARM_START", "DEFAULT_COST_TOLERANCE", "COMPARED_COSTS", "Comparison",
+__all__ = ["DEFAULT_TOLERANCE", "DEFAULT_WARM_START", "DEFAULT_COST_TOLERANCE", "COMPARED_COSTS", "watched_costs",
+           "Comparison",
            "parse_tolerance", "cost_tolerance", "warm_start_points", "compare"]
 
 DEFAULT_TOLERANCE = "0.01"
 DEFAULT_WARM_START = 3
-# The selected model's costs compared with the last night's (size, size on disk, speed), and how
-# much bigger or slower is still no regression when --tolerance is not a percentage (an absolute
-# tolerance is in the metric's units, meaningless for bytes or milliseconds).
+# The selected model's costs compared with the last night's (size, size on disk, speed) when a caller
+# names none (a nightly names those its spec ranks or bounds: watched_costs), and how much bigger or
+# slower is still no regression when --tolerance is not a percentage (an absolute tolerance is in the
+# metric's units, meaningless for bytes or milliseconds).
 COMPARED_COSTS = ("params", "model_bytes", "latency_ms")
 DEFAULT_COST_TOLERANCE = 0.10
+
+
+def watched_costs(spec: SweepSpec) -> tuple[str, ...]:
+    """The costs a night's selected model is held to: those its spec ranks (``objectives``) or bounds
+    (``constraints``). A spec that names none is compared on its metric only: a bigger model is
+    then no regression the user asked to hear of, and a latency measured on a shared node moves by
+    more than 10% from night to night on its own."""
+    from ..spec import COSTS
+
+    named = {o.name for o in spec.objectives} | set(spec.constraints)
+    return tuple(n for n in COSTS if n in named)
 
 
 def parse_tolerance(text: str | float) -> Callable[[float], float]:
@@ -207,18 +220,18 @@ class Comparison:
 
 
 def _cost_text(name: str, v: float) -> str:
-    return f"{v:.0f}" if name != "latency_ms" else f"{v:.4g} ms"
+    return f"{v:.4g} ms" if name.endswith("_ms") else f"{v:.0f}"
 
 
-def _cost_regressions(costs: Mapping[str, float], previous: list[Night], slack: float
+def _cost_regressions(costs: Mapping[str, float], previous: list[Night], slack: float, names: Iterable[str]
                       ) -> tuple[list[str], Night | None]:
     """Tonight's selected model bigger or slower than the last night's by more than ``slack``
-    (relative), per cost of :data:`COMPARED_COSTS` both nights have; and that last night."""
+    (relative), per cost of ``names`` both nights have; and that last night."""
     last = max((n for n in previous if n.costs), key=lambda n: n.date, default=None)
     if last is None or not costs:
         return [], None
     out, compared = [], 0
-    for name in COMPARED_COSTS:
+    for name in names:
         now, before = costs.get(name), last.costs.get(name)
         if now is None or before is None or not (math.isfinite(now) and math.isfinite(before)) or before <= 0:
             continue
@@ -230,7 +243,8 @@ def _cost_regressions(costs: Mapping[str, float], previous: list[Night], slack: 
 
 
 def compare(metric: str, mode: str, value: float | None, test: dict[str, float], previous: list[Night],
-            tolerance: str | float = DEFAULT_TOLERANCE, costs: Mapping[str, float] | None = None) -> Comparison:
+            tolerance: str | float = DEFAULT_TOLERANCE, costs: Mapping[str, float] | None = None,
+            watch: Iterable[str] = COMPARED_COSTS) -> Comparison:
     """Compare tonight's selected validation metric and test score with the best previous night,
     and its selected model's costs with the last night's.
 
@@ -238,12 +252,13 @@ def compare(metric: str, mode: str, value: float | None, test: dict[str, float],
     (selection on validation data, as within a run). Tonight regresses when its validation metric
     is worse than the reference's by more than the tolerance, or when its test score
     (``test_accuracy`` for ``val_accuracy``, ``test_loss`` for ``val_loss``, ...) is, or when its
-    selected model is bigger or slower (:data:`COMPARED_COSTS`) than the last night's with costs
-    by more than :func:`cost_tolerance` (relative).
+    selected model is bigger or slower on a cost of ``watch`` (a nightly passes
+    :func:`watched_costs`) than the last night's with costs by more than :func:`cost_tolerance`
+    (relative).
     """
     slack_of = parse_tolerance(tolerance)
     cost_slack = cost_tolerance(tolerance)
-    cost_lines, last = _cost_regressions(costs or {}, previous, cost_slack)
+    cost_lines, last = _cost_regressions(costs or {}, previous, cost_slack, watch)
     extra = {"costs": dict(costs or {}), "cost_reference": last, "cost_tolerance": cost_slack}
     ref = _best_night([n for n in previous if n.metric == metric and n.mode == mode])
     if ref is None:

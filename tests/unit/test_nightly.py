@@ -376,9 +376,16 @@ class CostlySweep(FakeSweep):
         return result
 
 
-def test_the_history_carries_costs_and_the_cli_exits_3_on_a_bigger_model(tmp_path, spec_file, capsys, monkeypatch):
+def test_the_history_carries_costs_and_the_cli_exits_3_on_a_bigger_model(tmp_path, capsys, monkeypatch):
     import orchestrator.execution
+    import yaml
 
+    # the spec ranks params and bounds model_bytes: the night is held to both (latency it names not)
+    spec_file = tmp_path / "n.yaml"
+    spec_file.write_text(yaml.safe_dump({
+        "name": "n", "data": NIGHTLY_DATA, "params": NIGHTLY_PARAMS,
+        "objectives": [{"name": "val_accuracy", "mode": "max"}, {"name": "params", "mode": "min"}],
+        "constraints": {"model_bytes": {"max": 1e9}}}))
     hist = tmp_path / "h"
     monkeypatch.setattr(orchestrator.execution, "run_sweep", CostlySweep(10_000, value=0.97, test=0.95))
     assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-20"]) == 0
@@ -399,3 +406,24 @@ def test_the_history_carries_costs_and_the_cli_exits_3_on_a_bigger_model(tmp_pat
     monkeypatch.setattr(orchestrator.execution, "run_sweep", CostlySweep(15_000, value=0.97, test=0.95))
     assert main(["nightly", str(spec_file), "--history", str(hist), "--date", "2026-11-22"]) == 0
     assert "costs within 10% of date=2026-11-21's" in capsys.readouterr().out
+
+
+def test_a_night_is_held_to_the_costs_its_spec_ranks_or_bounds_only(tmp_path):
+    from orchestrator.spec import SweepSpec, load_spec
+
+    def spec(extra: str) -> "SweepSpec":
+        f = tmp_path / "s.yaml"
+        f.write_text("name: s\ndata: {dataset: digits}\nparams:\n  units: {type: choice, values: [8, 16]}\n" + extra)
+        return load_spec(f)
+
+    assert nl.watched_costs(spec("")) == ()
+    ranked = spec("objectives: [{name: val_accuracy}, {name: params}]\nconstraints: {latency_ms: {max: 5}}\n")
+    assert nl.watched_costs(ranked) == ("params", "latency_ms")
+    previous = [_costly("2026-11-20", 10_000, latency=0.20)]
+    slower_and_bigger = {"params": 12_500.0, "model_bytes": 50_000.0, "latency_ms": 0.3}
+    # a one-metric spec: a bigger, slower model (or latency noise) is no regression
+    quiet = nl.compare("val_accuracy", "max", 0.9, {}, previous, "0.01", costs=slower_and_bigger, watch=())
+    assert not quiet.regressed and quiet.cost_reference is None and "costs within" not in quiet.summary
+    loud = nl.compare("val_accuracy", "max", 0.9, {}, previous, "0.01", costs=slower_and_bigger,
+                      watch=nl.watched_costs(ranked))
+    assert [r.split(" ")[0] for r in loud.regressions] == ["params", "latency_ms"]  # not model_bytes
