@@ -35,15 +35,18 @@ def _default_mode(name: str) -> str:
 
 
 def _objective(entry: Any) -> tuple[str, str] | None:
-    """``{"name": n, "mode": m}`` or ``[n, m]`` (or a bare name) as ``(name, mode)``."""
+    """``{"name": n, "mode": m}`` or ``[n, m]`` (or a bare name) as ``(name, mode)`` (parsed as the
+    selection parses objectives, :func:`orchestrator.decisions.select.as_objectives`); None for an
+    entry run.json cannot have meant as one; a mode other than min/max: the name's default."""
+    from .decisions.select import as_objectives
+
     if isinstance(entry, Mapping):
-        name, mode = entry.get("name"), entry.get("mode")
-    elif isinstance(entry, (list, tuple)) and entry:
-        name, mode = entry[0], entry[1] if len(entry) > 1 else None
+        name = entry.get("name")
     else:
-        name, mode = entry, None
+        name = entry[0] if isinstance(entry, (list, tuple)) and entry else entry
     if not isinstance(name, str) or not name:
         return None
+    ((name, mode),) = as_objectives([entry])
     return name, mode if mode in ("min", "max") else _default_mode(name)
 
 
