@@ -87,7 +87,8 @@ def run(spec: Any, **options: Any) -> NotebookRun:
         **options: ``out`` (default ``"results"``; a path or a storage URI), ``address`` (a Ray
             cluster), ``num_samples``, ``max_concurrent``, ``seed``, ``budget`` (seconds, or text
             such as ``"5m"``, counted from this call), ``tensorboard``, ``dashboard``, ``mlflow``
-            (a tracking URI; default: the spec's ``tracking.mlflow``).
+            (a tracking URI; default: the spec's ``tracking.mlflow``), ``no_runtime`` (an embedded Ray
+            even when a warm runtime is up; also ``SWEEP_NO_RUNTIME=1``).
 
     Raises:
         UsageError: an unknown option or a bad value (naming it as a keyword: ``num_samples``);
@@ -109,25 +110,44 @@ def run(spec: Any, **options: Any) -> NotebookRun:
     sweep = with_options(as_spec(spec), num_samples=options.get("num_samples"),
                          max_concurrent=options.get("max_concurrent"), seed=options.get("seed"))
     mlflow_uri = _mlflow_uri(options.get("mlflow") or sweep.tracking.mlflow)
-    from .execution import run_sweep
+    from .runtime import client
 
+    # A warm runtime on this machine (`sweep up`) takes the sweep unless another Ray was named,
+    # `no_runtime` was asked for, or it cannot (then one line says why, and an embedded Ray runs it).
+    warm = client.choose(options.get("address"), bool(options.get("no_runtime")), sweep.resources.cpu,
+                         sweep.resources.gpu)
     left = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
     try:
-        result = run_sweep(sweep, where, address=options.get("address"), tensorboard=bool(options.get("tensorboard")),
-                           budget_s=left, dashboard=bool(options.get("dashboard")))
+        if warm is not None:
+            print(client.announce(warm), flush=True)
+            run_dir = client.run_there(warm, sweep, where, budget_s=left, tensorboard=bool(options.get("tensorboard")))
+        else:
+            from .execution import run_sweep
+
+            run_dir = run_sweep(sweep, where, address=options.get("address"),
+                                tensorboard=bool(options.get("tensorboard")), budget_s=left,
+                                dashboard=bool(options.get("dashboard"))).run_dir
     except SpecError as e:
         # raised once the spec was loaded (resources no node has, its data): name its file
         if e.file or not sweep.source:
             raise
         raise e.with_file(Path(sweep.source).name) from None
-    return finish(result.run_dir, mlflow_uri)
+    return finish(run_dir, mlflow_uri)
 
 
-def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None) -> NotebookRun:
-    """Resume an interrupted run (as ``sweep resume``, which calls it) and return it read back."""
-    from .execution import resume_sweep
+def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None,
+           no_runtime: bool = False) -> NotebookRun:
+    """Resume an interrupted run (as ``sweep resume``, which calls it) and return it read back; in
+    the warm runtime when one is up (as :func:`run`)."""
+    from .runtime import client
 
     mlflow_uri = _mlflow_uri(mlflow)
+    warm = client.choose(address, no_runtime)
+    if warm is not None:
+        print(client.announce(warm), flush=True)
+        return finish(client.resume_there(warm, str(run_dir)), mlflow_uri)
+    from .execution import resume_sweep
+
     result = resume_sweep(str(run_dir), address=address)
     return finish(result.run_dir, mlflow_uri)
 

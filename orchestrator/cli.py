@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from .errors import RunFailed, SpecError, UsageError, first_line, one_line, write_traceback
+from .runtime.commands import register as register_runtime_commands
 
 if TYPE_CHECKING:
     from .execution import RunResult
@@ -34,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Hyperparameter sweeps of Keras models on Ray Tune, from a YAML search space.",
 )
+register_runtime_commands(app)  # sweep up / down / status
 
 
 def _error_line(message: str) -> None:
@@ -52,10 +54,7 @@ def _spec_failure(e: SpecError, spec: Any) -> str:
 
 def _default_spec() -> Path:
     here = Path(DEFAULT_SPEC)
-    if here.exists():
-        return here
-    packaged = Path(__file__).resolve().parent.parent / DEFAULT_SPEC
-    return packaged
+    return here if here.exists() else Path(__file__).resolve().parent.parent / DEFAULT_SPEC
 
 
 def _load(file: Optional[Path], num_samples: Optional[int] = None, max_concurrent: Optional[int] = None,
@@ -87,6 +86,8 @@ def run(
                                          "stopped at their next report; the best so far is selected."),
     mlflow: Optional[str] = typer.Option(None, "--mlflow", help="Also log the run to this MLflow tracking URI "
                                          "(a parent run, one child per trial; default: the spec's tracking.mlflow)."),
+    no_runtime: bool = typer.Option(False, "--no-runtime", help="Start an embedded Ray even when a warm runtime "
+                                    "is up (`sweep up`; also SWEEP_NO_RUNTIME=1)."),
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet) and its selected model."""
     from . import api
@@ -96,7 +97,7 @@ def run(
     try:
         done = api.run(file or _default_spec(), out=out, address=address, num_samples=num_samples,
                        max_concurrent=max_concurrent, seed=seed, budget=budget, tensorboard=tensorboard,
-                       dashboard=dashboard, mlflow=mlflow)
+                       dashboard=dashboard, mlflow=mlflow, no_runtime=no_runtime)
     except UsageError as e:
         raise _as_flag(e) from None
     except KeyboardInterrupt:
@@ -179,12 +180,13 @@ def _model_line(result: "RunResult") -> str:
 
 @app.command()
 def resume(run_dir: str = typer.Argument(..., help="The run directory of an interrupted run (a path or a URI)."),
-           address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run).")) -> None:
+           address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (as for run)."),
+           no_runtime: bool = typer.Option(False, "--no-runtime", help="As for run.")) -> None:
     """Continue an interrupted run in place: finished trials are kept, unfinished ones continue."""
     from . import api
 
     try:
-        done = api.resume(run_dir, address=address)
+        done = api.resume(run_dir, address=address, no_runtime=no_runtime)
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     _report_result(done.result)

@@ -130,6 +130,17 @@ class UsageError(SpecError):
         return one_line(f"{self.argument}: {self.message}" if self.argument else self.message)
 
 
+class _Cause(Exception):
+    """A :class:`RunFailed`'s cause after a trip between processes: its type's name and its text."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.name, str(self)))
+
+
 class RunFailed(RuntimeError):
     """An unexpected failure while a run was under way; the run is left resumable.
 
@@ -148,9 +159,17 @@ class RunFailed(RuntimeError):
         self.traceback_file = traceback_file
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple:
+        # sent from the warm runtime's host to its client: the cause travels as its name and text
+        cause = self.cause if isinstance(self.cause, (SpecError, OSError, ValueError, RuntimeError)) \
+            else _Cause(type(self.cause).__name__, str(self.cause))
+        return (type(self), (self.what, cause, None if self.run_dir is None else str(self.run_dir),
+                             self.traceback_file))
+
     def __str__(self) -> str:
         first = (str(self.cause).strip().splitlines() or [""])[0]
-        text = f"{self.what} failed: {type(self.cause).__name__}" + (f": {first}" if first else "")
+        name = self.cause.name if isinstance(self.cause, _Cause) else type(self.cause).__name__
+        text = f"{self.what} failed: {name}" + (f": {first}" if first else "")
         if self.traceback_file:
             text += f" (traceback: {self.traceback_file})"
         if self.run_dir is not None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["OPTIONS", "flag", "parse_budget", "parse_strategies", "with_options", "MAX_BUDGET_S"]
 
 OPTIONS = ("out", "address", "num_samples", "max_concurrent", "seed", "budget", "tensorboard", "dashboard",
-           "mlflow")
+           "mlflow", "no_runtime")
 MAX_BUDGET_S = 7 * 24 * 3600.0  # a week: a longer budget is a typo (a unit missing), not a plan
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 

@@ -14,6 +14,8 @@ Imports neither Ray, TensorFlow, pandas nor rich.
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -47,12 +49,15 @@ class RunOptions:
         tensorboard: also write each trial's curves for TensorBoard.
         budget_s: the search's wall-clock budget from the run's start, or None.
         restore: continue an interrupted run from its saved state (``sweep resume``).
+        cancel: set by the warm runtime when the sweep's client went away: the search stops (its
+            trials' resources released) and the run is left incomplete, as an interrupt leaves it.
     """
 
     warm_start: list[dict[str, Any]] | None = None
     tensorboard: bool = False
     budget_s: float | None = None
     restore: bool = False
+    cancel: threading.Event | None = None
 
 
 @dataclass

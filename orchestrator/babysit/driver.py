@@ -48,8 +48,11 @@ class BabysitStrategy(Strategy):
             stream = self.actor.run.options(num_returns="streaming").remote(
                 spec, TrialData.of(ctx.prepared.without_test()), ctx.started, ctx.deadline,
                 str(ctx.run_dir / "checkpoints"))
+            cancel = self.options.cancel
             for ref in stream:
                 ctx.sink.emit(ray.get(ref))  # the worker's events are the sink's own (trial_events)
+                if cancel is not None and cancel.is_set():  # the client went away: close() ends the actor
+                    raise KeyboardInterrupt
         finally:
             ctx.view.stop()
         ctx.info["search_ended_at"] = time.time()

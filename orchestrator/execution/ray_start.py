@@ -26,7 +26,7 @@ from .working_dir import cluster_runtime_env, select_code
 if TYPE_CHECKING:
     from ..spec import SweepSpec
 
-__all__ = ["WORKER_ENV", "DRIVER_ENV", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
+__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "idle_workers", "has_tensorflow", "restock", "keep_embedded", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
            "resolve_resources", "check_fits", "describe_ray", "RayLogs"]
 
 # Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
@@ -53,11 +53,11 @@ DRIVER_ENV = {
 # Trials are the foreground work of `sweep run`: their workers run at the driver's priority, not at
 # Ray's default niceness of 15 (which makes any other process on the machine starve them).
 WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
-# Modules every worker of an embedded Ray imports as it starts (Ray's ``preload_python_modules``),
-# with SWEEP_PRELOAD=1: TensorFlow (trimmed, training/preload.py) is then imported in the workers Ray
-# prestarts (one per CPU), which run the first trials, while the driver sets up the sweep. Off by
-# default: on 2 cores the first epoch came no sooner (the driver, Ray's agents and both imports
-# share the two cores, see benchmarks/placement.md); it may on machines with more cores than trials.
+# Modules every worker of an embedded Ray (and of the warm runtime) imports as it starts (Ray's
+# ``preload_python_modules``): TensorFlow (trimmed, training/preload.py) is then imported in the
+# workers Ray prestarts (one per CPU), which run the first trials, while the driver sets up the
+# sweep, and in the workers restocked after a run (:func:`keep_embedded`), which run the next run's
+# first trials in a notebook. SWEEP_PRELOAD=0 turns it off (benchmarks/startup.md).
 PRELOAD_MODULES = ["orchestrator.training.preload"]
 
 # The node id of the Ray that connect_ray started in this process (None: none, or a cluster's):
@@ -77,7 +77,7 @@ def embedded_here() -> bool:
             and ray.get_runtime_context().get_node_id() == _STARTED_NODE)
 
 
-def _quiet_ray_loggers() -> None:
+def quiet_ray_loggers() -> None:
     # Ray's own log lines stay out of the terminal: the sweep's progress view is what it shows.
     logging.getLogger("ray").setLevel(logging.ERROR)
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
@@ -91,8 +91,8 @@ def connect_ray(address: str | None, resources: dict[str, float] | None = None, 
     A Ray already initialised in this process (a notebook, the test session) is reused as is.
     An embedded Ray's workers inherit :data:`WORKER_ENV` from this process (no runtime_env, so
     trials can use the workers Ray prestarts as it starts), run at :data:`WORKER_NICENESS`, and
-    import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: only with
-    ``SWEEP_PRELOAD=1``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
+    import :data:`PRELOAD_MODULES` as they start when ``preload`` (default: unless
+    ``SWEEP_PRELOAD=0``). It listens on 127.0.0.1 only and starts Ray's dashboard (on
     127.0.0.1) only when ``dashboard`` (``--dashboard``); without it, no dashboard process, log
     monitor or autoscaler monitor (see :mod:`orchestrator.internals`). A cluster gets the
     environment as a runtime_env, and the code ``spec`` names (None: none) as Ray's ``working_dir``
@@ -120,21 +120,21 @@ def _connect(address: str | None, resources: dict[str, float] | None, *, preload
     with cluster_runtime_env(WORKER_ENV, code) as (runtime_env, sent):
         import ray
 
-        _quiet_ray_loggers()
+        quiet_ray_loggers()
         # ray.init zips and uploads the staged code before it returns; the staging folder goes after
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
-    _quiet_ray_loggers()
+    quiet_ray_loggers()
     return True, None if sent is None else sent.describe()
 
 
 def _start_embedded(resources: dict[str, float] | None, preload: bool | None, dashboard: bool) -> None:
     import ray
 
-    _quiet_ray_loggers()
+    quiet_ray_loggers()
     for k, v in WORKER_ENV.items():
         os.environ.setdefault(k, v)
     if preload is None:
-        preload = os.environ.get("SWEEP_PRELOAD", "0") == "1"
+        preload = os.environ.get("SWEEP_PRELOAD", "1") != "0"
     system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS}
     if preload:
         system["preload_python_modules"] = list(PRELOAD_MODULES)
@@ -148,7 +148,7 @@ def _start_embedded(resources: dict[str, float] | None, preload: bool | None, da
     _STARTED_NODE = ray.get_runtime_context().get_node_id()
     if dashboard and getattr(context, "dashboard_url", None):
         print(f"ray dashboard: http://{context.dashboard_url}", file=sys.stderr, flush=True)
-    _quiet_ray_loggers()
+    quiet_ray_loggers()
 
 
 class RayStart:
@@ -214,12 +214,13 @@ class RayStart:
             shutdown_ray()
 
 
-def warm_workers() -> None:
+def warm_workers() -> list[int]:
     """Import TensorFlow in as many Ray worker processes as there are CPUs, before a strategy's
     clock starts, so that neither strategy's budget pays for it.
 
     On a loaded 2-core machine importing TensorFlow in two fresh workers at once took longer than a
-    30 s budget; it is set-up, not tuning. Ray keeps idle workers in its pool for later tasks and
+    30 s budget; it is set-up, not tuning. The warm runtime's host (:mod:`orchestrator.runtime.host`)
+    keeps its pool stocked this way between sweeps. Returns the workers' process ids. Ray keeps idle workers in its pool for later tasks and
     actors, which may then start warm (it is not guaranteed: under heavy load a parallel sweep's
     first trials still started 15-20 s into a 30 s budget).
     """
@@ -237,7 +238,78 @@ def warm_workers() -> None:
 
         return os.getpid()
 
-    ray.get([warm.remote() for _ in range(n)])
+    return sorted(set(ray.get([warm.remote() for _ in range(n)])))
+
+
+def idle_workers(session: int | None = None, parent: int | None = None) -> list[int]:
+    """Process ids of the idle Ray workers (``ray::IDLE``) of one Ray node on this machine: those
+    in the process session ``session`` (the warm runtime's) or children of ``parent`` (an embedded
+    Ray's raylet). Linux's /proc; empty elsewhere."""
+    out = []
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return out
+    for entry in entries:
+        pid = int(entry)
+        try:
+            if session is not None and os.getsid(pid) != session:
+                continue
+            if parent is not None:
+                with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) != parent:
+                        continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read(9) == b"ray::IDLE":
+                    out.append(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def has_tensorflow(pid: int) -> bool:
+    """True when process ``pid`` has TensorFlow's library loaded (a warm worker)."""
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
+            return "libtensorflow" in f.read()
+    except OSError:
+        return False
+
+
+def restock(want: int, idle: list[int]) -> None:
+    """Have the raylet start what is missing of ``want`` idle workers for this driver's job.
+
+    A Tune trial runs in an actor, which Ray starts only in a worker that never ran anything else
+    and ends with it: after a sweep the pool is empty. Workers started now (with Ray's
+    ``preload_python_modules``, importing TensorFlow as they start) are warm for the next sweep.
+    """
+    from ..internals import prestart_workers
+
+    if want > len(idle):
+        prestart_workers(want - len(idle))
+
+
+def keep_embedded() -> None:
+    """After a run, keep the embedded Ray this process started for its next run (a notebook's
+    second ``orchestrator.run``), and put back one warm idle worker per CPU for that run's first
+    trials, in the background. Ray shuts it down when the process exits."""
+    import ray
+
+    from ..internals import raylet_pid
+
+    if not embedded_here():
+        return
+    want, raylet = int(ray.cluster_resources().get("CPU", 1)), raylet_pid()
+    if raylet is None:
+        return
+
+    def refill() -> None:
+        try:
+            restock(want, idle_workers(parent=raylet))
+        except Exception:  # noqa: BLE001 - the next run then starts its workers itself
+            pass
+
+    threading.Thread(target=refill, name="sweep-restock", daemon=True).start()
 
 
 def shutdown_ray() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from ..decisions.space import count_trials
 from ..storage import drop_staging, staging
 from ..training.probe import check_model
 from .lifecycle import RunGuard, run_info
-from .ray_start import RayLogs, RayStart, check_fits, connect_ray, describe_ray, resolve_resources, shutdown_ray
+from .ray_start import RayLogs, RayStart, check_fits, connect_ray, describe_ray, keep_embedded, resolve_resources
 from .strategies import STRATEGIES, RunOptions, Strategy, make_strategy
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ __all__ = ["run_sweep", "resume_sweep"]
 def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | None = None,
               view: ProgressView | None = None, ray_resources: dict[str, float] | None = None,
               warm_start: list[dict[str, Any]] | None = None, tensorboard: bool = False,
-              budget_s: float | None = None, dashboard: bool = False) -> RunResult:
+              budget_s: float | None = None, dashboard: bool = False,
+              cancel: threading.Event | None = None) -> RunResult:
     """Run a sweep end to end and write its run directory.
 
     Args:
@@ -59,6 +61,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
             None: no time limit.
         dashboard: start Ray's dashboard (on 127.0.0.1) with the embedded Ray this starts
             (``--dashboard``); a cluster's or an already running Ray keeps its own.
+        cancel: when set (by the warm runtime's host, its client gone), the search stops and the
+            run is left incomplete and resumable, as after an interrupt.
 
     Returns:
         A :class:`RunResult`.
@@ -94,7 +98,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     except BaseException:
         ray_start.abandon()
         raise
-    options = RunOptions(warm_start=warm_start, tensorboard=tensorboard, budget_s=budget_s)
+    options = RunOptions(warm_start=warm_start, tensorboard=tensorboard, budget_s=budget_s, cancel=cancel)
     guard: RunGuard | None = None
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
@@ -105,11 +109,11 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                    started_ray, guard)
             return _run_strategy(ctx, strategy)
     finally:
-        _close(guard, mirror, run_dir, bool(ray_start.started))
+        _close(guard, mirror, run_dir)
 
 
-def load_data_and_check_model(spec: SweepSpec,
-                              view: ProgressView | None) -> tuple[data_mod.Prepared, ProgressView]:
+def load_data_and_check_model(spec: SweepSpec, view: ProgressView | None,
+                              console: Any = None) -> tuple[data_mod.Prepared, ProgressView]:
     """Load and split the data (:func:`orchestrator.data.load_for`) and check the model can be built
     on it (a bad file or builder fails here, before anything starts); make the view and print the
     data line and the model's lines on it."""
@@ -117,7 +121,8 @@ def load_data_and_check_model(spec: SweepSpec,
 
     raw, prepared = data_mod.load_for(spec)
     model = check_model(spec, prepared)
-    view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched))
+    view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched),
+                                console=console)
     view.print(data_line(raw.name, prepared.report))
     for line in model.lines():
         view.print(line)
@@ -177,24 +182,27 @@ def _run_strategy(ctx: RunContext, strategy: Strategy) -> RunResult:
     """The search, then the one end every run has; the strategy's actors are released either way."""
     try:
         strategy.run(ctx)
+        cancel = strategy.options.cancel
+        if cancel is not None and cancel.is_set():  # its client went away: no selection, left resumable
+            raise KeyboardInterrupt
         return finalize(ctx, strategy)
     finally:
         strategy.close()
 
 
-def _close(guard: RunGuard | None, mirror: Any, run_dir: Path, started_ray: bool) -> None:
-    """However the run ended: its journal closed, its staging copy dropped, the Ray it started stopped."""
+def _close(guard: RunGuard | None, mirror: Any, run_dir: Path) -> None:
+    """However the run ended: its journal closed, its staging copy dropped, the Ray it started kept
+    warm for the process's next run (Ray stops it when the process exits)."""
     ctx = guard.ctx if guard is not None else None
     if ctx is not None:
         ctx.tables.close_journal()
     if mirror is not None:
         drop_staging(run_dir)
-    if started_ray:
-        shutdown_ray()
+    keep_embedded()  # an embedded Ray stays for this process's next run (a notebook), its pool restocked
 
 
 def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: ProgressView | None = None,
-                 ray_resources: dict[str, float] | None = None) -> RunResult:
+                 ray_resources: dict[str, float] | None = None, console: Any = None) -> RunResult:
     """Continue an interrupted run in place (``sweep resume``).
 
     Ray Tune restores the experiment from ``RUN_DIR/tune``: finished trials stay finished,
@@ -220,7 +228,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
         local = where
     try:
         info, spec = _read_run(local, where, has_tune=(where / "tune").is_dir())
-        prepared, view = load_data_and_check_model(spec, view)
+        prepared, view = load_data_and_check_model(spec, view, console)
         return _resume(spec, prepared, view, info, local, where, mirror, address, ray_resources)
     finally:
         if mirror is not None:
@@ -255,11 +263,10 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
     from .tune_setup import can_restore
 
     name = getattr(shown, "name", None) or local.name
-    started_ray = False
     guard: RunGuard | None = None
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
-            started_ray = connect_ray(address, ray_resources, spec=spec, out=local.parent)
+            connect_ray(address, ray_resources, spec=spec, out=local.parent)
             spec = resolve_resources(spec)
             tables = RunTables.replay(local / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
                                       resources=spec.resources.model_dump(), goals=Goals.of(spec))
@@ -279,5 +286,4 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
     finally:
         if guard is not None and guard.ctx is not None:
             guard.ctx.tables.close_journal()
-        if started_ray:
-            shutdown_ray()
+        keep_embedded()

@@ -7,6 +7,7 @@ feeds them Ray's results and remembers why each trial was stopped, for the trial
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
@@ -25,8 +26,9 @@ class SweepStopper(Stopper):
     ``experiment_plateau``); the parallel strategy's Tune callback reads it when the trial ends.
     """
 
-    def __init__(self, spec: SweepSpec, deadline: float | None = None) -> None:
+    def __init__(self, spec: SweepSpec, deadline: float | None = None, cancel: threading.Event | None = None) -> None:
         self.deadline = deadline  # a time budget's end: no trial starts after it (``stop_all``)
+        self.cancel = cancel  # set when a warm runtime's client went away: every trial stops
         self.mode = spec.mode
         self.metric = spec.metric_name
         self.plateau = spec.stoppers.plateau
@@ -53,6 +55,10 @@ class SweepStopper(Stopper):
             return True
         return False
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves the stopper with the experiment: the cancel event stays in this process
+        return {**self.__dict__, "cancel": None}
+
     # Past the deadline, trials stop by themselves at their next batch and report that partial
     # epoch; the experiment ends this much later so those reports arrive (Tune would otherwise
     # wait for each trial to acknowledge its stop).
@@ -62,7 +68,8 @@ class SweepStopper(Stopper):
         return self.deadline is not None and time.time() >= self.deadline + drain
 
     def stop_all(self) -> bool:
-        return bool(self.experiment and self.experiment.stopped) or self.past_deadline(self.DRAIN_S)
+        return (bool(self.experiment and self.experiment.stopped) or self.past_deadline(self.DRAIN_S)
+                or (self.cancel is not None and self.cancel.is_set()))
 
     def reason_for(self, trial_id: str) -> str | None:
         """Why this stopper ended ``trial_id`` (None if it did not)."""
@@ -72,4 +79,6 @@ class SweepStopper(Stopper):
             return "experiment_plateau"
         if self.past_deadline():
             return "budget"
+        if self.cancel is not None and self.cancel.is_set():
+            return "interrupted"
         return None

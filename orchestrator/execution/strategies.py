@@ -75,10 +75,12 @@ class ParallelStrategy(Strategy):
 
         spec, budget_s = ctx.spec, self.options.budget_s
         stopper = None
-        if spec.stoppers.plateau or spec.stoppers.experiment_plateau or ctx.deadline is not None:
+        cancel = self.options.cancel
+        if spec.stoppers.plateau or spec.stoppers.experiment_plateau or ctx.deadline is not None or cancel:
             # Under a time budget it also ends the experiment at the deadline (from the run's
-            # start, not from when Tune's own time_budget_s clock starts), so no trial starts after it.
-            stopper = SweepStopper(spec, ctx.deadline)
+            # start, not from when Tune's own time_budget_s clock starts), so no trial starts after it;
+            # in the warm runtime, when the sweep's client went away.
+            stopper = SweepStopper(spec, ctx.deadline, cancel)
         # Under a time budget the last trials may never start: warm the evaluator after the first report.
         self.evaluator = setup.warm_evaluator(count_trials(spec) if budget_s is None else 1)
         callbacks = [TuneEvents(ctx.sink, spec, stopper), self.evaluator]

@@ -13,7 +13,7 @@ from typing import Any
 
 from .patches import Undo, register, swap
 
-__all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error"]
+__all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid"]
 
 RAY_START_PATCHES = ("ray_node_params", "ray_loopback", "ray_no_api_server")
 
@@ -169,3 +169,53 @@ def trial_error(trial: Any) -> BaseException | None:
         with open(local, "rb") as f:
             return cloudpickle.load(f)
     return trial.get_pickled_error()
+
+
+def prestart_workers(count: int, keep_alive_s: int = 3600) -> bool:
+    """Ask this node's raylet to start ``count`` idle workers for this driver's job, kept that long.
+
+    The warm runtime's host (:mod:`orchestrator.runtime.host`) stocks its pool this way: Ray hands
+    an actor (a Tune trial) only a worker that never ran anything else, and a worker ends with its
+    actor, so after a sweep the pool is empty until the next actor waits for a new worker to start
+    and import TensorFlow (3-5 s on 2 cores). The raylet's ``PrestartWorkers`` call (Ray 2.60) has
+    no Python API; this sends it over the raylet's gRPC channel, with the cluster's token. Returns
+    False (nothing started: the next trials start their workers, as Ray does by itself) when the
+    call or its generated stubs moved.
+    """
+    import ray
+
+    try:
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import common_pb2, node_manager_pb2, node_manager_pb2_grpc
+    except ImportError:
+        return False
+    if count <= 0:
+        return True
+    context = ray.get_runtime_context()
+    node = next((n for n in ray.nodes() if n.get("NodeID") == context.get_node_id()), None)
+    if node is None:
+        return False
+    request = node_manager_pb2.PrestartWorkersRequest(
+        language=common_pb2.Language.PYTHON, job_id=bytes.fromhex(context.get_job_id()), num_workers=count,
+        keep_alive_duration_secs=keep_alive_s)
+    request.runtime_env_info.serialized_runtime_env = "{}"
+    channel = init_grpc_channel(f"{node['NodeManagerAddress']}:{node['NodeManagerPort']}", asynchronous=False)
+    try:
+        node_manager_pb2_grpc.NodeManagerServiceStub(channel).PrestartWorkers(request, timeout=30)
+        return True
+    except Exception:  # noqa: BLE001 - refused or unknown: Ray starts workers on demand instead
+        return False
+    finally:
+        channel.close()
+
+
+def raylet_pid() -> int | None:
+    """The process id of the raylet of the Ray this process started (``ray._private.worker._global_node``),
+    whose children are its workers; None when this process started none, or when Ray moved it."""
+    import ray
+
+    try:
+        node = ray._private.worker._global_node
+        return int(node.all_processes["raylet"][0].process.pid)
+    except Exception:  # noqa: BLE001 - moved: the caller does without (the next run starts its workers)
+        return None
