@@ -94,18 +94,21 @@ def resolve_ref(ref: str, base_dir: str, key: str) -> tuple[str, str, bool]:
 def load_function(ref: str, *, base_dir: str, key: str, arity: int | None = None) -> Callable[..., Any]:
     """Import the function ``ref`` names and check that it can be called with ``arity`` arguments.
 
-    Imports are cached per process (a worker imports a builder once for all its trials). A file's
-    directory is put on ``sys.path`` first, so the file can import its neighbours.
+    Imports are cached per process (a worker imports a builder once for all its trials), a file's
+    for as long as it is unchanged: a long-lived process (the warm runtime's host and workers, a
+    notebook) imports a file edited since afresh. A file's directory is put on ``sys.path`` first,
+    so the file can import its neighbours.
 
     Raises:
         SpecError: naming ``key`` and ``ref``, for every reason it cannot be used.
     """
     where, name, is_file = resolve_ref(ref, base_dir, key)
+    stamp = _stamp(where) if is_file else ""
     with _LOCK:
-        module = _LOADED.get((where, ""))
+        module = _LOADED.get((where, stamp))
         if module is None:
-            module = _import_file(where, ref, key) if is_file else _import_module(where, ref, key)
-            _LOADED[(where, "")] = module
+            module = _import_file(where, ref, key, stamp) if is_file else _import_module(where, ref, key)
+            _LOADED[(where, stamp)] = module
     fn = getattr(module, name, None)
     if fn is None:
         shown = Path(where).name if is_file else where
@@ -131,18 +134,27 @@ def check_arity(fn: Callable[..., Any], arity: int, ref: str, key: str) -> None:
                         f"{'s' if arity != 1 else ''}") from None
 
 
-def _import_file(path: str, ref: str, key: str) -> Any:
+def _stamp(path: str) -> str:
+    """The file's size and modification time: a changed file is another module."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def _import_file(path: str, ref: str, key: str, stamp: str = "") -> Any:
     directory = str(Path(path).parent)
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    module_name = f"sweep_user_{Path(path).stem}_{abs(hash(path)) % 10**8}"
+    module_name = f"sweep_user_{Path(path).stem}_{abs(hash(path + stamp)) % 10**8}"
     top = package_root(path)
     try:
         if top is not None:
             # A file in a package is imported as a module of it, so its relative imports
             # (``from .helpers import f``) work; the package gets a name of its own, so two specs
             # with a package of the same name in one process do not share modules.
-            alias = f"sweep_user_{top.name}_{abs(hash(str(top))) % 10**8}"
+            alias = f"sweep_user_{top.name}_{abs(hash(str(top) + stamp)) % 10**8}"
             if alias not in sys.modules:
                 _exec_file(alias, str(top / "__init__.py"), search=str(top))
             dotted = Path(path).relative_to(top).with_suffix("").parts

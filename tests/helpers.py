@@ -73,6 +73,15 @@ def _anchor_code_files(doc: dict[str, Any], spec_dir: Path) -> None:
             doc[section][key] = f"{(spec_dir / file).resolve()}{sep}{func}"
 
 
+def is_loopback(ip: str) -> bool:
+    """True for a loopback address, an IPv4 one mapped into IPv6 (``::ffff:127.0.0.1``) included."""
+    import ipaddress
+
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
 def only_run_dir(out: Path) -> Path:
     """The one run directory under ``out`` (fails when there are none or several)."""
     dirs = [p for p in out.iterdir() if p.is_dir()]

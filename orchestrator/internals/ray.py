@@ -121,6 +121,40 @@ def _tune_actors_without_runtime_env() -> Undo | None:
     return swap(class_cache._ActorClassCache, "get", get)
 
 
+@register("tune_registry_lock", "ray.tune.registry:_Registry.flush_values")
+def _tune_registry_lock() -> Undo | None:
+    """Make Ray Tune's process-wide registries safe for two sweeps started at once in one process.
+
+    The warm runtime's host runs each sweep in a thread of its own; Tune registers every
+    experiment's trainable (and ``tune.with_parameters``' data) in module-level registries that
+    iterate a dict while another thread adds to it: two sweeps started together failed with
+    "dictionary changed size during iteration" (Ray 2.60). One lock around their methods.
+    """
+    import functools
+    import threading
+
+    from ray.tune import registry
+
+    lock = threading.RLock()
+    undos = []
+    for owner, names in ((registry._Registry, ("register", "flush_values", "unregister", "unregister_all")),
+                         (registry._ParameterRegistry, ("put", "flush"))):
+        for name in names:
+            original = getattr(owner, name)
+
+            def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+                with lock:
+                    return __original(*args, **kwargs)
+
+            undos.append(swap(owner, name, functools.wraps(original)(locked)))
+
+    def undo() -> None:
+        for u in reversed(undos):
+            u()
+
+    return undo
+
+
 def ray_init_private_kwargs(*, node_ip_address: str | None = None,
                             system_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """``ray.init``'s private keyword arguments for an embedded Ray, those this Ray still reads.

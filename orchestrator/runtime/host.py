@@ -90,9 +90,10 @@ class Host:
         ray.init(address=self.state.address, log_to_driver=False, logging_level=logging.ERROR)
         quiet_ray_loggers()
         # The runtime's workers inherit `ray start`'s environment, which holds what Tune would put in its
-        # trial actors' runtime_env: the actors can then take the warm workers (for the host's life).
+        # trial actors' runtime_env: the actors can then take the warm workers; and Tune's registries
+        # are locked, for sweeps started at once in two threads (both for the host's life).
         self._patches = contextlib.ExitStack()  # kept for the host's life (a dropped one undoes itself)
-        self._patches.enter_context(patched("tune_actors_without_runtime_env"))
+        self._patches.enter_context(patched("tune_actors_without_runtime_env", "tune_registry_lock"))
         self._restock(wait=True)
         import_tensorflow()  # the driver builds each sweep's model once to check it
         threading.Thread(target=self._keep_warm, name="sweep-host-warm", daemon=True).start()
@@ -215,11 +216,12 @@ class Host:
         from ..progress import ProgressView
 
         if request["op"] == "resume":
-            return str(resume_sweep(request["run_dir"], console=console).run_dir)
+            return str(resume_sweep(request["run_dir"], address=self.state.address, console=console).run_dir)
         spec = request["spec"]
         view = ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched),
                             console=console)
-        result = run_sweep(spec, request["out"], view=view, tensorboard=request.get("tensorboard", False),
+        # the address is only recorded (in run.json): this process joined that Ray already
+        result = run_sweep(spec, request["out"], address=self.state.address, view=view, tensorboard=request.get("tensorboard", False),
                            budget_s=request.get("budget_s"), cancel=cancel)
         return str(result.run_dir)
 

@@ -9,7 +9,6 @@ address would let anyone on the network talk to Ray, which runs whatever it is s
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, assert_no_native_lines
+from tests.helpers import ROOT, assert_no_native_lines, is_loopback
 
 PROBE = r"""
 import json, os, sys, time
@@ -61,12 +60,6 @@ def _probe(tmp_path: Path, **env: str) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _loopback(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip.split("%")[0])
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
-
-
 def _metrics_port() -> int:
     from ray.dashboard.consts import DASHBOARD_METRIC_PORT
 
@@ -97,7 +90,7 @@ def test_embedded_ray_listens_on_loopback_only(default_probe):
     # The servers that matter are all there (so the check below is not vacuous): GCS, raylet, a worker.
     assert {"gcs_server", "raylet"} <= names, names
     assert len(found["listening"]) >= 5, found["listening"]
-    exposed = [s for s in found["listening"] if not _loopback(s["ip"])]
+    exposed = [s for s in found["listening"] if not is_loopback(s["ip"])]
     assert exposed == [], exposed
 
 
@@ -120,10 +113,10 @@ def test_embedded_ray_starts_only_what_a_sweep_uses(default_probe):
     assert any("raylet" in p for p in default_probe["processes"])
 
 
-def test_dashboard_when_asked_listens_on_loopback(tmp_path):
+def test_dashboard_when_asked_listens_onis_loopback(tmp_path):
     found = _probe(tmp_path, SWEEP_DASHBOARD="1")
     assert any("dashboard/dashboard.py" in p for p in found["processes"])
     served = _dashboard_sockets(found)
     assert served, found["listening"]
-    exposed = [s for s in found["listening"] if not _loopback(s["ip"])]
+    exposed = [s for s in found["listening"] if not is_loopback(s["ip"])]
     assert exposed == [], exposed

@@ -1,0 +1,278 @@
+"""The warm runtime (`sweep up`, `sweep down`, `sweep status`) and its faults, through the CLI.
+
+One runtime is started for the module with `sweep up`, in a runtime folder of the test's own
+(``SWEEP_RUNTIME_DIR``), and stopped with `sweep down` at the end: only the processes it started
+are stopped (its own process groups), never `ray stop`. Every command runs as a user runs it, as
+a process of its own. The faults that need a runtime written down but unusable (dead, another
+user's, other versions, too small) are written into other runtime folders, so the live one is not
+disturbed; a sweep then says why in one line and runs on an embedded Ray (or exits 2 when
+``--address`` named the runtime).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Client
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import ROOT, assert_no_native_lines, is_loopback
+
+SWEEP = [sys.executable, "-m", "orchestrator.cli"]
+TINY = {"name": "tiny", "data": {"dataset": "digits"}, "model": {"hidden_layers": 1, "epochs": 2},
+        "params": {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-2},
+                   "units": {"type": "choice", "values": [16, 32]}},
+        "metric": {"name": "val_accuracy", "mode": "max"},
+        "search": {"algorithm": "random", "num_samples": 2, "seed": 0}, "resources": {"cpu": 1, "gpu": 0}}
+
+
+def _env(runtime_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SWEEP_"))}
+    env.update({"SWEEP_RUNTIME_DIR": str(runtime_dir), "PYTHONPATH": str(ROOT), **extra})
+    return env
+
+
+def sweep(runtime_dir: Path, *args: str, timeout: float = 600, **extra: str) -> subprocess.CompletedProcess:
+    r = subprocess.run([*SWEEP, *map(str, args)], cwd=ROOT, env=_env(runtime_dir, **extra), capture_output=True,
+                       text=True, timeout=timeout)
+    assert_no_native_lines(r.stdout + r.stderr, f"sweep {args[0]}")
+    return r
+
+
+def _spec(folder: Path, **changes) -> Path:
+    doc = json.loads(json.dumps(TINY))
+    for dotted, value in changes.items():
+        node = doc
+        keys = dotted.split("__")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    path = folder / f"{doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runtime")
+    r = sweep(folder, "up", timeout=400)
+    assert r.returncode == 0, r.stdout + r.stderr
+    state = json.loads((folder / "runtime.json").read_text())
+    try:
+        yield {"dir": folder, "state": state, "up": r.stdout}
+    finally:
+        down = sweep(folder, "down", timeout=120)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "stopped" in down.stdout
+        for pid in (state["host_pid"], state["ray_pid"]):
+            assert not _alive(pid), f"process {pid} of the runtime still runs after `sweep down`"
+        assert not (folder / "runtime.json").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _status(folder: Path) -> str:
+    r = sweep(folder, "status", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def _warm_count(text: str) -> int:
+    return int(next(line for line in text.splitlines() if line.startswith("warm workers:")).split(":")[1])
+
+
+def test_up_status_and_up_twice(runtime):
+    assert "runtime up at 127.0.0.1:" in runtime["up"]
+    again = sweep(runtime["dir"], "up", timeout=60)
+    assert again.returncode == 0
+    assert "already up" in again.stdout and runtime["state"]["address"] in again.stdout
+    text = _status(runtime["dir"])
+    assert runtime["state"]["address"] in text
+    assert "running sweeps: 0" in text
+    assert _warm_count(text) >= 1  # a worker with TensorFlow imported waits for the first trial
+
+
+def test_two_sweeps_at_once_share_it_each_with_its_results(runtime, tmp_path):
+    spec = _spec(tmp_path)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    procs = [subprocess.Popen([*SWEEP, "run", str(spec), "--out", str(o)], cwd=ROOT, env=_env(runtime["dir"]),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for o in outs]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, log, out in zip(procs, logs, outs):
+        assert p.returncode == 0, log
+        assert log.splitlines()[0].startswith(f"runtime: the warm runtime at {runtime['state']['address']}"), log
+        assert_no_native_lines(log, "sweep run")
+        run_dir = next(out.iterdir())
+        info = json.loads((run_dir / "run.json").read_text())
+        assert info["status"] == "complete"
+        assert info["ray"]["address"] != "embedded"
+        assert len(pd.read_parquet(run_dir / "trials.parquet")) == 2
+
+
+def test_first_trial_runs_in_a_warm_worker(runtime, tmp_path):
+    deadline = time.time() + 180  # the pool is restocked after the sweeps before
+    while _warm_count(_status(runtime["dir"])) < 1 and time.time() < deadline:
+        time.sleep(3)
+    before = subprocess.run([sys.executable, "-c", "import sys; from orchestrator.execution.ray_start import "
+                             f"idle_workers, has_tensorflow; print([p for p in idle_workers(session={runtime['state']['ray_pid']}) "
+                             "if has_tensorflow(p)])"], cwd=ROOT, capture_output=True, text=True, env=_env(runtime["dir"]))
+    warm = set(json.loads(before.stdout.strip()))
+    assert warm, before.stderr
+    r = sweep(runtime["dir"], "run", _spec(tmp_path, search__num_samples=1), "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    trials = pd.read_parquet(next((tmp_path / "out").iterdir()) / "trials.parquet")
+    assert set(trials["pid"]) <= warm, (trials["pid"].tolist(), warm)
+
+
+def test_a_killed_sweep_leaves_it_usable_and_resume_works(runtime, tmp_path):
+    spec = _spec(tmp_path, model__epochs=400, search__num_samples=2)  # minutes: killed long before its end
+    out = tmp_path / "out"
+    log = tmp_path / "client.log"
+    with open(log, "wb") as f:
+        client = subprocess.Popen([*SWEEP, "run", str(spec), "--out", str(out)], cwd=ROOT, env=_env(runtime["dir"]),
+                                  stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # until an epoch is on record
+        runs = list(out.glob("*/epochs.parquet")) if out.exists() else []
+        if runs and len(pd.read_parquet(runs[0])) > 0:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"no epoch within 300 s: {log.read_text()[-2000:]}")
+    os.killpg(client.pid, signal.SIGKILL)
+    client.wait(timeout=30)
+    run_dir = next(out.iterdir())
+    deadline = time.time() + 120  # the host sees its client gone, Tune stops the trials
+    while time.time() < deadline:
+        text = _status(runtime["dir"])
+        if "running sweeps: 0" in text and "resources: 2 CPUs (2 free)" in text.replace(".0", ""):
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"the killed sweep still holds the runtime: {text}")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "incomplete"
+    resumed = sweep(runtime["dir"], "resume", run_dir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.startswith("runtime: the warm runtime")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+
+
+def test_a_changed_builder_file_is_imported_afresh(runtime, tmp_path):
+    builder = tmp_path / "models.py"
+    source = ("import keras\n\ndef build(hp, data):\n    inputs = keras.Input(shape=data.input_shape)\n"
+              "    x = keras.layers.Dense(UNITS, activation='relu')(inputs)\n"
+              "    return keras.Model(inputs, keras.layers.Dense(data.n_classes, activation='softmax')(x))\n")
+    spec = _spec(tmp_path, model={"builder": f"{builder}:build", "epochs": 1}, search__num_samples=1,
+                 params={"learning_rate": 0.01})
+    params = []
+    for units in (8, 40):
+        builder.write_text(source.replace("UNITS", str(units)))
+        out = tmp_path / f"out{units}"
+        r = sweep(runtime["dir"], "run", spec, "--out", out)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith("runtime: the warm runtime")
+        params.append(int(pd.read_parquet(next(out.iterdir()) / "trials.parquet")["params"].iloc[0]))
+    assert params == [64 * 8 + 8 + 8 * 10 + 10, 64 * 40 + 40 + 40 * 10 + 10]
+
+
+def test_nothing_listens_beyond_loopback_and_no_token_is_refused(runtime):
+    state = runtime["state"]
+    probe = ("import json, sys; sys.path.insert(0, %r)\n"
+             "import ray, psutil\n"
+             "found = []\n"
+             "for p in psutil.process_iter():\n"
+             "    try:\n"
+             "        if p.pid in (%d, %d) or any(q.pid in (%d, %d) for q in p.parents()):\n"
+             "            found += [c.laddr.ip for c in p.net_connections('inet') if c.status == 'LISTEN']\n"
+             "    except Exception: pass\n"
+             "print(json.dumps(found))") % (str(ROOT), state["ray_pid"], state["host_pid"], state["ray_pid"],
+                                          state["host_pid"])
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    listening = json.loads(r.stdout.strip().splitlines()[-1])
+    assert listening, r.stderr
+    assert all(is_loopback(ip) for ip in listening), listening
+    # a Ray driver without the token gets nothing from the runtime's Ray
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    code = ("import ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+            "print('NODES', len(ray.nodes()))") % state["address"]
+    try:
+        refused = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode != 0 and "NODES" not in refused.stdout, refused.stdout + refused.stderr
+    except subprocess.TimeoutExpired:
+        pass  # no answer at all is a refusal too
+    # the host's socket: a client without the token is refused at the handshake
+    with pytest.raises(Exception) as refused_host:
+        conn = Client(state["socket"], family="AF_UNIX", authkey=b"not the token")
+        conn.send({"op": "status"})
+        conn.recv()
+    assert "AuthenticationError" in type(refused_host.value).__name__ or isinstance(refused_host.value,
+                                                                                      (EOFError, OSError))
+    assert oct(Path(state["socket"]).stat().st_mode & 0o777) == "0o600"
+    assert "running sweeps: 0" in _status(runtime["dir"])  # still answers its own clients
+
+
+def _fake_state(folder: Path, live: dict, **changes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {**live, **changes}
+    (folder / "runtime.json").write_text(json.dumps(doc))
+    return folder
+
+
+def test_a_stale_runtime_is_said_and_the_sweep_runs_embedded(runtime, tmp_path):
+    stale = _fake_state(tmp_path / "stale", runtime["state"], host_pid=2 ** 22 - 7, ray_pid=2 ** 22 - 9)
+    r = sweep(stale, "run", _spec(tmp_path, search__num_samples=1), "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "is not running" in r.stderr and "starting an embedded Ray instead" in r.stderr
+    assert json.loads((next((tmp_path / "out").iterdir()) / "run.json").read_text())["ray"]["address"] == "embedded"
+    status = sweep(stale, "status")
+    assert status.returncode == 2 and len(status.stderr.strip().splitlines()) == 1 and "not running" in status.stderr
+    cleared = sweep(stale, "down")
+    assert cleared.returncode == 0 and not (stale / "runtime.json").exists()
+    nothing = sweep(stale, "down")
+    assert nothing.returncode == 0 and "no runtime is up" in nothing.stdout
+
+
+def test_another_version_falls_back_and_address_naming_it_exits_2(runtime, tmp_path):
+    other = dict(runtime["state"]["fingerprint"], tensorflow="0.0.1")
+    folder = _fake_state(tmp_path / "other", runtime["state"], fingerprint=other)
+    spec = _spec(tmp_path, search__num_samples=1)
+    named = sweep(folder, "run", spec, "--address", runtime["state"]["address"], "--out", tmp_path / "named")
+    assert named.returncode == 2, named.stdout + named.stderr
+    assert named.stderr.startswith("sweep: error: --address: ") and "tensorflow 0.0.1 there" in named.stderr
+    assert not (tmp_path / "named").exists()  # nothing started
+    r = sweep(folder, "run", spec, "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "runs other versions (tensorflow 0.0.1 there" in r.stderr and "embedded Ray instead" in r.stderr
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="making a file another user's needs root")
+def test_another_users_runtime_is_not_used(runtime, tmp_path):
+    folder = _fake_state(tmp_path / "theirs", runtime["state"])
+    os.chown(folder / "runtime.json", 65534, 65534)
+    r = sweep(folder, "run", _spec(tmp_path, search__num_samples=1), "--out", tmp_path / "out", "--no-runtime")
+    assert r.returncode == 0 and "belongs to" not in r.stderr  # --no-runtime: not even looked at
+    r = sweep(folder, "status")
+    assert r.returncode == 2 and "belongs to user 65534" in r.stderr
+
+
+def test_a_runtime_too_small_for_the_spec_is_said(runtime, tmp_path):
+    r = sweep(runtime["dir"], "run", _spec(tmp_path, resources={"cpu": 64, "gpu": 0}), "--out", tmp_path / "out")
+    assert "has 2 CPUs and 0 GPUs; a trial asks for 64 CPUs" in r.stderr
+    assert r.returncode == 2 and "resources.cpu" in r.stderr  # the embedded Ray has no such node either
