@@ -1,0 +1,51 @@
+"""In one process (a notebook), the second ``orchestrator.run`` starts its first trials in warm workers.
+
+The first run starts an embedded Ray; when it ends, the Ray stays for the process's next run and
+one idle worker per CPU is started again, each importing TensorFlow as it starts. The case runs in
+a fresh interpreter, as a notebook's kernel is one (an embedded Ray of its own; the session's is
+not disturbed), with no warm runtime (``SWEEP_NO_RUNTIME=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.helpers import ROOT, assert_no_native_lines
+
+PROBE = r"""
+import json, os, sys, time
+import orchestrator
+from orchestrator.execution.ray_start import has_tensorflow, idle_workers
+from orchestrator.internals import raylet_pid
+
+spec = {"name": "nb", "data": {"dataset": "digits"}, "model": {"hidden_layers": 1, "epochs": 2},
+        "params": {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-2}},
+        "search": {"algorithm": "random", "num_samples": 2, "seed": 0}, "resources": {"cpu": 1, "gpu": 0}}
+first = orchestrator.run(spec, out=sys.argv[1])
+deadline = time.time() + 240
+warm = []
+while time.time() < deadline:  # the restock runs in the background; a user would be reading the first run
+    warm = [p for p in idle_workers(parent=raylet_pid()) if has_tensorflow(p)]
+    if len(warm) >= 2:
+        break
+    time.sleep(1)
+second = orchestrator.run(spec, out=sys.argv[1])
+print(json.dumps({"first": sorted(int(p) for p in first.trials["pid"]), "warm": warm,
+                  "second": sorted(int(p) for p in second.trials["pid"])}))
+"""
+
+
+def test_the_second_run_in_a_process_starts_in_warm_workers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update({"PYTHONPATH": str(ROOT), "SWEEP_NO_RUNTIME": "1"})
+    r = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=900, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert_no_native_lines(r.stdout + r.stderr, "two orchestrator.run calls")
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(seen["warm"]) >= 2, seen
+    assert not set(seen["first"]) & set(seen["warm"])  # new workers: the first run's ended with its trials
+    assert set(seen["second"]) <= set(seen["warm"]), seen  # every trial of the second run in a warm one
