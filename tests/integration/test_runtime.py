@@ -237,10 +237,10 @@ def _fake_state(folder: Path, live: dict, **changes) -> Path:
 
 def test_a_stale_runtime_is_said_and_the_sweep_runs_embedded(runtime, tmp_path):
     stale = _fake_state(tmp_path / "stale", runtime["state"], host_pid=2 ** 22 - 7, ray_pid=2 ** 22 - 9)
-    r = sweep(stale, "run", _spec(tmp_path, search__num_samples=1), "--out", tmp_path / "out")
-    assert r.returncode == 0, r.stdout + r.stderr
+    # a spec no node can take: the embedded Ray it falls back to says so (a full fallback run: the version case)
+    r = sweep(stale, "run", _spec(tmp_path, resources={"cpu": 64, "gpu": 0}), "--out", tmp_path / "out")
     assert "is not running" in r.stderr and "starting an embedded Ray instead" in r.stderr
-    assert json.loads((next((tmp_path / "out").iterdir()) / "run.json").read_text())["ray"]["address"] == "embedded"
+    assert r.returncode == 2 and "resources.cpu" in r.stderr.splitlines()[-1]
     status = sweep(stale, "status")
     assert status.returncode == 2 and len(status.stderr.strip().splitlines()) == 1 and "not running" in status.stderr
     cleared = sweep(stale, "down")
@@ -266,8 +266,12 @@ def test_another_version_falls_back_and_address_naming_it_exits_2(runtime, tmp_p
 def test_another_users_runtime_is_not_used(runtime, tmp_path):
     folder = _fake_state(tmp_path / "theirs", runtime["state"])
     os.chown(folder / "runtime.json", 65534, 65534)
-    r = sweep(folder, "run", _spec(tmp_path, search__num_samples=1), "--out", tmp_path / "out", "--no-runtime")
-    assert r.returncode == 0 and "belongs to" not in r.stderr  # --no-runtime: not even looked at
+    spec = _spec(tmp_path, resources={"cpu": 64, "gpu": 0})  # the embedded Ray then refuses it at once
+    r = sweep(folder, "run", spec, "--out", tmp_path / "out")
+    assert "belongs to user 65534" in r.stderr and "starting an embedded Ray instead" in r.stderr
+    assert r.returncode == 2 and "resources.cpu" in r.stderr.splitlines()[-1]
+    r = sweep(folder, "run", spec, "--out", tmp_path / "out", "--no-runtime")
+    assert r.returncode == 2 and "belongs to" not in r.stderr  # --no-runtime: not even looked at
     r = sweep(folder, "status")
     assert r.returncode == 2 and "belongs to user 65534" in r.stderr
 
