@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
+
+# A warm runtime a developer keeps up (`sweep up`) is not this suite's: the sweeps the tests run in
+# this process and in the processes they start use an embedded Ray, as on a clean machine.
+# tests/integration/test_runtime.py starts a runtime of its own, in a folder of its own.
+os.environ["SWEEP_NO_RUNTIME"] = "1"
 
 
 @pytest.fixture
