@@ -27,12 +27,13 @@ from ..errors import UsageError
 from . import state as state_mod
 from .state import State, Unusable
 
-__all__ = ["up", "down", "status", "UP_TIMEOUT_S"]
+__all__ = ["up", "down", "status", "free_ports", "UP_TIMEOUT_S"]
 
 UP_TIMEOUT_S = float(os.environ.get("SWEEP_UP_TIMEOUT_S", "180"))
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 free right now (held open together so that they differ)."""
     socks = []
     try:
         for _ in range(n):
@@ -67,7 +68,7 @@ def _ray_command(temp_dir: str, cpus: float | None, gpus: float | None) -> tuple
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     if ray is None:
         raise UsageError("sweep up", "Ray's `ray` command is not installed (pip install 'ray[default]')")
-    gcs, client, nm, om, ag, agg, rt, met, dash = _free_ports(9)
+    gcs, client, nm, om, ag, agg, rt, met, dash = free_ports(9)
     cmd = [ray, "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
            f"--temp-dir={temp_dir}", "--include-dashboard=false", f"--dashboard-port={dash}",
            f"--ray-client-server-port={client}", f"--node-manager-port={nm}", f"--object-manager-port={om}",

@@ -26,26 +26,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from orchestrator.runtime.control import free_ports
 from tests.helpers import only_run_dir
 
 BIN = Path(sys.executable).parent
 RAY = BIN / "ray"
 START_TIMEOUT_S = 120  # a loaded 2-core machine took 64 s to open the head node's ports
 JOB_TIMEOUT_S = 300  # a deadline only: a job under load took 150 s to end after its sweep printed its results
-
-
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free right now (held open together so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _env(token: str | None, mode: str | None = "token") -> dict[str, str]:
@@ -127,7 +114,7 @@ def cluster():
     root = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
     token = secrets.token_hex(32)
     env = _env(token)
-    (gcs, dash, client, h_nm, h_om, h_ag, h_agg, h_rt, h_met, w_nm, w_om, w_ag, w_agg, w_rt, w_met) = _free_ports(15)
+    (gcs, dash, client, h_nm, h_om, h_ag, h_agg, h_rt, h_met, w_nm, w_om, w_ag, w_agg, w_rt, w_met) = free_ports(15)
     head_cmd = [str(RAY), "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
                 f"--temp-dir={root / 'head'}", "--num-cpus=1", "--num-gpus=0", "--include-dashboard=true",
                 "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
