@@ -63,6 +63,8 @@ PRELOAD_MODULES = ["orchestrator.training.preload"]
 # The node id of the Ray that connect_ray started in this process (None: none, or a cluster's):
 # its workers inherit this process's environment (see embedded_here).
 _STARTED_NODE: str | None = None
+# True once a run kept the embedded Ray it started for the process's next runs (keep_embedded).
+_KEPT = False
 
 
 def embedded_here() -> bool:
@@ -289,16 +291,19 @@ def restock(want: int, idle: list[int]) -> None:
         prestart_workers(want - len(idle))
 
 
-def keep_embedded() -> None:
+def keep_embedded(started_here: bool) -> None:
     """After a run, keep the embedded Ray this process started for its next run (a notebook's
     second ``orchestrator.run``), and put back one warm idle worker per CPU for that run's first
-    trials, in the background. Ray shuts it down when the process exits."""
+    trials, in the background, when a run of this process started it (``started_here``, or an
+    earlier run). Ray shuts it down when the process exits."""
     import ray
 
     from ..internals import raylet_pid
 
-    if not embedded_here():
-        return
+    global _KEPT
+    if not embedded_here() or not (started_here or _KEPT):
+        return  # another's Ray (a test session's, a cluster): left as it is
+    _KEPT = True
     want, raylet = int(ray.cluster_resources().get("CPU", 1)), raylet_pid()
     if raylet is None:
         return

@@ -109,7 +109,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
                                    started_ray, guard)
             return _run_strategy(ctx, strategy)
     finally:
-        _close(guard, mirror, run_dir)
+        _close(guard, mirror, run_dir, bool(ray_start.started))
 
 
 def load_data_and_check_model(spec: SweepSpec, view: ProgressView | None,
@@ -190,7 +190,7 @@ def _run_strategy(ctx: RunContext, strategy: Strategy) -> RunResult:
         strategy.close()
 
 
-def _close(guard: RunGuard | None, mirror: Any, run_dir: Path) -> None:
+def _close(guard: RunGuard | None, mirror: Any, run_dir: Path, started_ray: bool) -> None:
     """However the run ended: its journal closed, its staging copy dropped, the Ray it started kept
     warm for the process's next run (Ray stops it when the process exits)."""
     ctx = guard.ctx if guard is not None else None
@@ -198,7 +198,7 @@ def _close(guard: RunGuard | None, mirror: Any, run_dir: Path) -> None:
         ctx.tables.close_journal()
     if mirror is not None:
         drop_staging(run_dir)
-    keep_embedded()  # an embedded Ray stays for this process's next run (a notebook), its pool restocked
+    keep_embedded(started_ray)  # an embedded Ray stays for this process's next run (a notebook), restocked
 
 
 def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: ProgressView | None = None,
@@ -264,9 +264,10 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
 
     name = getattr(shown, "name", None) or local.name
     guard: RunGuard | None = None
+    started_ray = False
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
-            connect_ray(address, ray_resources, spec=spec, out=local.parent)
+            started_ray = connect_ray(address, ray_resources, spec=spec, out=local.parent)
             spec = resolve_resources(spec)
             tables = RunTables.replay(local / JOURNAL, info["run_id"], spec.metric_name, spec.mode,
                                       resources=spec.resources.model_dump(), goals=Goals.of(spec))
@@ -286,4 +287,4 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
     finally:
         if guard is not None and guard.ctx is not None:
             guard.ctx.tables.close_journal()
-        keep_embedded()
+        keep_embedded(started_ray)
