@@ -225,7 +225,8 @@ def sweep_figures(run_dir: Path, t0: float, stats: Path) -> dict[str, Any]:
     records = [json.loads(line) for line in lines if line.endswith("}")]  # a line being written is skipped
     trial = next((r for r in reversed(records) if r.get("trial_id") == tid and r.get("started", 0) >= started), None)
     if trial is None or actor_at is None:  # no worker figures: the rest in one figure, kept out of the phases
-        out.update(after_start_s=end - started, note="no trial stats or journal start line for the trial")
+        missing = "trial stats line" if trial is None else "journal start line"
+        out.update(after_start_s=end - started, note=f"no {missing} for the trial")
         return out
     out["phases"].update({
         "ray_data_setup": actor_at - started, "to_worker": trial["started"] - actor_at,
