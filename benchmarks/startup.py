@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON, SWEEP = ROOT / ".venv" / "bin" / "python", ROOT / ".venv" / "bin" / "sweep"
 LOCK = "/tmp/integration.lock"
 TIMEOUT_S = 900
-COLUMNS = ("plain", "cold", "warm", "loop", "notebook 1st", "notebook 2nd", "notebook-warm")
+COLUMNS = ("plain", "cold", "cold (before)", "warm", "loop", "notebook 1st", "notebook 2nd", "notebook-warm")
 PHASES = {  # key: (row label, what it holds)
     "imports": ("interpreter + imports", (
         "plain: launch -> after its imports (keras, numpy, pandas, sklearn); sweep: launch -> run.json's "
@@ -64,7 +64,7 @@ PHASES = {  # key: (row label, what it holds)
 }
 RATIOS = (("cold / plain", "cold", "plain", 1.5), ("warm / plain", "warm", "plain", 1.0),
           ("notebook 1st / loop", "notebook 1st", "loop", 3.0), ("notebook 2nd / loop", "notebook 2nd", "loop", 3.0),
-          ("notebook-warm / loop", "notebook-warm", "loop", 3.0))
+          ("notebook-warm / loop", "notebook-warm", "loop", 3.0), ("cold / cold (before)", "cold", "cold (before)", 1.0))
 
 PLAIN_SCRIPT = '''"""A plain Keras script: the sweep's data and split sizes, an MLP, one epoch; timestamps as JSON."""
 import json
@@ -130,6 +130,21 @@ for line in sys.stdin:
     try:
         if cmd["do"] == "loop":
             out = plain.main(cmd["source"], cmd["target"])
+        elif cmd["do"] == "settle":  # a user reads the first call's output before running the next cell
+            t, warm = time.time(), []
+            try:
+                import ray
+                from orchestrator.execution.ray_start import idle_workers, tensorflow_ready
+                from orchestrator.internals import raylet_pid
+                want, raylet = int(ray.cluster_resources().get("CPU", 1)), raylet_pid()
+                while raylet and time.time() - t < 120:
+                    warm = tensorflow_ready(idle_workers(parent=raylet))
+                    if len(warm) >= want:
+                        break
+                    time.sleep(0.5)
+            except (ImportError, ray.exceptions.RaySystemError):  # a commit that keeps no Ray between calls
+                pass
+            out = {"waited": time.time() - t, "warm": len(warm)}
         else:
             os.environ.pop("SWEEP_NO_RUNTIME", None) if cmd["runtime"] else os.environ.update(SWEEP_NO_RUNTIME="1")
             called = time.time()
@@ -307,10 +322,13 @@ class Bench:
             stamps = ask(do="loop", source=spec["source"], target=spec["target"])
             out["loop"] = stamped(stamps, stamps["called"])
             for name, runtime in [("notebook 1st", False), ("notebook 2nd", False)] + ([("notebook-warm", True)] if warm else []):
+                settled = ask(do="settle") if name == "notebook 2nd" else {}
                 reply = ask(do="run", spec=str(spec["spec"]), out=str(self.out_dir(f"{tag}-{len(out)}")),
                             num_samples=2, runtime=runtime)
                 out[name] = {**sweep_figures(Path(reply["run_dir"]), reply["called"], self.stats),
                              "wall_s": reply["returned"] - reply["called"]}
+                if settled:
+                    out[name].update(restock_wait_s=settled["waited"], warm_before=settled["warm"])
         except Exception as e:  # noqa: BLE001 - reported; the benchmark goes on
             out["notebook"] = {"error": f"{type(e).__name__}: {e}"}
         finally:
@@ -330,33 +348,50 @@ class Bench:
         return None
 
 
-def one_repeat(bench: Bench, specs: list[dict[str, Any]], paths: list[str], index: int, wall: bool) -> dict[str, Any]:
-    """Every path on every spec once, interleaved; each path-run under the lock, the load beside it."""
+def one_repeat(bench: Bench, specs: list[dict[str, Any]], paths: list[str], index: int, wall: bool,
+               base: Bench | None = None) -> dict[str, Any]:
+    """Every path on every spec once, interleaved (the baseline's cold run and wall clock right after
+    ours); each path-run under the lock, the load beside it."""
     rep: dict[str, Any] = {"repeat": index, "load_before": os.getloadavg(), "runs": {}}
-    jobs = [(spec["name"], path, spec) for spec in specs for path in paths] + ([("wall", "wall", None)] if wall else [])
-    for name, path, spec in jobs:
+    jobs = []
+    for spec in specs:
+        for path in paths:
+            jobs.append((spec["name"], path, spec, bench))
+            if base is not None and path == "cold":
+                jobs.append((spec["name"], path, spec, base))
+    if wall:
+        jobs += [("wall", "wall", None, bench)] + ([("wall", "wall", None, base)] if base is not None else [])
+    for name, path, spec, runner in jobs:
         tag = f"{spec['key'] if spec else 'quickstart'}-{path}-{index}"
-        with locked():
-            load = os.getloadavg()[0]
-            try:
-                if path == "plain":
-                    got = {path: bench.plain(spec, tag)}
-                elif path == "notebook":
-                    got = bench.notebook(spec, tag, warm="warm" in paths)
-                elif path == "wall":  # the shipped quickstart, as `make run` runs it
-                    got = {path: bench.sweep(bench.src / "search_spaces" / "quickstart.yaml", tag, False, None)}
-                else:
-                    got = {path: bench.sweep(spec["spec"], tag, warm=path == "warm")}
-            except Exception as e:  # noqa: BLE001 - reported; the other runs go on
-                got = {path: {"error": f"{type(e).__name__}: {e}"}}
+        got = _one_path(runner, path, spec, tag, paths)
         for column, fig in got.items():
-            rep["runs"].setdefault(name, {})[column] = {**fig, "load1": load}
+            column = column if runner is bench else f"{column} (before)"
+            rep["runs"].setdefault(name, {})[column] = fig
             key = "wall_s" if path == "wall" else "total_s"
             shown = f"{fig[key]:.2f} s" if key in fig else fig["error"]
             label = name if name == column else f"{name} {column}"
-            print(f"[repeat {index}] {label}: {shown} (load {load:.2f})", flush=True)
+            print(f"[repeat {index}] {label}: {shown} (load {fig['load1']:.2f})", flush=True)
     rep["load_after"] = os.getloadavg()
     return rep
+
+
+def _one_path(bench: Bench, path: str, spec: dict[str, Any] | None, tag: str,
+              paths: list[str]) -> dict[str, dict[str, Any]]:
+    """One path-run under the lock: its figures by column, each with the 1-min load at its start."""
+    with locked():
+        load = os.getloadavg()[0]
+        try:
+            if path == "plain":
+                got = {path: bench.plain(spec, tag)}
+            elif path == "notebook":
+                got = bench.notebook(spec, tag, warm="warm" in paths)
+            elif path == "wall":  # the shipped quickstart, as `make run` runs it
+                got = {path: bench.sweep(bench.src / "search_spaces" / "quickstart.yaml", tag, False, None)}
+            else:
+                got = {path: bench.sweep(spec["spec"], tag, warm=path == "warm")}
+        except Exception as e:  # noqa: BLE001 - reported; the other runs go on
+            got = {path: {"error": f"{type(e).__name__}: {e}"}}
+    return {column: {**fig, "load1": load} for column, fig in got.items()}
 
 
 def summarize(repeats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -395,13 +430,15 @@ def markdown(result: dict[str, Any], title: str, json_path: str) -> str:
              f"`--no-runtime` {'present' if m['features']['no_runtime_flag'] else 'absent'}, `sweep up` "
              f"{'present' if m['features']['runtime'] else 'absent (warm path skipped)'}.", ""]
     for name, s in result["summary"].items():
-        cols = [c for c in (*COLUMNS, "wall") if c in s["medians"]]
+        cols = [c for c in (*COLUMNS, "wall", "wall (before)") if c in s["medians"]]
         runs = {c: [r["runs"][name][c] for r in reps if c in r["runs"].get(name, {})] for c in cols}
         if name == "wall":
-            lines += [f"### Quickstart wall clock (16 trials, cold, launch to exit): median "
-                      f"{s['medians']['wall']['wall_s']:.1f} s", "",
-                      "Runs (s, 1-min load): " + ", ".join(f"{f['wall_s']:.1f} ({f['load1']:.1f})" for f in runs["wall"]
-                                                           if "wall_s" in f), ""]
+            lines += ["### Quickstart wall clock (16 trials, cold, launch to exit): median "
+                      + ", ".join(f"{s['medians'][c]['wall_s']:.1f} s" + ("" if c == "wall" else f" {c[5:]}")
+                                  for c in cols), ""]
+            lines += [f"Runs{'' if c == 'wall' else ' ' + c[5:]} (s, 1-min load): " + ", ".join(
+                f"{f['wall_s']:.1f} ({f['load1']:.1f})" for f in runs[c] if "wall_s" in f) for c in cols]
+            lines.append("")
             continue
         lines += [f"### {name}: seconds from launch (or call) to the first finished epoch, medians of {len(reps)}",
                   "", "| phase | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols),
@@ -468,6 +505,7 @@ def main() -> None:
     ap.add_argument("--wall", action="store_true", help="also the shipped quickstart's wall clock, once a repeat")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, quickstart, plain,cold,notebook")
     ap.add_argument("--commit", help="measure this commit (git archive) instead of the working tree")
+    ap.add_argument("--baseline", metavar="REV", help="also this commit's cold run and wall clock, right after ours in each repeat")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "startup.json"))
     ap.add_argument("--md", help="write the tables as a section of this Markdown file")
     ap.add_argument("--title", default="Results", help="that section's title")
@@ -483,9 +521,16 @@ def main() -> None:
         args.repeats, args.specs, args.paths, args.wall = 1, "quickstart", "plain,cold,notebook", False
     if args.commit:  # the commit itself: a branch may move meanwhile
         args.commit = git("rev-parse", "--verify", args.commit) or ap.error(f"--commit: no commit {args.commit}")
+    if args.baseline:
+        args.baseline = git("rev-parse", "--verify", args.baseline) or ap.error(f"--baseline: no commit {args.baseline}")
     ws, env = Path(tempfile.mkdtemp(prefix="startup-bench-")), dict(os.environ)
     try:
         bench = Bench(ws, export(args.commit, ws, env) if args.commit else ROOT, env)
+        base = None
+        if args.baseline:
+            (ws / "base").mkdir()
+            base_env = dict(os.environ)
+            base = Bench(ws / "base", export(args.baseline, ws / "base", base_env), base_env)
         paths = args.paths.split(",")
         if "warm" in paths and not bench.features["runtime"]:
             print("note: `sweep --help` has no `up` (no warm runtime yet): the warm path is skipped", flush=True)
@@ -495,10 +540,12 @@ def main() -> None:
             print(f"note: `sweep up` failed ({failed}): the warm path is skipped", flush=True)
             paths.remove("warm")
         result: dict[str, Any] = {"meta": meta(args.commit, bench.features), "repeats": []}
+        if args.baseline:
+            result["meta"]["baseline"] = args.baseline
         try:
             specs = make_specs(args.specs.split(","), bench.src, ws)
             for i in range(args.repeats):
-                result["repeats"].append(one_repeat(bench, specs, paths, i, args.wall))
+                result["repeats"].append(one_repeat(bench, specs, paths, i, args.wall, base))
         finally:
             if "warm" in paths and bench.runtime("down"):
                 print("note: `sweep down` failed (see its log)", flush=True)

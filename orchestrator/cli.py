@@ -91,9 +91,10 @@ def run(
 ) -> None:
     """Run a sweep and write its run directory (trials, epochs, events as Parquet) and its selected model."""
     from . import api
+    from .execution.ray_start import one_shot
 
-    # The one front door: orchestrator.run parses the options, checks MLflow, runs and logs the run.
-    # The budget counts from its call, at the command's start: loading the spec is inside it.
+    one_shot()  # one run, then the process exits: its Ray need not be kept warm for a next one
+    # The one front door (orchestrator.run); the budget counts from its call, the spec's load inside it.
     try:
         done = api.run(file or _default_spec(), out=out, address=address, num_samples=num_samples,
                        max_concurrent=max_concurrent, seed=seed, budget=budget, tensorboard=tensorboard,
@@ -108,8 +109,7 @@ def run(
 
 
 def _as_flag(e: UsageError) -> UsageError:
-    """The API names a bad option by its keyword (``num_samples``), the command line by its flag
-    (``--num-samples``)."""
+    """The API names a bad option by its keyword (``num_samples``), the CLI by its flag (``--num-samples``)."""
     from .options import flag
 
     return e if flag(e.argument) == e.argument else UsageError(flag(e.argument), e.message)
@@ -135,10 +135,7 @@ def _check_local(option: str, location: Path) -> None:
 
 def _run_dir(location: str) -> Any:
     """The run directory argument of show/report: a path or a URI holding a run.json (else exit 2)."""
-    if not _is_uri(location):
-        where: Any = Path(location)  # as given: messages and the report show it so
-    else:
-        where = _where("RUN_DIR", location)
+    where: Any = _where("RUN_DIR", location) if _is_uri(location) else Path(location)  # as given, for messages
     try:
         ok = (where / "run.json").is_file()
     except OSError as e:
@@ -184,7 +181,9 @@ def resume(run_dir: str = typer.Argument(..., help="The run directory of an inte
            no_runtime: bool = typer.Option(False, "--no-runtime", help="As for run.")) -> None:
     """Continue an interrupted run in place: finished trials are kept, unfinished ones continue."""
     from . import api
+    from .execution.ray_start import one_shot
 
+    one_shot()
     try:
         done = api.resume(run_dir, address=address, no_runtime=no_runtime)
     except KeyboardInterrupt:
@@ -209,8 +208,10 @@ def nightly(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the search and training seeds."),
 ) -> None:
     """Run tonight's sweep into a date-partitioned history, warm-started; exit 3 on a regression."""
+    from .execution.ray_start import one_shot
     from .nightly import REGRESSION_EXIT_CODE, parse_date, parse_tolerance, run_nightly
 
+    one_shot()
     where = _where("--history", history)
     night = parse_date(date)
     parse_tolerance(tolerance)

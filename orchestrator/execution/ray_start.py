@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -26,7 +27,7 @@ from .working_dir import cluster_runtime_env, select_code
 if TYPE_CHECKING:
     from ..spec import SweepSpec
 
-__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "idle_workers", "has_tensorflow", "restock", "keep_embedded", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
+__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "idle_workers", "has_tensorflow", "tensorflow_ready", "restock", "keep_embedded", "one_shot", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
            "resolve_resources", "check_fits", "describe_ray", "RayLogs"]
 
 # Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
@@ -65,6 +66,19 @@ PRELOAD_MODULES = ["orchestrator.training.preload"]
 _STARTED_NODE: str | None = None
 # True once a run kept the embedded Ray it started for the process's next runs (keep_embedded).
 _KEPT = False
+# True in a process that makes one run and exits (the CLI, :func:`one_shot`).
+_ONE_SHOT = False
+
+
+def one_shot() -> None:
+    """Say that this process makes one run and exits (``sweep run``): its embedded Ray is not
+    kept or restocked after the run, and its workers do not preload TensorFlow unless
+    ``SWEEP_PRELOAD=1``. Preloading pays off for a process's next run (a notebook's second call);
+    for the first, two workers importing TensorFlow while Ray and Tune start on the same cores
+    made the first epoch later, not sooner (quickstart, 2 cores: 26.4 s with, 19.4 s without;
+    benchmarks/startup.md)."""
+    global _ONE_SHOT
+    _ONE_SHOT = True
 
 
 def embedded_here() -> bool:
@@ -136,7 +150,7 @@ def _start_embedded(resources: dict[str, float] | None, preload: bool | None, da
     for k, v in WORKER_ENV.items():
         os.environ.setdefault(k, v)
     if preload is None:
-        preload = os.environ.get("SWEEP_PRELOAD", "1") != "0"
+        preload = os.environ.get("SWEEP_PRELOAD", "0" if _ONE_SHOT else "1") != "0"
     system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS}
     if preload:
         system["preload_python_modules"] = list(PRELOAD_MODULES)
@@ -278,6 +292,34 @@ def has_tensorflow(pid: int) -> bool:
         return False
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """Process ``pid``'s user + system CPU time in clock ticks (Linux's /proc; None when gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tensorflow_ready(pids: list[int], window: float = 0.3) -> list[int]:
+    """Those of ``pids`` that have imported TensorFlow and are done with it: its library loaded
+    (:func:`has_tensorflow`, true from the import's first moments) and the process quiet, using
+    under a fifth of a CPU over ``window`` seconds (a worker still importing uses a whole one)."""
+    loaded = [pid for pid in pids if has_tensorflow(pid)]
+    if not loaded:
+        return []
+    before = {pid: _cpu_ticks(pid) for pid in loaded}
+    time.sleep(window)
+    limit = 0.2 * window * os.sysconf("SC_CLK_TCK")
+    out = []
+    for pid in loaded:
+        after, then = _cpu_ticks(pid), before[pid]
+        if after is not None and then is not None and after - then <= limit:
+            out.append(pid)
+    return out
+
+
 def restock(want: int, idle: list[int]) -> None:
     """Have the raylet start what is missing of ``want`` idle workers for this driver's job.
 
@@ -301,7 +343,7 @@ def keep_embedded(started_here: bool) -> None:
     from ..internals import raylet_pid
 
     global _KEPT
-    if not embedded_here() or not (started_here or _KEPT):
+    if _ONE_SHOT or not embedded_here() or not (started_here or _KEPT):
         return  # another's Ray (a test session's, a cluster): left as it is
     _KEPT = True
     want, raylet = int(ray.cluster_resources().get("CPU", 1)), raylet_pid()

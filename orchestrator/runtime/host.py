@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from ..execution.ray_start import has_tensorflow, idle_workers, restock
+from ..execution.ray_start import idle_workers, restock, tensorflow_ready
 from . import state as state_mod
 
 __all__ = ["main"]
@@ -100,7 +100,7 @@ class Host:
 
     def warm_workers(self) -> list[int]:
         """The idle workers of the runtime that have imported TensorFlow (their process ids)."""
-        return [pid for pid in idle_workers(session=self.state.ray_pid) if has_tensorflow(pid)]
+        return tensorflow_ready(idle_workers(session=self.state.ray_pid))
 
     def _restock(self, wait: bool = False) -> None:
         """Prestart what is missing of one idle worker per CPU (each imports TensorFlow as it

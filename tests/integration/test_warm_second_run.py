@@ -18,7 +18,7 @@ from tests.helpers import ROOT, assert_no_native_lines
 PROBE = r"""
 import json, os, sys, time
 import orchestrator
-from orchestrator.execution.ray_start import has_tensorflow, idle_workers
+from orchestrator.execution.ray_start import idle_workers, tensorflow_ready
 from orchestrator.internals import raylet_pid
 
 spec = {"name": "nb", "data": {"dataset": "digits"}, "model": {"hidden_layers": 1, "epochs": 2},
@@ -28,7 +28,7 @@ first = orchestrator.run(spec, out=sys.argv[1])
 deadline = time.time() + 240
 warm = []
 while time.time() < deadline:  # the restock runs in the background; a user would be reading the first run
-    warm = [p for p in idle_workers(parent=raylet_pid()) if has_tensorflow(p)]
+    warm = tensorflow_ready(idle_workers(parent=raylet_pid()))
     if len(warm) >= 2:
         break
     time.sleep(1)
