@@ -171,8 +171,9 @@ def suggest(trial: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_optuna(spec_path: Path, doc: dict[str, Any], seed: int, lock: str, constraint: int | None,
-               quick: bool) -> dict[str, Any]:
-    """Optuna's multi-objective TPE by hand: one Keras model trained in this process per trial."""
+               quick: bool, n_trials: int | None = None) -> dict[str, Any]:
+    """Optuna's multi-objective TPE by hand: one Keras model trained in this process per trial
+    (``n_trials`` of them where given instead of the spec's ``search.num_samples``)."""
     import keras
     import optuna
 
@@ -181,7 +182,8 @@ def run_optuna(spec_path: Path, doc: dict[str, Any], seed: int, lock: str, const
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _, data = load_for(load_spec(spec_path))
-    n_trials, max_epochs = (4, 2) if quick else (doc["search"]["num_samples"], doc["model"]["epochs"])
+    max_epochs = 2 if quick else doc["model"]["epochs"]
+    n_trials = n_trials or (4 if quick else doc["search"]["num_samples"])
     spent: dict[int, int] = {}
 
     def objective(trial: Any) -> tuple[float, float]:
@@ -217,12 +219,12 @@ def run_optuna(spec_path: Path, doc: dict[str, Any], seed: int, lock: str, const
 
 
 def one_run(name: str, method: str, rep: int, tmp: Path, lock: str, constraint: int | None,
-            quick: bool, scale: tuple[float, float]) -> dict[str, Any]:
+            quick: bool, scale: tuple[float, float], n_trials: int | None = None) -> dict[str, Any]:
     """One method's run on one set and seed, scored: hypervolume and front of its feasible trials."""
     doc = yaml.safe_load(SPECS[name].read_text())
     tag = f"{name}-{method}-{rep}" + ("-constrained" if constraint is not None else "")
-    if method == "optuna":
-        r = run_optuna(SPECS[name], doc, rep, lock, constraint, quick)
+    if method.startswith("optuna"):
+        r = run_optuna(SPECS[name], doc, rep, lock, constraint, quick, n_trials)
     else:
         r = run_sweep(sweep_spec(doc, method, rep, tmp, tag, constraint, quick), tmp / f"out-{tag}", lock)
     r["hypervolume"] = round(hypervolume_of(r["points"], scale), 4)
@@ -271,6 +273,63 @@ def bench_set(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "constrained_medians": {m: medians(rs) for m, rs in constrained.items() if rs}}
 
 
+def extra(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """What the first pass left out, on the same sets, seeds and scale: Optuna's multi-objective TPE
+    given the epochs our run of the same set and seed spent (as many full-length trials as fit in
+    them), and the constrained pass (ours and Optuna, every repeat)."""
+    from orchestrator.data.pipeline import load_for
+    from orchestrator.spec import load_spec
+
+    base = json.loads(Path(args.json).read_text())
+    out: dict[str, Any] = {}
+    for name in args.sets.split(","):
+        doc = yaml.safe_load(SPECS[name].read_text())
+        _, data = load_for(load_spec(SPECS[name]))
+        sizes = space_sizes(doc, tuple(data.input_shape), data.n_classes)
+        scale, constraint = size_scale(sizes), int(statistics.median(sizes))
+        equal, constrained = [], {"ours": [], "optuna": []}
+        for rep in range(args.repeats):
+            ours = base["sets"][name]["runs"]["ours"][rep]
+            n = max(1, ours["epochs"] // doc["model"]["epochs"])
+            r = one_run(name, "optuna_equal_epochs", rep, tmp, args.lock, None, args.quick, scale, n)
+            equal.append({**r, "ours_epochs": ours["epochs"], "ours_hypervolume": ours["hypervolume"],
+                          "optuna_full_hypervolume": base["sets"][name]["runs"]["optuna"][rep]["hypervolume"]})
+            for method in (("ours", "optuna") if rep % 2 == 0 else ("optuna", "ours")):
+                constrained[method].append(one_run(name, method, rep, tmp, args.lock, constraint, args.quick, scale))
+        out[name] = {"equal_epochs": equal, "constraint": {"params": {"max": constraint}},
+                     "constrained_runs": constrained,
+                     "constrained_medians": {m: medians(rs) for m, rs in constrained.items()},
+                     "equal_epochs_medians": {
+                         "ours": statistics.median(r["ours_hypervolume"] for r in equal),
+                         "optuna_equal_epochs": statistics.median(r["hypervolume"] for r in equal),
+                         "optuna_full": statistics.median(r["optuna_full_hypervolume"] for r in equal)}}
+    return out
+
+
+def extra_tables(sets: dict[str, Any]) -> str:
+    """The extra pass's tables (markdown)."""
+    lines = ["| set | seed | ours: epochs, hypervolume | Optuna, same epochs: trials, epochs, hypervolume | "
+             "Optuna, same trials (96 epochs): hypervolume |", "|---|---|---|---|---|"]
+    for name, s in sets.items():
+        for r in s["equal_epochs"]:
+            lines.append(f"| {name} | {r['repeat']} | {r['ours_epochs']}, {r['ours_hypervolume']:.3f} | "
+                         f"{r['trials']}, {r['epochs']}, {r['hypervolume']:.3f} | {r['optuna_full_hypervolume']:.3f} |")
+        med = s["equal_epochs_medians"]
+        lines.append(f"| {name} | median | **{med['ours']:.3f}** | **{med['optuna_equal_epochs']:.3f}** | "
+                     f"{med['optuna_full']:.3f} |")
+    lines += ["", "| set | method | params max | infeasible trials (per repeat) | epochs on infeasible trials "
+              "(per repeat) | epochs spent (median) | hypervolume of the feasible front (median) |",
+              "|---|---|---|---|---|---|---|"]
+    for name, s in sets.items():
+        for m, rs in s["constrained_runs"].items():
+            med = s["constrained_medians"][m]
+            lines.append(f"| {name} | {m} | {s['constraint']['params']['max']} | "
+                         f"{', '.join(str(r['infeasible_trials']) for r in rs)} | "
+                         f"{', '.join(str(r['infeasible_epochs']) for r in rs)} | {med['epochs']:g} | "
+                         f"{med['hypervolume']:.3f} |")
+    return "\n".join(lines)
+
+
 def tables(result: dict[str, Any]) -> str:
     """The page's tables (markdown) from a result: medians per set and method, then the constrained pass."""
     out = ["| set | method | hypervolume (median) | per repeat | best val_accuracy | front size | epochs spent | run s |",
@@ -305,7 +364,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-constrained", action="store_true", help="skip the pass with a params constraint")
     ap.add_argument("--json", default=str(JSON_PATH))
     ap.add_argument("--tables", action="store_true", help="only print the page's tables from --json")
+    ap.add_argument("--extra", action="store_true",
+                    help="read --json's runs; run Optuna on our epochs and the constrained pass; write --extra-json")
+    ap.add_argument("--extra-json", default=str(HERE / "results" / "pareto_extra.json"))
     args = ap.parse_args(argv)
+    if args.extra:
+        tmp = Path(tempfile.mkdtemp(prefix="pareto-extra-"))
+        t0, started = time.time(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        uptime = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+        sets = extra(args, tmp)
+        result = {"date": started, "uptime_before": uptime,
+                  "uptime_after": subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip(),
+                  "command": "benchmarks/pareto.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  "base": args.json, "repeats": args.repeats, "total_wall_s": round(time.time() - t0, 1), "sets": sets}
+        Path(args.extra_json).write_text(json.dumps(result, indent=2) + "\n")
+        print(extra_tables(sets))
+        print(f"total {result['total_wall_s']:.0f} s; wrote {args.extra_json}")
+        return 0
     if args.tables:
         print(tables(json.loads(Path(args.json).read_text())))
         return 0
