@@ -39,11 +39,15 @@ SPECS = {"digits": ROOT / "search_spaces" / "within_cnn_digits.yaml",
          "sequence": ROOT / "search_spaces" / "within_cnn_sequence.yaml"}
 
 
-def spec_for(name: str, seed: int, where: Path, quick: bool, algorithm: str | None = None) -> Path:
+def spec_for(name: str, seed: int, where: Path, quick: bool, algorithm: str | None = None,
+             one_objective: bool = False) -> Path:
     """The shipped spec with the repeat's search seed (a smoke run: 4 trials of 3 epochs; another
-    search algorithm where asked)."""
+    search algorithm where asked; with ``one_objective``, the search ranks val_accuracy alone and
+    only the selection looks at the size)."""
     doc = yaml.safe_load(SPECS[name].read_text())
     doc["search"]["seed"] = seed
+    if one_objective:
+        doc["objectives"] = [{"name": "val_accuracy", "mode": "max"}]
     if algorithm:
         doc["search"]["algorithm"] = algorithm
     if quick:
@@ -75,11 +79,12 @@ def judge(trials: Any) -> dict[str, Any]:
             "trials": len(trials), "feasible": len(ok)}
 
 
-def run_once(name: str, seed: int, tmp: Path, lock: str, quick: bool, algorithm: str | None = None) -> dict[str, Any]:
+def run_once(name: str, seed: int, tmp: Path, lock: str, quick: bool, algorithm: str | None = None,
+             one_objective: bool = False) -> dict[str, Any]:
     """One locked ``sweep run``; its judgement, the printed test line and the command."""
     import pandas as pd
 
-    spec = spec_for(name, seed, tmp, quick, algorithm)
+    spec = spec_for(name, seed, tmp, quick, algorithm, one_objective)
     out = tmp / f"out-{name}-{seed}"
     cmd = ["flock", lock, SWEEP, "run", str(spec), "--out", str(out)]
     load = os.getloadavg()[0]
@@ -95,7 +100,8 @@ def run_once(name: str, seed: int, tmp: Path, lock: str, quick: bool, algorithm:
               "printed": [ln for ln in p.stdout.splitlines() if ln.startswith("selected ")],
               "select": info.get("select"), "run_dir": str(run_dir),
               "command": f"flock {lock} .venv/bin/sweep run {SPECS[name].relative_to(ROOT)} (search.seed={seed}"
-                         + (f", search.algorithm={algorithm})" if algorithm else ")")})
+                         + (f", search.algorithm={algorithm}" if algorithm else "")
+                         + (", objectives=[val_accuracy max]" if one_objective else "") + ")"})
     b, s = r["best"], r["selected"]
     print(f"{name} seed {seed}: best val={b['val_accuracy']:.4f} params={b['params']}; selected val="
           f"{s['val_accuracy']:.4f} params={s['params']} test={s['test_accuracy']:.4f}; gap={r['gap']:.4f} "
@@ -112,22 +118,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default="digits,sequence")
     ap.add_argument("--lock", default="/tmp/integration.lock")
     ap.add_argument("--algorithm", default=None, help="override search.algorithm (e.g. random)")
+    ap.add_argument("--one-objective", action="store_true",
+                    help="search on val_accuracy alone (params only in the select rule)")
+    ap.add_argument("--seeds", default=None, help="search seeds, e.g. 0,1 (default: 0..repeats-1)")
     ap.add_argument("--json", default=str(JSON_PATH))
     args = ap.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     tmp = Path(tempfile.mkdtemp(prefix="within-bench-"))
     uptime = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in args.sets.split(",")}
-    for seed in range(repeats):
-        for name in (list(runs) if seed % 2 == 0 else list(runs)[::-1]):
-            runs[name].append(run_once(name, seed, tmp, args.lock, args.quick, args.algorithm))
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else list(range(repeats))
+    for i, seed in enumerate(seeds):
+        for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            runs[name].append(run_once(name, seed, tmp, args.lock, args.quick, args.algorithm, args.one_objective))
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "uptime_before": uptime,
               "uptime_after": subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip(),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version()},
               "command": "benchmarks/within.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "specs": {n: str(SPECS[n].relative_to(ROOT)) for n in runs}, "quick": args.quick,
-              "algorithm_override": args.algorithm, "runs": runs,
+              "algorithm_override": args.algorithm, "one_objective": args.one_objective, "runs": runs,
               "accepted": {n: f"{sum(r['accepted'] for r in rs)}/{len(rs)}" for n, rs in runs.items()}}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
