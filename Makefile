@@ -19,11 +19,14 @@ setup: $(BIN)/.installed
 run: $(BIN)/.installed
 	$(BIN)/sweep run $(SPEC)
 
+# The unit tests (no Ray, no TensorFlow; many start the CLI as a process) on every core; the
+# integration tests in one process, around the one Ray they share.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n auto tests/unit
+	$(BIN)/python -m pytest -q -ra tests/integration
 
 unit: $(BIN)/.installed
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n auto tests/unit
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
