@@ -317,17 +317,24 @@ def extra_tables(sets: dict[str, Any]) -> str:
         med = s["equal_epochs_medians"]
         lines.append(f"| {name} | median | **{med['ours']:.3f}** | **{med['optuna_equal_epochs']:.3f}** | "
                      f"{med['optuna_full']:.3f} |")
-    lines += ["", "| set | method | params max | infeasible trials (per repeat) | epochs on infeasible trials "
-              "(per repeat) | epochs spent (median) | hypervolume of the feasible front (median) |",
-              "|---|---|---|---|---|---|---|"]
+    return "\n".join([*lines, "", *constrained_table(sets, " (median)")])
+
+
+def constrained_table(sets: dict[str, Any], median: str = "") -> list[str]:
+    """The constrained pass's table (markdown lines): per set and method, infeasible trials and their
+    epochs per repeat, medians of the epochs spent and of the feasible front's hypervolume."""
+    out = [("| set | method | params max | infeasible trials (per repeat) | epochs on infeasible trials "
+            f"(per repeat) | epochs spent{median} | hypervolume of the feasible front{median} |"),
+           "|---|---|---|---|---|---|---|"]
     for name, s in sets.items():
         for m, rs in s["constrained_runs"].items():
-            med = s["constrained_medians"][m]
-            lines.append(f"| {name} | {m} | {s['constraint']['params']['max']} | "
-                         f"{', '.join(str(r['infeasible_trials']) for r in rs)} | "
-                         f"{', '.join(str(r['infeasible_epochs']) for r in rs)} | {med['epochs']:g} | "
-                         f"{med['hypervolume']:.3f} |")
-    return "\n".join(lines)
+            if rs:
+                med = s["constrained_medians"][m]
+                out.append(f"| {name} | {m} | {s['constraint']['params']['max']} | "
+                           f"{', '.join(str(r['infeasible_trials']) for r in rs)} | "
+                           f"{', '.join(str(r['infeasible_epochs']) for r in rs)} | {med['epochs']:g} | "
+                           f"{med['hypervolume']:.3f} |")
+    return out
 
 
 def tables(result: dict[str, Any]) -> str:
@@ -341,18 +348,7 @@ def tables(result: dict[str, Any]) -> str:
             front = statistics.median(len(r["front"]) for r in rs)
             out.append(f"| {name} | {m} | **{med['hypervolume']:.3f}** | {hv} | {med['best_val_accuracy']:.4f} | "
                        f"{front:g} | {med['epochs']:g} | {med['wall_s']:.0f} |")
-    head = ("| set | method | params max | infeasible trials (per repeat) | epochs on infeasible trials "
-            "(per repeat) | epochs spent | hypervolume of the feasible front |")
-    out += ["", head, "|---|---|---|---|---|---|---|"]
-    for name, s in result["sets"].items():
-        for m, rs in s["constrained_runs"].items():
-            if rs:
-                med = s["constrained_medians"][m]
-                out.append(f"| {name} | {m} | {s['constraint']['params']['max']} | "
-                           f"{', '.join(str(r['infeasible_trials']) for r in rs)} | "
-                           f"{', '.join(str(r['infeasible_epochs']) for r in rs)} | {med['epochs']:g} | "
-                           f"{med['hypervolume']:.3f} |")
-    return "\n".join(out)
+    return "\n".join([*out, "", *constrained_table(result["sets"])])
 
 
 def main(argv: list[str] | None = None) -> int:
