@@ -186,14 +186,14 @@ class NotebookRun(Run):
     def importance(self) -> Any:
         """Which hyperparameters mattered, per objective: a DataFrame ``objective, param,
         importance, rank`` (rank 1 the most important), from Optuna's evaluators on the trials that
-        finished an epoch (:mod:`orchestrator.importance`; computed on first use, and cached in
+        finished an epoch (:mod:`orchestrator.results.importance`; computed on first use, and cached in
         run.json for a finished local run).
 
         Raises:
-            orchestrator.importance.ImportanceUnavailable: nothing to rank (no searched
+            orchestrator.results.importance.ImportanceUnavailable: nothing to rank (no searched
                 hyperparameter, too few trials).
         """
-        from .importance import run_importance
+        from .results.importance import run_importance
 
         return run_importance(self)
 

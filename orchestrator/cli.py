@@ -352,7 +352,7 @@ def _show_front(console: Any, run: Any) -> None:
     run with several objectives or constraints."""
     from rich.table import Table
 
-    from .front import bound_text, constraints_of, front_table, has_front, objectives_of
+    from .results.front import bound_text, constraints_of, front_table, has_front, objectives_of
 
     if not has_front(run.info):
         return
@@ -378,7 +378,7 @@ def _show_front(console: Any, run: Any) -> None:
 
 def _show_importance(console: Any, run: Any, top: int = 5) -> None:
     """The most important hyperparameters per objective (a note when they cannot be ranked)."""
-    from .importance import ImportanceUnavailable, run_importance
+    from .results.importance import ImportanceUnavailable, run_importance
 
     try:
         ranking = run_importance(run)
@@ -417,7 +417,7 @@ def importance(sources: list[str] = typer.Argument(..., metavar="RUN_DIR...",
                seed: int = typer.Option(0, "--seed", help="The evaluator's seed (the same ranking every time).")
                ) -> None:
     """Which hyperparameters mattered: Optuna's importance per objective, over one run or many."""
-    from .importance import EVALUATORS, ImportanceUnavailable, history_importance, run_importance
+    from .results.importance import EVALUATORS, ImportanceUnavailable, history_importance, run_importance
 
     if evaluator not in EVALUATORS:
         raise UsageError("--evaluator", f"must be one of {', '.join(EVALUATORS)}, got {evaluator!r}")

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from .errors import UsageError
-from .front import bound_text, constraints_of, cost_names, has_front, objectives_of
+from .results.front import bound_text, constraints_of, cost_names, has_front, objectives_of
 
 __all__ = ["require_mlflow", "log_run", "EPOCH_KEYS"]
 

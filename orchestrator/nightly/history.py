@@ -138,7 +138,7 @@ def run_costs(run_dir: Any, info: dict[str, Any] | None = None) -> dict[str, flo
     else from the selected trial's row of trials.parquet (only those columns are read); empty for
     a run without a selected trial or from before costs were recorded.
     """
-    from ..front import cost_names, selected_costs
+    from ..results.front import cost_names, selected_costs
 
     if info is None:
         try:

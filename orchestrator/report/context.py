@@ -48,9 +48,9 @@ class Context:
 
     @functools.cached_property
     def importance(self) -> tuple[pd.DataFrame | None, str]:
-        """Which hyperparameters mattered (:func:`orchestrator.importance.run_importance`), computed
+        """Which hyperparameters mattered (:func:`orchestrator.results.importance.run_importance`), computed
         once for the sections that read it: ``(table, "")``, or ``(None, why not)``."""
-        from ..importance import ImportanceUnavailable, run_importance
+        from ..results.importance import ImportanceUnavailable, run_importance
 
         try:
             return run_importance(self.run), ""

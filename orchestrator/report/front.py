@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..front import bound_text, constraints_of, front_table, has_front, objectives_of, value_column
+from ..results.front import bound_text, constraints_of, front_table, has_front, objectives_of, value_column
 from ..spec.objectives import default_mode
 from .context import SCATTER_MAX, Context
 from .figures import fixed_axes, plot_style, to_png

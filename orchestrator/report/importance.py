@@ -1,5 +1,5 @@
 """The report's Importance section: which hyperparameters mattered, a horizontal bar per
-hyperparameter for each objective (:func:`orchestrator.importance.run_importance`, computed once
+hyperparameter for each objective (:func:`orchestrator.results.importance.run_importance`, computed once
 in the :class:`~orchestrator.report.context.Context`), the most important at the top.
 
 The bars are HTML (a ``<div>`` whose width is the importance), not a picture: they stay sharp at

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..front import selected_costs
+from ..results.front import selected_costs
 from .context import SCATTER_MAX, TABLE_MAX_ROWS, Context
 from .figures import new_figure, plot_style, to_png
 from .page import STATUS_COLOURS, escaped, figure_html, format_value, kv_table, section_html

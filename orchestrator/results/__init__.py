@@ -17,7 +17,10 @@ instead of duplicating it.
 The modules: :mod:`.tables` (the live tables, :class:`RunTables`), :mod:`.goals` (the objectives,
 constraints and select rule they rank trials by), :mod:`.status` (how a trial
 ended, pure), :mod:`.files` (run ids, atomic writes, strict JSON) and :mod:`.reading` (runs read
-back: :func:`load`, :func:`load_many`). This package imports neither Ray nor TensorFlow.
+back: :func:`load`, :func:`load_many`); on a finished run, :mod:`.front` (its objectives,
+constraints and Pareto front as tables) and :mod:`.importance` (which hyperparameters mattered,
+Optuna's evaluators on the trials table; imported on demand). This package imports neither Ray
+nor TensorFlow.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def _frame(trials: "pd.DataFrame", params: Mapping[str, Any], objectives: list[t
 def _rank(trials: "pd.DataFrame", params: Mapping[str, Any], objectives: list[tuple[str, str]],
           evaluator: str, seed: int) -> "pd.DataFrame":
     """The ranking of ``trials`` (the one call into the decisions), as a table."""
-    from .decisions.importance import importance
+    from ..decisions.importance import importance
 
     if not params:
         raise ImportanceUnavailable("no searched hyperparameter to rank")
@@ -100,7 +100,7 @@ def _cached(info: Mapping[str, Any], key: str) -> "pd.DataFrame | None":
 def _store(path: Any, info: Mapping[str, Any], entry: dict[str, Any]) -> bool:
     """Add ``importance`` to a finished local run's run.json when nothing changed it since it was
     read; False (and nothing written) otherwise."""
-    from .results.files import clean_json, write_json
+    from .files import clean_json, write_json
 
     if not isinstance(path, Path) or info.get("status") not in FINISHED:
         return False

@@ -23,13 +23,13 @@ __all__ = ["cost_names", "objectives_of", "constraints_of", "has_front", "value_
 def cost_names() -> tuple[str, ...]:
     """The costs every trial records (``params``, ``params_total``, ``model_bytes``, ``latency_ms``,
     ``latency_batch_ms``, ``train_seconds``), in the spec's order."""
-    from .spec.objectives import COSTS
+    from ..spec.objectives import COSTS
 
     return tuple(COSTS)
 
 
 def _default_mode(name: str) -> str:
-    from .spec.objectives import default_mode
+    from ..spec.objectives import default_mode
 
     return str(default_mode(name))
 
@@ -38,7 +38,7 @@ def _objective(entry: Any) -> tuple[str, str] | None:
     """``{"name": n, "mode": m}`` or ``[n, m]`` (or a bare name) as ``(name, mode)`` (parsed as the
     selection parses objectives, :func:`orchestrator.decisions.select.as_objectives`); None for an
     entry run.json cannot have meant as one; a mode other than min/max: the name's default."""
-    from .decisions.select import as_objectives
+    from ..decisions.select import as_objectives
 
     if isinstance(entry, Mapping):
         name = entry.get("name")
