@@ -25,6 +25,7 @@ from ..babysit import BabysitStrategy
 from ..internals import patched
 from ..decisions.space import count_trials
 from ..strategy import RunContext, RunOptions, Strategy
+from ..training.trainable import stamp
 from .ray_start import embedded_here
 
 __all__ = ["Strategy", "RunOptions", "STRATEGIES", "make_strategy", "ParallelStrategy", "BabysitStrategy",
@@ -58,6 +59,7 @@ class ParallelStrategy(Strategy):
             prestarted = ("tune_actors_without_runtime_env",) if embedded_here() else ()
             try:
                 with setup.tune_environment(ctx.spec, ctx.deadline), patched(*prestarted):
+                    stamp("search_start")
                     self.grid = tuner.fit()
             except Exception:
                 if ctx.tables.search_ended_at is not None:  # Tune's reading of its results failed
@@ -116,23 +118,19 @@ class ParallelStrategy(Strategy):
         at = contextlib.nullcontext(checkpoint) if keep else checkpoint.as_directory()
         with at as ckpt_dir:
             actor = getattr(self.evaluator, "actor", None)
-            if actor is not None:  # warm since the sweep began; no trial runs any more
-                ref = actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec, refit_epochs, ctx.started)
-            else:
-                evaluate = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(evaluate_on_test)
-                ref = evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec, refit_epochs, ctx.started)
-            return ray.get(ref)
+            if actor is not None:  # warm since the sweep began (or an earlier run); no trial runs any more
+                try:
+                    return ray.get(actor.evaluate.remote(ckpt_dir, hp, test_data, r.cpu, 0.0, ctx.spec, refit_epochs,
+                                                         ctx.started))
+                except ray.exceptions.RayActorError:  # it died (out of memory, a killed process): a task instead
+                    from .tune_setup import forget_evaluator
+
+                    forget_evaluator(actor)
+            evaluate = ray.remote(num_cpus=r.cpu, num_gpus=r.gpu)(evaluate_on_test)
+            return ray.get(evaluate.remote(ckpt_dir, hp, test_data, r.cpu, r.gpu, ctx.spec, refit_epochs, ctx.started))
 
     def tidy(self, ctx: RunContext) -> None:
         prune_checkpoints(self.grid, ctx.spec.mode)
-
-    def close(self) -> None:
-        actor = getattr(self.evaluator, "actor", None)
-        if actor is not None:
-            import ray
-
-            self.evaluator.actor = None
-            ray.kill(actor)
 
 
 def best_checkpoint(result: Any, mode: str) -> Any:

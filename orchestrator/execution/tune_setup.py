@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..spec import SweepSpec
     from .context import RunContext
 
-__all__ = ["search_alg", "scheduler", "trainable", "warm_evaluator", "tensorboard_callback", "tune_environment",
+__all__ = ["search_alg", "scheduler", "trainable", "warm_evaluator", "kept_evaluator", "forget_evaluator", "tensorboard_callback", "tune_environment",
            "tune_storage", "new_tuner", "tune_state", "can_restore", "restore_tuner", "TENSORBOARD_SCALARS",
            "TENSORBOARD_PREFIXES"]
 
@@ -100,6 +100,30 @@ def trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, dead
     return tune.with_resources(bound, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
+# The evaluator a run of this process started, kept for its later runs on the same Ray (a
+# notebook's next orchestrator.run, a test session, the warm runtime's host): (Ray node, job) -> actor.
+_KEPT_EVALUATOR: dict[tuple[str, str], Any] = {}
+
+
+def _ray_key() -> tuple[str, str]:
+    import ray
+
+    context = ray.get_runtime_context()
+    return context.get_node_id(), context.get_job_id()
+
+
+def kept_evaluator() -> Any:
+    """The warm evaluator an earlier run of this process left on this Ray (None: none)."""
+    return _KEPT_EVALUATOR.get(_ray_key())
+
+
+def forget_evaluator(actor: Any) -> None:
+    """Stop reusing ``actor`` (it died: the next run starts another)."""
+    for key, kept in list(_KEPT_EVALUATOR.items()):
+        if kept is actor:
+            del _KEPT_EVALUATOR[key]
+
+
 def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
     """A Tune callback that starts the test evaluation's process before the sweep ends.
 
@@ -107,8 +131,11 @@ def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
     first import TensorFlow (5-12 s at the end of every run on 2 cores). This starts that worker
     (a Ray actor asking for no CPU, so no trial waits for it) once the last of the ``trials`` has
     started and an epoch was reported (so it neither delays the first epoch nor competes with the
-    sweep longer than its last trials); by the end it is warm (its ``actor``). A copy Tune restores
-    from its experiment state (``sweep resume``) starts nothing.
+    sweep longer than its last trials); by the end it is warm (its ``actor``). The actor outlives
+    the run, for the process's next runs on the same Ray (:func:`kept_evaluator`: it holds no CPU
+    or GPU, and user code it builds is imported afresh when its file changed); it ends with the
+    driver (the CLI's process, a notebook's kernel). A copy Tune restores from its experiment state
+    (``sweep resume``) starts nothing.
     """
     import ray
     from ray import tune
@@ -117,7 +144,7 @@ def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
 
     class WarmEvaluator(tune.Callback):
         def __init__(self) -> None:
-            self.actor: Any = None
+            self.actor: Any = kept_evaluator() if enabled else None
             self.started = 0
             self.reported = False
 
@@ -133,6 +160,7 @@ def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
             if enabled and self.actor is None and self.reported and self.started >= trials:
                 self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
                 self.actor.ready.remote()
+                _KEPT_EVALUATOR[_ray_key()] = self.actor
 
         def __reduce__(self) -> Any:
             return (warm_evaluator, (trials, False))

@@ -1,7 +1,8 @@
 """In one process (a notebook), the second ``orchestrator.run`` starts its first trials in warm workers.
 
 The first run starts an embedded Ray; when it ends, the Ray stays for the process's next run and
-one idle worker per CPU is started again, each importing TensorFlow as it starts. The case runs in
+one idle worker per CPU is started again, each importing TensorFlow as it starts; the second run's
+test evaluation is in the first run's evaluator, warm since then. The case runs in
 a fresh interpreter, as a notebook's kernel is one (an embedded Ray of its own; the session's is
 not disturbed), with no warm runtime (``SWEEP_NO_RUNTIME=1``).
 """
@@ -18,13 +19,16 @@ from tests.helpers import ROOT, assert_no_native_lines
 PROBE = r"""
 import json, os, sys, time
 import orchestrator
+import ray
 from orchestrator.execution.ray_start import idle_workers, tensorflow_ready
+from orchestrator.execution.tune_setup import kept_evaluator
 from orchestrator.internals import raylet_pid
 
 spec = {"name": "nb", "data": {"dataset": "digits"}, "model": {"hidden_layers": 1, "epochs": 2},
         "params": {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-2}},
         "search": {"algorithm": "random", "num_samples": 2, "seed": 0}, "resources": {"cpu": 1, "gpu": 0}}
 first = orchestrator.run(spec, out=sys.argv[1])
+evaluators = [ray.get(kept_evaluator().ready.remote())]
 deadline = time.time() + 240
 warm = []
 while time.time() < deadline:  # the restock runs in the background; a user would be reading the first run
@@ -33,8 +37,10 @@ while time.time() < deadline:  # the restock runs in the background; a user woul
         break
     time.sleep(1)
 second = orchestrator.run(spec, out=sys.argv[1])
+evaluators.append(ray.get(kept_evaluator().ready.remote()))
 print(json.dumps({"first": sorted(int(p) for p in first.trials["pid"]), "warm": warm,
-                  "second": sorted(int(p) for p in second.trials["pid"])}))
+                  "second": sorted(int(p) for p in second.trials["pid"]), "evaluators": evaluators,
+                  "tests": [first.test_metrics, second.test_metrics]}))
 """
 
 
@@ -49,3 +55,6 @@ def test_the_second_run_in_a_process_starts_in_warm_workers(tmp_path):
     assert len(seen["warm"]) >= 2, seen
     assert not set(seen["first"]) & set(seen["warm"])  # new workers: the first run's ended with its trials
     assert set(seen["second"]) <= set(seen["warm"]), seen  # every trial of the second run in a warm one
+    # one evaluator for both runs (it imported TensorFlow once), and each run has its one test score
+    assert seen["evaluators"][0] == seen["evaluators"][1], seen
+    assert all(t and "test_accuracy" in t for t in seen["tests"]), seen
