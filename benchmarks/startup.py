@@ -62,6 +62,17 @@ PHASES = {  # key: (row label, what it holds)
         "the first epoch with the tracing of the train/val steps (plain, loop: from model.fit's call; sweep: "
         "first_epoch_s, from on_epoch_begin)")),
 }
+SPLIT = {  # the lumped phase split by the product's stamps ($SWEEP_TRIAL_STATS); key: (row label, what it holds)
+    "ray_ready": ("  of which: Ray ready", "started_at -> ray.init returned (in a thread, beside the data)"),
+    "data_ready": ("  of which: data ready", "started_at -> the data loaded, split and the model checked"),
+    "to_search": ("  then: until tuner.fit", "the later of the two -> tuner.fit's call (run dir, run.json, Tune's set-up)"),
+    "actor_boot": ("  then: actor's worker up", (
+        "tuner.fit -> the trial actor's worker has imported the trainable (Tune's trial and placement group, "
+        "the worker's start unless prestarted, its imports and the function's unpickling)")),
+    "actor_ready": ("  then: to on_trial_start", "that import -> the driver's on_trial_start"),
+    "worker_born": ("  (worker process born at)", "the trial's worker process start, from started_at (< 0: before it)"),
+}
+ROWS = {k: v for key, row in PHASES.items() for k, v in ((key, row), *(SPLIT.items() if key == "ray_data_setup" else ()))}
 RATIOS = (("cold / plain", "cold", "plain", 1.5), ("warm / plain", "warm", "plain", 1.0),
           ("notebook 1st / loop", "notebook 1st", "loop", 3.0), ("notebook 2nd / loop", "notebook 2nd", "loop", 3.0),
           ("notebook-warm / loop", "notebook-warm", "loop", 3.0), ("cold / cold (before)", "cold", "cold (before)", 1.0))
@@ -248,7 +259,28 @@ def sweep_figures(run_dir: Path, t0: float, stats: Path) -> dict[str, Any]:
         "tf_import": trial["tf_ready_s"], "model": trial["model_s"],
         "fit_start": trial["setup_s"] - trial["tf_ready_s"] - trial["model_s"], "epoch": trial["first_epoch_s"]})
     out.update(tf_preloaded=trial.get("tf_preloaded"), cache_hit=trial.get("cache_hit"),
-               unaccounted_s=out["total_s"] - sum(out["phases"].values()))
+               unaccounted_s=out["total_s"] - sum(out["phases"].values()),
+               split=split(records, started, actor_at, trial))
+    return out
+
+
+def split(records: list[dict[str, Any]], started: float, actor_at: float, trial: dict[str, Any]) -> dict[str, float]:
+    """The lumped phase (started_at -> on_trial_start) by the driver's stamps and the trial's own
+    (see SPLIT); a stamp this run did not write (a warm runtime's host, a reused Ray) is left out."""
+    stamps = {r["stamp"]: r["at"] for r in records if "stamp" in r and r["at"] >= started - 1e-3}
+    out: dict[str, float] = {}
+    for key in ("ray_ready", "data_ready"):
+        if key in stamps:
+            out[key] = stamps[key] - started
+    if "search_start" in stamps:
+        ready = [stamps[k] for k in ("ray_ready", "data_ready") if k in stamps]
+        out["to_search"] = stamps["search_start"] - max(ready or [started])
+        if trial.get("worker_imported_at"):
+            out["actor_boot"] = max(trial["worker_imported_at"], stamps["search_start"]) - stamps["search_start"]
+    if trial.get("worker_imported_at"):
+        out["actor_ready"] = actor_at - max(trial["worker_imported_at"], stamps.get("search_start", 0.0))
+    if trial.get("worker_born_at"):
+        out["worker_born"] = trial["worker_born_at"] - started
     return out
 
 
@@ -406,8 +438,9 @@ def summarize(repeats: list[dict[str, Any]]) -> dict[str, Any]:
         medians: dict[str, dict[str, float]] = {}
         fewer: dict[str, dict[str, int]] = {}  # medians over fewer runs than the path's total: how many
         for path, fs in figs.items():
-            for key in ("total_s", "wall_s", *PHASES):
-                values = [f[key] if key in f else f["phases"][key] for f in fs if key in f or key in f["phases"]]
+            for key in ("total_s", "wall_s", *PHASES, *SPLIT):
+                values = [f[key] if key in f else f["phases"].get(key, f.get("split", {}).get(key)) for f in fs
+                          if key in f or key in f["phases"] or key in f.get("split", {})]
                 if values:
                     medians.setdefault(path, {})[key] = statistics.median(values)
                 if 0 < len(values) < len(fs):
@@ -447,7 +480,7 @@ def markdown(result: dict[str, Any], title: str, json_path: str) -> str:
         lines += [f"| {label} | " + " | ".join(
             "—" if key not in s["medians"][c] else f"{s['medians'][c][key]:.2f}"
             + (f" (of {fewer[c][key]})" if key in fewer.get(c, {}) else "") for c in cols) + " |"
-                  for key, (label, _) in PHASES.items() if any(key in s["medians"][c] for c in cols)]
+                  for key, (label, _) in ROWS.items() if any(key in s["medians"][c] for c in cols)]
         lines += ["", "| ratio (of the medians) | value | target | |", "|---|---:|---:|---|"]
         lines += [f"| {label} | {r['value']:.2f}x | <= {r['target']:.1f}x | {'pass' if r['value'] <= r['target'] else 'miss'} |"
                   for label, r in s["ratios"].items()]
@@ -456,7 +489,7 @@ def markdown(result: dict[str, Any], title: str, json_path: str) -> str:
                                          for f in fs) for c, fs in runs.items()]
         lines.append("")
     lines += ["Phases (each a median of its own, so they need not add up to the total's median):", ""]
-    lines += [f"- {label}: {what}" for label, what in PHASES.values()]
+    lines += [f"- {label.strip()}: {what}" for label, what in ROWS.values()]
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,7 @@ from .finalize import finalize
 from ..decisions.space import count_trials
 from ..storage import drop_staging, staging
 from ..training.probe import check_model
+from ..training.trainable import stamp
 from .lifecycle import RunGuard, run_info
 from .ray_start import RayLogs, RayStart, check_fits, connect_ray, describe_ray, keep_embedded, resolve_resources
 from .strategies import STRATEGIES, RunOptions, Strategy, make_strategy
@@ -95,6 +96,7 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         else:
             run_dir = where / run_id
         prepared, view = early or load_data_and_check_model(spec, view)
+        stamp("data_ready")
     except BaseException:
         ray_start.abandon()
         raise

@@ -194,6 +194,32 @@ def run_trial(hp: dict[str, Any], data: "TrialData | Prepared", spec: SweepSpec,
 
 
 _STATS: dict[str, Any] = {}
+_IMPORTED_AT = time.time()  # in a worker: when its trial actor had imported this module
+
+
+def stamp(name: str, **extra: Any) -> None:
+    """Append ``{"stamp": name, "at": now, "pid": ...}`` to ``$SWEEP_TRIAL_STATS``, if set: the
+    moments a start-up benchmark splits its phases by (``benchmarks/startup.py``: Ray ready, data
+    ready, the search's start in the driver). Nothing happens without the variable."""
+    path = os.environ.get("SWEEP_TRIAL_STATS")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"stamp": name, "at": time.time(), "pid": os.getpid(), **extra}) + "\n")
+        except (OSError, TypeError, ValueError):
+            pass
+
+
+def _born_at() -> float | None:
+    """When this process started (seconds since the epoch), from /proc; None elsewhere."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
 
 
 def _trial_stats(info: dict[str, Any]) -> None:
@@ -232,7 +258,8 @@ def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: Trial
     trial_id = tune.get_context().get_trial_id() or "local"
     tf_imported = "tensorflow" in sys.modules
     threads = configure_tensorflow(spec.resources.cpu, spec.resources.gpu)
-    _STATS.update(trial_id=trial_id, tf_preloaded=tf_imported, tf_ready_s=time.time() - started)
+    _STATS.update(trial_id=trial_id, tf_preloaded=tf_imported, tf_ready_s=time.time() - started,
+                  worker_born_at=_born_at(), worker_imported_at=_IMPORTED_AT, train_called_at=started)
 
     def report(row: dict[str, Any], checkpoint_dir: str | None) -> None:
         if checkpoint_dir is None:
