@@ -154,13 +154,6 @@ def _start_embedded(resources: dict[str, float] | None, preload: bool | None, da
     system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS}
     if preload:
         system["preload_python_modules"] = list(PRELOAD_MODULES)
-    else:
-        # Without preloading, the workers Ray prestarts for the first driver (one per CPU) only
-        # compete with Ray's own start and the data on the cores: Tune's first trial actors asked
-        # while they were still registering and got new workers (the timestamps of
-        # benchmarks/startup.py). Not starting them made a cold `sweep run`'s first epoch come
-        # ~3 s sooner (21.7 -> 18.7 s, medians of 3 interleaved, 2026-12-06, benchmarks/startup.md).
-        system["prestart_worker_first_driver"] = False
     names = [n for n in RAY_START_PATCHES if not (dashboard and n == "ray_no_api_server")]
     with patched(*names) as applied:
         private = ray_init_private_kwargs(node_ip_address="127.0.0.1" if applied["ray_loopback"] else None,
