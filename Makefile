@@ -23,7 +23,7 @@ run: $(BIN)/.installed
 # integration tests in one process, around the one Ray they share.
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -ra -n auto tests/unit
-	$(BIN)/python -m pytest -q -ra tests/integration
+	$(BIN)/python -m pytest -q -ra --durations=25 tests/integration
 
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n auto tests/unit
