@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import UsageError
+from ..procfs import cpu_ticks, parent_pid
 from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
 from ..decisions.space import count_trials
 from .working_dir import cluster_runtime_env, select_code
@@ -274,10 +275,8 @@ def idle_workers(session: int | None = None, parent: int | None = None) -> list[
         try:
             if session is not None and os.getsid(pid) != session:
                 continue
-            if parent is not None:
-                with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) != parent:
-                        continue
+            if parent is not None and parent_pid(pid) != parent:
+                continue
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if f.read(9) == b"ray::IDLE":
                     out.append(pid)
@@ -295,16 +294,6 @@ def has_tensorflow(pid: int) -> bool:
         return False
 
 
-def _cpu_ticks(pid: int) -> int | None:
-    """Process ``pid``'s user + system CPU time in clock ticks (Linux's /proc; None when gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def tensorflow_ready(pids: list[int], window: float = 0.3) -> list[int]:
     """Those of ``pids`` that have imported TensorFlow and are done with it: its library loaded
     (:func:`has_tensorflow`, true from the import's first moments) and the process quiet, using
@@ -312,12 +301,12 @@ def tensorflow_ready(pids: list[int], window: float = 0.3) -> list[int]:
     loaded = [pid for pid in pids if has_tensorflow(pid)]
     if not loaded:
         return []
-    before = {pid: _cpu_ticks(pid) for pid in loaded}
+    before = {pid: cpu_ticks(pid) for pid in loaded}
     time.sleep(window)
     limit = 0.2 * window * os.sysconf("SC_CLK_TCK")
     out = []
     for pid in loaded:
-        after, then = _cpu_ticks(pid), before[pid]
+        after, then = cpu_ticks(pid), before[pid]
         if after is not None and then is not None and after - then <= limit:
             out.append(pid)
     return out

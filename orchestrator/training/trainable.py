@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..decisions.stopping import checkpoint_every
+from ..procfs import started_at
 from ..decisions.space import resolve_config
 from ..spec import SweepSpec
 from .epoch import Divergence, Epoch, baseline_loss, json_float
@@ -210,16 +211,6 @@ def stamp(name: str, **extra: Any) -> None:
             pass
 
 
-def _born_at() -> float | None:
-    """When this process started (seconds since the epoch), from /proc; None elsewhere."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat", encoding="ascii") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
 
 
 def _trial_stats(info: dict[str, Any]) -> None:
@@ -259,7 +250,7 @@ def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: Trial
     tf_imported = "tensorflow" in sys.modules
     threads = configure_tensorflow(spec.resources.cpu, spec.resources.gpu)
     _STATS.update(trial_id=trial_id, tf_preloaded=tf_imported, tf_ready_s=time.time() - started,
-                  worker_born_at=_born_at(), worker_imported_at=_IMPORTED_AT, train_called_at=started)
+                  worker_born_at=started_at(), worker_imported_at=_IMPORTED_AT, train_called_at=started)
 
     def report(row: dict[str, Any], checkpoint_dir: str | None) -> None:
         if checkpoint_dir is None:
