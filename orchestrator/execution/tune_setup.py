@@ -158,9 +158,11 @@ def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
 
         def _maybe_start(self) -> None:
             if enabled and self.actor is None and self.reported and self.started >= trials:
-                self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
-                self.actor.ready.remote()
-                _KEPT_EVALUATOR[_ray_key()] = self.actor
+                self.actor = kept_evaluator()  # another run of this process (the runtime's host) may have started one
+                if self.actor is None:
+                    self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
+                    self.actor.ready.remote()
+                    _KEPT_EVALUATOR[_ray_key()] = self.actor
 
         def __reduce__(self) -> Any:
             return (warm_evaluator, (trials, False))

@@ -198,19 +198,22 @@ _STATS: dict[str, Any] = {}
 _IMPORTED_AT = time.time()  # in a worker: when its trial actor had imported this module
 
 
-def stamp(name: str, **extra: Any) -> None:
-    """Append ``{"stamp": name, "at": now, "pid": ...}`` to ``$SWEEP_TRIAL_STATS``, if set: the
-    moments a start-up benchmark splits its phases by (``benchmarks/startup.py``: Ray ready, data
-    ready, the search's start in the driver). Nothing happens without the variable."""
+def _append_stats(record: dict[str, Any]) -> None:
+    """Append ``record`` as one JSON line to ``$SWEEP_TRIAL_STATS`` (nothing when it is unset)."""
     path = os.environ.get("SWEEP_TRIAL_STATS")
     if path:
         try:
             with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"stamp": name, "at": time.time(), "pid": os.getpid(), **extra}) + "\n")
+                f.write(json.dumps(record) + "\n")
         except (OSError, TypeError, ValueError):
             pass
 
 
+def stamp(name: str, **extra: Any) -> None:
+    """``{"stamp": name, "at": now, "pid": ...}`` to ``$SWEEP_TRIAL_STATS``, if set: the moments a
+    start-up benchmark splits its phases by (``benchmarks/startup.py``: Ray ready, data ready, the
+    search's start in the driver)."""
+    _append_stats({"stamp": name, "at": time.time(), "pid": os.getpid(), **extra})
 
 
 def _trial_stats(info: dict[str, Any]) -> None:
@@ -220,21 +223,16 @@ def _trial_stats(info: dict[str, Any]) -> None:
     the cache, the seconds from the trial's start to its first epoch, the time the training thread
     waited for the driver, and the like.
     """
-    path = os.environ.get("SWEEP_TRIAL_STATS")
     stats = {**_STATS, **info, "pid": os.getpid(), "at": time.time()}
     _STATS.clear()
-    if not path:
+    if not os.environ.get("SWEEP_TRIAL_STATS"):
         return
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             stats["rss_mb"] = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
     except (OSError, StopIteration, ValueError):
         pass
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(stats) + "\n")
-    except (OSError, TypeError, ValueError):
-        pass
+    _append_stats(stats)
 
 
 def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: TrialContext) -> None:
