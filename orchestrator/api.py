@@ -115,7 +115,7 @@ def run(spec: Any, **options: Any) -> NotebookRun:
     # A warm runtime on this machine (`sweep up`) takes the sweep unless another Ray was named,
     # `no_runtime` was asked for, or it cannot (then one line says why, and an embedded Ray runs it).
     warm = client.choose(options.get("address"), bool(options.get("no_runtime")), sweep.resources.cpu,
-                         sweep.resources.gpu)
+                         sweep.resources.gpu, dashboard=bool(options.get("dashboard")))
     left = None if budget_s is None else max(1.0, budget_s - (time.time() - started))
     try:
         if warm is not None:

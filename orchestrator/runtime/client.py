@@ -25,10 +25,12 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 def choose(address: str | None, no_runtime: bool, cpu: float = 0.0, gpu: float = 0.0,
-           say: Any = None) -> State | None:
+           say: Any = None, dashboard: bool = False) -> State | None:
     """The warm runtime this sweep should use, or None (an embedded Ray or ``address``).
 
-    ``say`` gets the one line that tells why a runtime written down is not used.
+    ``say`` gets the one line that tells why a runtime written down is not used. ``dashboard``
+    (``--dashboard``) asks for Ray's dashboard, which the runtime does not start: such a sweep
+    runs on an embedded Ray that has one, and says so.
 
     Raises:
         UsageError: ``address`` names the runtime's own address and it cannot take the sweep
@@ -49,6 +51,13 @@ def choose(address: str | None, no_runtime: bool, cpu: float = 0.0, gpu: float =
         return None
     if address is not None and address != st.address:
         return None  # another cluster
+    if dashboard:
+        if address is not None:
+            raise UsageError("--dashboard", f"the warm runtime at {st.address} runs without Ray's dashboard; "
+                             "drop --address to start an embedded Ray with one")
+        say(f"runtime: --dashboard: the warm runtime at {st.address} runs without Ray's dashboard; "
+            "starting an embedded Ray with one instead")
+        return None
     return st
 
 
