@@ -197,7 +197,7 @@ class RayStart:
     def _run(self, resources: dict[str, float] | None, dashboard: bool) -> None:
         try:
             self.started = connect_ray(None, resources, dashboard=dashboard)
-            from ..training.trainable import stamp
+            from ..stats_file import stamp
 
             stamp("ray_ready", started=self.started)
         except BaseException as e:  # noqa: BLE001 - raised by join()

@@ -25,7 +25,7 @@ from .finalize import finalize
 from ..decisions.space import count_trials
 from ..storage import drop_staging, staging
 from ..training.probe import check_model
-from ..training.trainable import stamp
+from ..stats_file import stamp
 from .lifecycle import RunGuard, run_info
 from .ray_start import RayLogs, RayStart, check_fits, connect_ray, describe_ray, keep_embedded, resolve_resources
 from .strategies import STRATEGIES, RunOptions, Strategy, make_strategy

@@ -25,7 +25,7 @@ from ..babysit import BabysitStrategy
 from ..internals import patched
 from ..decisions.space import count_trials
 from ..strategy import RunContext, RunOptions, Strategy
-from ..training.trainable import stamp
+from ..stats_file import stamp
 from .ray_start import embedded_here
 
 __all__ = ["Strategy", "RunOptions", "STRATEGIES", "make_strategy", "ParallelStrategy", "BabysitStrategy",

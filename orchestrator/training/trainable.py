@@ -25,7 +25,6 @@ babysitter and the refit; a trial adds its resume, reporting, checkpoints, fault
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..decisions.stopping import checkpoint_every
+from .. import stats_file
 from ..procfs import started_at
 from ..decisions.space import resolve_config
 from ..spec import SweepSpec
@@ -198,24 +198,6 @@ _STATS: dict[str, Any] = {}
 _IMPORTED_AT = time.time()  # in a worker: when its trial actor had imported this module
 
 
-def _append_stats(record: dict[str, Any]) -> None:
-    """Append ``record`` as one JSON line to ``$SWEEP_TRIAL_STATS`` (nothing when it is unset)."""
-    path = os.environ.get("SWEEP_TRIAL_STATS")
-    if path:
-        try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-        except (OSError, TypeError, ValueError):
-            pass
-
-
-def stamp(name: str, **extra: Any) -> None:
-    """``{"stamp": name, "at": now, "pid": ...}`` to ``$SWEEP_TRIAL_STATS``, if set: the moments a
-    start-up benchmark splits its phases by (``benchmarks/startup.py``: Ray ready, data ready, the
-    search's start in the driver)."""
-    _append_stats({"stamp": name, "at": time.time(), "pid": os.getpid(), **extra})
-
-
 def _trial_stats(info: dict[str, Any]) -> None:
     """Append the trial's overhead figures to ``$SWEEP_TRIAL_STATS`` (a JSON-lines file), if set.
 
@@ -225,14 +207,14 @@ def _trial_stats(info: dict[str, Any]) -> None:
     """
     stats = {**_STATS, **info, "pid": os.getpid(), "at": time.time()}
     _STATS.clear()
-    if not os.environ.get("SWEEP_TRIAL_STATS"):
+    if not os.environ.get(stats_file.ENV):
         return
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             stats["rss_mb"] = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
     except (OSError, StopIteration, ValueError):
         pass
-    _append_stats(stats)
+    stats_file.append(stats)
 
 
 def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: TrialContext) -> None:
