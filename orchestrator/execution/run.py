@@ -204,7 +204,8 @@ def _close(guard: RunGuard | None, mirror: Any, run_dir: Path, started_ray: bool
 
 
 def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: ProgressView | None = None,
-                 ray_resources: dict[str, float] | None = None, console: Any = None) -> RunResult:
+                 ray_resources: dict[str, float] | None = None, console: Any = None,
+                 cancel: threading.Event | None = None) -> RunResult:
     """Continue an interrupted run in place (``sweep resume``).
 
     Ray Tune restores the experiment from ``RUN_DIR/tune``: finished trials stay finished,
@@ -215,6 +216,8 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
         UsageError: not a run directory, a complete one, one of a strategy that cannot be resumed,
             or one with nothing Ray Tune can restore.
         RunFailed: as for :func:`run_sweep`.
+
+    ``cancel``: as for :func:`run_sweep` (the warm runtime's host sets it when the client went away).
     """
     from ..storage import RUN_FILES, Location, Mirror, resolve
 
@@ -231,7 +234,7 @@ def resume_sweep(run_dir: str | Path, *, address: str | None = None, view: Progr
     try:
         info, spec = _read_run(local, where, has_tune=(where / "tune").is_dir())
         prepared, view = load_data_and_check_model(spec, view, console)
-        return _resume(spec, prepared, view, info, local, where, mirror, address, ray_resources)
+        return _resume(spec, prepared, view, info, local, where, mirror, address, ray_resources, cancel)
     finally:
         if mirror is not None:
             drop_staging(local)
@@ -260,7 +263,8 @@ def _read_run(local: Path, shown: Any, has_tune: bool) -> tuple[dict[str, Any], 
 
 
 def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, info: dict[str, Any], local: Path,
-            shown: Any, mirror: Any, address: str | None, ray_resources: dict[str, float] | None) -> RunResult:
+            shown: Any, mirror: Any, address: str | None, ray_resources: dict[str, float] | None,
+            cancel: threading.Event | None = None) -> RunResult:
     from ..results import Goals, RunTables, clean_json, write_json
     from .tune_setup import can_restore
 
@@ -285,7 +289,7 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
             write_json(clean_json(info), local / "run.json")
             if mirror is not None:
                 mirror.push()
-            return _run_strategy(ctx, make_strategy(spec.strategy, RunOptions(restore=True)))
+            return _run_strategy(ctx, make_strategy(spec.strategy, RunOptions(restore=True, cancel=cancel)))
     finally:
         if guard is not None and guard.ctx is not None:
             guard.ctx.tables.close_journal()

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from ..babysit import BabysitStrategy
-from ..internals import patched
+from ..internals import patched, tune_interrupt, tune_interrupt_in_force
 from ..decisions.space import count_trials
 from ..strategy import RunContext, RunOptions, Strategy
 from ..stats_file import stamp
@@ -58,7 +58,10 @@ class ParallelStrategy(Strategy):
             # runs, or by a test session): its prestarted workers can take Tune's trial actors.
             prestarted = ("tune_actors_without_runtime_env",) if embedded_here() else ()
             try:
-                with setup.tune_environment(ctx.spec, ctx.deadline), patched(*prestarted):
+                # a client gone from the warm runtime interrupts the search as Ctrl-C would: its
+                # unfinished trials stay unfinished, for `sweep resume`
+                with setup.tune_environment(ctx.spec, ctx.deadline), patched(*prestarted), \
+                        tune_interrupt(self.options.cancel):
                     stamp("search_start")
                     self.grid = tuner.fit()
             except Exception:
@@ -77,11 +80,12 @@ class ParallelStrategy(Strategy):
 
         spec, budget_s = ctx.spec, self.options.budget_s
         stopper = None
-        cancel = self.options.cancel
+        # A client gone from the warm runtime interrupts the search (tune_interrupt, in run); only
+        # where that reach is not in force does the stopper end it, its trials then recorded as stopped.
+        cancel = None if tune_interrupt_in_force() else self.options.cancel
         if spec.stoppers.plateau or spec.stoppers.experiment_plateau or ctx.deadline is not None or cancel:
             # Under a time budget it also ends the experiment at the deadline (from the run's
-            # start, not from when Tune's own time_budget_s clock starts), so no trial starts after it;
-            # in the warm runtime, when the sweep's client went away.
+            # start, not from when Tune's own time_budget_s clock starts), so no trial starts after it.
             stopper = SweepStopper(spec, ctx.deadline, cancel)
         # Under a time budget the last trials may never start: warm the evaluator after the first report.
         self.evaluator = setup.warm_evaluator(count_trials(spec) if budget_s is None else 1)

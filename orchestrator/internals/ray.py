@@ -9,11 +9,14 @@ against Ray 2.60; canaries in ``tests/integration/test_internals.py``.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import threading
+from typing import Any, Iterator
 
 from .patches import Undo, register, swap
 
-__all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid"]
+__all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid",
+           "tune_interrupt", "tune_interrupt_in_force"]
 
 RAY_START_PATCHES = ("ray_node_params", "ray_loopback", "ray_no_api_server")
 
@@ -153,6 +156,56 @@ def _tune_registry_lock() -> Undo | None:
             u()
 
     return undo
+
+
+# The event that interrupts the Ray Tune experiment running in this thread (see tune_interrupt).
+_TUNE_INTERRUPT = threading.local()
+
+
+@contextlib.contextmanager
+def tune_interrupt(event: threading.Event | None) -> Iterator[None]:
+    """While a ``tuner.fit`` runs in this thread, setting ``event`` interrupts it as Ctrl-C would.
+
+    Needs the ``tune_interrupt_event`` patch in force (:func:`tune_interrupt_in_force`); without
+    it the block does nothing.
+    """
+    _TUNE_INTERRUPT.event = event
+    try:
+        yield
+    finally:
+        _TUNE_INTERRUPT.event = None
+
+
+def tune_interrupt_in_force() -> bool:
+    """True while the ``tune_interrupt_event`` patch is applied in this process."""
+    import sys
+
+    tune_mod = sys.modules.get("ray.tune.tune")
+    return getattr(getattr(tune_mod, "_setup_signal_catching", None), "_sweep_interrupt", False)
+
+
+@register("tune_interrupt_event", "ray.tune.tune:_setup_signal_catching")
+def _tune_interrupt_event() -> Undo | None:
+    """Let a sweep running in a thread be interrupted the way Ctrl-C interrupts one in the main thread.
+
+    ``tune.run`` ends its loop when the event ``_setup_signal_catching`` gave it is set (by SIGINT,
+    which only reaches the main thread), saves the experiment's state with the unfinished trials
+    still unfinished, and stops their actors: ``Tuner.restore`` then continues them. The warm
+    runtime's host runs each sweep in a thread and must end one whose client went away that way;
+    stopping its trials through a ``Stopper`` instead would record them as finished, and a later
+    ``sweep resume`` would have nothing to continue. This hands ``tune.run`` the event
+    :func:`tune_interrupt` set for the calling thread (when there is one; else Tune's own).
+    """
+    from ray.tune import tune as tune_mod
+
+    original = tune_mod._setup_signal_catching
+
+    def setup_signal_catching() -> threading.Event:
+        event = getattr(_TUNE_INTERRUPT, "event", None)
+        return event if event is not None else original()
+
+    setup_signal_catching._sweep_interrupt = True  # type: ignore[attr-defined]
+    return swap(tune_mod, "_setup_signal_catching", setup_signal_catching)
 
 
 def ray_init_private_kwargs(*, node_ip_address: str | None = None,

@@ -91,9 +91,11 @@ class Host:
         quiet_ray_loggers()
         # The runtime's workers inherit `ray start`'s environment, which holds what Tune would put in its
         # trial actors' runtime_env: the actors can then take the warm workers; and Tune's registries
-        # are locked, for sweeps started at once in two threads (both for the host's life).
+        # are locked, for sweeps started at once in two threads; a sweep whose client went away is
+        # interrupted as Ctrl-C would (its trials left for `sweep resume`). All for the host's life.
         self._patches = contextlib.ExitStack()  # kept for the host's life (a dropped one undoes itself)
-        self._patches.enter_context(patched("tune_actors_without_runtime_env", "tune_registry_lock"))
+        self._patches.enter_context(patched("tune_actors_without_runtime_env", "tune_registry_lock",
+                                            "tune_interrupt_event"))
         self._restock(wait=True)
         import_tensorflow()  # the driver builds each sweep's model once to check it
         threading.Thread(target=self._keep_warm, name="sweep-host-warm", daemon=True).start()
@@ -216,7 +218,8 @@ class Host:
         from ..progress import ProgressView
 
         if request["op"] == "resume":
-            return str(resume_sweep(request["run_dir"], address=self.state.address, console=console).run_dir)
+            return str(resume_sweep(request["run_dir"], address=self.state.address, console=console,
+                                    cancel=cancel).run_dir)
         spec = request["spec"]
         view = ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched),
                             console=console)

@@ -14,9 +14,9 @@ import inspect
 import pytest
 
 from orchestrator.internals import (PATCHES, RAY_START_PATCHES, patched, ray_init_private_kwargs, target_present,
-                                    trial_actor, trial_error)
+                                    trial_actor, trial_error, tune_interrupt, tune_interrupt_in_force)
 
-RAY_PATCHES = (*RAY_START_PATCHES, "tune_actors_without_runtime_env")
+RAY_PATCHES = (*RAY_START_PATCHES, "tune_actors_without_runtime_env", "tune_interrupt_event")
 
 
 def _moved(name: str, what: str) -> str:
@@ -102,6 +102,36 @@ def test_tune_actors_without_runtime_env_registers_without_one_while_applied(mon
     monkeypatch.setenv("PL_DISABLE_FORK", "0")
     with patched("tune_actors_without_runtime_env") as refused:
         assert not refused["tune_actors_without_runtime_env"]
+
+
+def test_tune_interrupt_event_hands_tune_run_the_threads_event_while_applied():
+    import inspect
+    import threading
+
+    from ray.tune import tune as tune_mod
+
+    # tune.run still ends its loop on the event _setup_signal_catching gives it (else the patch is moot)
+    source = inspect.getsource(tune_mod.run)
+    assert "_setup_signal_catching()" in source and "experiment_interrupted_event.is_set()" in source, \
+        _moved("tune_interrupt_event", "tune.run no longer loops on the event of _setup_signal_catching")
+    original = tune_mod._setup_signal_catching
+    mine = threading.Event()
+    seen: dict[str, object] = {}
+
+    def in_a_thread() -> None:  # as the warm runtime's host runs a sweep
+        with tune_interrupt(mine):
+            seen["with"] = tune_mod._setup_signal_catching()
+        seen["after"] = tune_mod._setup_signal_catching()
+
+    with patched("tune_interrupt_event") as applied:
+        assert applied["tune_interrupt_event"] and tune_interrupt_in_force(), _moved("tune_interrupt_event", "not applied")
+        t = threading.Thread(target=in_a_thread)
+        t.start()
+        t.join()
+    assert seen["with"] is mine, _moved("tune_interrupt_event", "tune.run would not get the thread's event")
+    assert isinstance(seen["after"], threading.Event) and seen["after"] is not mine  # Tune's own, outside the block
+    assert tune_mod._setup_signal_catching is original and not tune_interrupt_in_force(), \
+        _moved("tune_interrupt_event", "not undone")
 
 
 def test_trial_actor_reads_the_actor_tune_keeps_for_a_trial():
