@@ -35,6 +35,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from orchestrator.procfs import stat_fields  # noqa: E402  (the project's one /proc/PID/stat reader)
 JSON_PATH = HERE / "results" / "suite_profile.json"
 
 
@@ -71,9 +74,9 @@ def kind_of(cmdline: str) -> str:
                          ("chrom", "Chromium (report checks)")):
         if needle in cmdline:
             return kind
-    if "python" in cmdline.split()[0] if cmdline else False:
-        return "other Python (tests' helpers, probes)"
-    return "other" if cmdline else "ended before its command line was read"
+    if not cmdline:
+        return "ended before its command line was read"
+    return "other Python (tests' helpers, probes)" if "python" in cmdline.split()[0] else "other"
 
 
 class ProcessSampler:
@@ -91,15 +94,14 @@ class ProcessSampler:
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
+            fields = stat_fields(name)
             try:
-                with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
-                    stat = f.read()
                 with open(f"/proc/{name}/cmdline", "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:200]
             except OSError:
                 continue
-            rest = stat[stat.rfind(")") + 2:].split()
-            seen[(int(name), int(rest[19]))] = (int(rest[11]) + int(rest[12]), cmd)
+            if fields is not None:
+                seen[(int(name), int(fields[19]))] = (int(fields[11]) + int(fields[12]), cmd)
         return seen
 
     def _loop(self) -> None:
