@@ -10,6 +10,7 @@ line of TensorFlow/absl (``E0000 12:00:00.000 123 file.cc:52] ...``) ever reache
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -71,6 +72,23 @@ def _anchor_code_files(doc: dict[str, Any], spec_dir: Path) -> None:
         file, sep, func = ref.partition(":")
         if file.endswith(".py") and not Path(file).is_absolute() and (spec_dir / file).is_file():
             doc[section][key] = f"{(spec_dir / file).resolve()}{sep}{func}"
+
+
+def journal(run: Any) -> list[dict[str, Any]]:
+    """The entries of a run's ``journal.jsonl`` (written as each epoch and trial end is reported;
+    the tables follow later): ``run`` a path or a storage Location; a line torn by a kill is skipped,
+    a missing journal is empty."""
+    try:
+        text = (run / "journal.jsonl").read_text()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
 
 
 def is_loopback(ip: str) -> bool:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from orchestrator.training.faults import ENV
 
-from tests.helpers import assert_no_native_lines, kill_group, start_sweep, write_spec
+from tests.helpers import assert_no_native_lines, journal, kill_group, start_sweep, write_spec
 
 TRIALS, EPOCHS = 6, 8
 TERMINAL = {"completed", "stopped", "diverged", "error"}
@@ -31,14 +31,7 @@ def _journal(run_dir: Path) -> tuple[set[tuple[str, int]], dict[str, str]]:
     """(trial_id, epoch) pairs and the last end status of each trial, from the journal."""
     pairs: set[tuple[str, int]] = set()
     ended: dict[str, str] = {}
-    path = run_dir / "journal.jsonl"
-    if not path.exists():
-        return pairs, ended
-    for line in path.read_text().splitlines():
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by the kill (the last one)
+    for e in journal(run_dir):  # a line torn by the kill (the last one) is skipped
         if e["kind"] == "epoch":
             pairs.add((e["trial_id"], int(e["result"]["epoch"])))
         elif e["kind"] == "end":

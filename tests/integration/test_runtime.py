@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import ROOT, assert_no_native_lines, is_loopback
+from tests.helpers import ROOT, assert_no_native_lines, is_loopback, journal
 
 SWEEP = [sys.executable, "-m", "orchestrator.cli"]
 TINY = {"name": "tiny", "data": {"dataset": "digits"}, "model": {"hidden_layers": 1, "epochs": 2},
@@ -147,11 +147,8 @@ def _client(runtime_dir: Path, log: Path, *args: str) -> subprocess.Popen:
 
 
 def _journal_epochs(run_dir: Path) -> int:
-    """Epoch lines in the run's journal (written as each epoch is reported; the tables follow later)."""
-    path = run_dir / "journal.jsonl"
-    if not path.exists():
-        return 0
-    return sum(1 for line in path.read_text(errors="replace").splitlines() if '"kind": "epoch"' in line)
+    """Epochs in the run's journal (written as each epoch is reported; the tables follow later)."""
+    return sum(e["kind"] == "epoch" for e in journal(run_dir))
 
 
 def _kill_after_epochs(client: subprocess.Popen, run_dir: Path, more_than: int, log: Path) -> int:

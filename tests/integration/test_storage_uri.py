@@ -20,7 +20,7 @@ import pandas as pd
 import orchestrator
 from orchestrator.storage import resolve
 
-from tests.helpers import ROOT, assert_no_native_lines, kill_group, run_cli, start_sweep, write_spec
+from tests.helpers import ROOT, assert_no_native_lines, journal, kill_group, run_cli, start_sweep, write_spec
 
 SPEC = {
     "name": "crashuri",
@@ -30,20 +30,6 @@ SPEC = {
     "metric": "val_accuracy",
     "search": {"algorithm": "random", "num_samples": 6, "seed": 4},
 }
-
-
-def _journal(run: Any) -> list[dict]:
-    try:
-        text = (run / "journal.jsonl").read_text()
-    except (OSError, FileNotFoundError):
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return out
 
 
 def _run_then_kill(spec, out_uri: str, env: dict[str, str]) -> Any:
@@ -59,7 +45,7 @@ def _run_then_kill(spec, out_uri: str, env: dict[str, str]) -> Any:
             runs = [d for d in out.iterdir() if d.is_dir()]
             if runs:
                 run = runs[0]
-                lines = _journal(run)
+                lines = journal(run)
                 if sum(e["kind"] == "end" for e in lines) >= 1 and sum(e["kind"] == "epoch" for e in lines) >= 12:
                     break
             if proc.poll() is not None:
@@ -107,7 +93,7 @@ def test_file_uri_run_killed_resumed_shown_and_reported(ray_session, tmp_path, c
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     # the driver staged the journal and tables locally (a SIGKILL leaves that copy behind)
     assert [p.name for p in driver_tmp.glob("sweep-staging-*/*/journal.jsonl")] == ["journal.jsonl"]
-    before = _journal(run)
+    before = journal(run)
 
     monkeypatch.setenv("SWEEP_STAGING_DIR", str(resume_tmp))
     assert run_cli("resume", str(run)) == 0
@@ -131,7 +117,7 @@ def test_s3_run_killed_resumed_and_shown(s3_root, tmp_path, capsys):
     run = _run_then_kill(spec, s3_root, env)
     assert json.loads((run / "run.json").read_text())["status"] == "running"
     assert (run / "tune").is_dir()
-    before = _journal(run)
+    before = journal(run)
     done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "resume", str(run)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]

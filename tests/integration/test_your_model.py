@@ -21,7 +21,7 @@ import yaml
 
 from orchestrator.training.faults import ENV
 
-from tests.helpers import SPECS, assert_no_native_lines, kill_group, only_run_dir, run_cli, start_sweep
+from tests.helpers import SPECS, assert_no_native_lines, journal, kill_group, only_run_dir, run_cli, start_sweep
 
 # A user's builder for the feature tests: digits as 8x8 images through a small Conv2D network.
 # `width: 13` raises (a builder's trial that fails); `extra` is never read (validate warns).
@@ -232,17 +232,6 @@ def test_builder_nightly_warm_starts_from_the_previous_night(ray_session, tmp_pa
     assert best["drop"] in set(trials2["hp_drop"])
 
 
-def _journal(run_dir: Path) -> list[dict]:
-    path = run_dir / "journal.jsonl"
-    out = []
-    for line in (path.read_text().splitlines() if path.exists() else []):
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return out
-
-
 def test_builder_run_killed_then_resumed(ray_session, tmp_path):
     spec = _user_spec(tmp_path / "spec", **{"model.epochs": 6, "search.num_samples": 4})
     out = tmp_path / "out"
@@ -257,7 +246,7 @@ def test_builder_run_killed_then_resumed(ray_session, tmp_path):
             dirs = [p for p in out.iterdir() if p.is_dir()] if out.exists() else []
             if dirs:
                 run_dir = dirs[0]
-                if sum(e["kind"] == "epoch" for e in _journal(run_dir)) >= 6:
+                if sum(e["kind"] == "epoch" for e in journal(run_dir)) >= 6:
                     break
             time.sleep(0.2)
         assert proc.poll() is None, "the sweep finished before it could be killed"
@@ -266,7 +255,7 @@ def test_builder_run_killed_then_resumed(ray_session, tmp_path):
     # the driver imported the user's Keras model (its check): TensorFlow's native lines stay off the terminal
     assert_no_native_lines(log.read_text(errors="replace"), "the killed driver")
     assert run_dir is not None
-    before = {(e["trial_id"], e["result"]["epoch"]) for e in _journal(run_dir) if e["kind"] == "epoch"}
+    before = {(e["trial_id"], e["result"]["epoch"]) for e in journal(run_dir) if e["kind"] == "epoch"}
     assert run_cli("resume", run_dir) == 0
     info, trials, epochs, _events = _check_tables(run_dir, 4, ["width", "drop", "learning_rate"])
     assert len(info["resumed"]) == 1 and set(trials["status"]) == {"completed"}
