@@ -6,8 +6,9 @@
 Runs ``pytest -q -ra --durations=0 TESTS`` under ``flock /tmp/integration.lock`` with
 ``$SWEEP_TRIAL_STATS`` set, and meanwhile samples:
 
-- the machine's CPU (``/proc/stat``, every 5 s): the share of both cores busy over the run;
-- every process's CPU ticks (``/proc/PID/stat``, every ``--every`` seconds), grouped by kind (a
+- the machine's CPU (psutil's ``cpu_times``, at the start and the end): the share of both cores
+  busy over the run;
+- every process's CPU time (psutil, every ``--every`` seconds), grouped by kind (a
   Ray Tune trial actor, the test evaluator, the pytest process, Ray's own processes, a ``sweep``
   command, ...). A process is counted from its last sample before it ended, so each loses up to
   ``--every`` seconds of CPU; one that lived less than that may be missed altogether.
@@ -37,16 +38,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.procfs import stat_fields  # noqa: E402  (the project's one /proc/PID/stat reader)
+import psutil  # noqa: E402
 JSON_PATH = HERE / "results" / "suite_profile.json"
 
 
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, idle) jiffies of all CPUs since boot."""
-    with open("/proc/stat", encoding="ascii") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq = fields[:7]
-    return user + nice + system + irq + softirq, idle + iowait
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of all CPUs since boot."""
+    t = psutil.cpu_times()
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    return sum(t) - idle - getattr(t, "steal", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0), idle
 
 
 def kind_of(cmdline: str) -> str:
@@ -80,28 +80,23 @@ def kind_of(cmdline: str) -> str:
 
 
 class ProcessSampler:
-    """CPU seconds per process (pid, start), sampled from /proc until stopped."""
+    """CPU seconds per process (pid, start), sampled through psutil until stopped."""
 
     def __init__(self, every: float) -> None:
         self.every = every
-        self.base: dict[tuple[int, int], int] = {}
-        self.last: dict[tuple[int, int], tuple[int, str]] = {}
+        self.base: dict[tuple[int, float], float] = {}
+        self.last: dict[tuple[int, float], tuple[float, str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _scan(self) -> dict[tuple[int, int], tuple[int, str]]:
-        seen: dict[tuple[int, int], tuple[int, str]] = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            fields = stat_fields(name)
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:200]
-            except OSError:
-                continue
-            if fields is not None:
-                seen[(int(name), int(fields[19]))] = (int(fields[11]) + int(fields[12]), cmd)
+    def _scan(self) -> dict[tuple[int, float], tuple[float, str]]:
+        seen: dict[tuple[int, float], tuple[float, str]] = {}
+        for proc in psutil.process_iter(["pid", "create_time", "cpu_times", "cmdline"]):
+            info = proc.info
+            if info.get("cpu_times") is None or info.get("create_time") is None:
+                continue  # gone, or not ours to read
+            cmd = " ".join(info.get("cmdline") or []).strip()[:200]
+            seen[(info["pid"], info["create_time"])] = (info["cpu_times"].user + info["cpu_times"].system, cmd)
         return seen
 
     def _loop(self) -> None:
@@ -117,11 +112,10 @@ class ProcessSampler:
     def stop(self) -> dict[str, dict[str, float]]:
         self._stop.set()
         self._thread.join()
-        hz = os.sysconf("SC_CLK_TCK")
         out: dict[str, dict[str, float]] = collections.defaultdict(lambda: {"cpu_s": 0.0, "processes": 0})
         me = os.getpid()
         for (pid, start), (ticks, cmd) in self.last.items():
-            used = (ticks - self.base.get((pid, start), 0)) / hz
+            used = ticks - self.base.get((pid, start), 0.0)
             if used <= 0 or pid == me:
                 continue
             kind = kind_of(cmd)
@@ -172,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                           text=True).stdout.strip()
     load_before = os.getloadavg()
     sampler = ProcessSampler(args.every)
-    busy0, idle0 = _machine_ticks()
+    busy0, idle0 = _machine_cpu()
     started = time.time()
     sampler.start()
     cmd = ["flock", args.lock, sys.executable, "-m", "pytest", "-q", "-ra", "--durations=0", "-p", "no:cacheprovider",
@@ -180,14 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.time() - started
     kinds = sampler.stop()
-    busy1, idle1 = _machine_ticks()
+    busy1, idle1 = _machine_cpu()
     summary = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "commit": head,
               "command": " ".join(cmd[2:]), "pytest_rc": p.returncode, "pytest_summary": summary,
               "wall_s": round(wall, 1), "load_before": [round(x, 2) for x in load_before],
               "load_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
               "machine_busy_share": round((busy1 - busy0) / max(1, (busy1 - busy0) + (idle1 - idle0)), 3),
-              "machine_cpu_s": round((busy1 - busy0) / os.sysconf("SC_CLK_TCK"), 1),
+              "machine_cpu_s": round(busy1 - busy0, 1),
               "sampled_cpu_s": round(sum(v["cpu_s"] for v in kinds.values()), 1), "by_kind": kinds,
               "trial_stats": trial_stats(stats), "durations": durations(p.stdout)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

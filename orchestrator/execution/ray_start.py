@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import UsageError
-from ..procfs import cpu_ticks, parent_pid
+from ..processes import cpu_seconds, has_library, idle_ray_workers
 from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
 from ..decisions.space import count_trials
 from .working_dir import cluster_runtime_env, select_code
@@ -264,50 +264,30 @@ def warm_workers() -> list[int]:
 def idle_workers(session: int | None = None, parent: int | None = None) -> list[int]:
     """Process ids of the idle Ray workers (``ray::IDLE``) of one Ray node on this machine: those
     in the process session ``session`` (the warm runtime's) or children of ``parent`` (an embedded
-    Ray's raylet). Linux's /proc; empty elsewhere."""
-    out = []
-    try:
-        entries = [e for e in os.listdir("/proc") if e.isdigit()]
-    except OSError:
-        return out
-    for entry in entries:
-        pid = int(entry)
-        try:
-            if session is not None and os.getsid(pid) != session:
-                continue
-            if parent is not None and parent_pid(pid) != parent:
-                continue
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read(9) == b"ray::IDLE":
-                    out.append(pid)
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
+    Ray's raylet)."""
+    return idle_ray_workers(session=session, parent=parent)
 
 
-def has_tensorflow(pid: int) -> bool:
-    """True when process ``pid`` has TensorFlow's library loaded (a warm worker)."""
-    try:
-        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
-            return "libtensorflow" in f.read()
-    except OSError:
-        return False
+def has_tensorflow(pid: int) -> bool | None:
+    """True when process ``pid`` has TensorFlow's library loaded (a warm worker); None where the
+    platform does not tell (macOS)."""
+    return has_library(pid, "libtensorflow")
 
 
 def tensorflow_ready(pids: list[int], window: float = 0.3) -> list[int]:
     """Those of ``pids`` that have imported TensorFlow and are done with it: its library loaded
-    (:func:`has_tensorflow`, true from the import's first moments) and the process quiet, using
-    under a fifth of a CPU over ``window`` seconds (a worker still importing uses a whole one)."""
-    loaded = [pid for pid in pids if has_tensorflow(pid)]
+    (:func:`has_tensorflow`, true from the import's first moments; where the platform cannot tell,
+    every worker is taken to preload it, as this project's do) and the process quiet, using under
+    a fifth of a CPU over ``window`` seconds (a worker still importing uses a whole one)."""
+    loaded = [pid for pid in pids if has_tensorflow(pid) is not False]
     if not loaded:
         return []
-    before = {pid: cpu_ticks(pid) for pid in loaded}
+    before = {pid: cpu_seconds(pid) for pid in loaded}
     time.sleep(window)
-    limit = 0.2 * window * os.sysconf("SC_CLK_TCK")
     out = []
     for pid in loaded:
-        after, then = cpu_ticks(pid), before[pid]
-        if after is not None and then is not None and after - then <= limit:
+        after, then = cpu_seconds(pid), before[pid]
+        if after is not None and then is not None and after - then <= 0.2 * window:
             out.append(pid)
     return out
 

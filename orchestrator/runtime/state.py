@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .. import processes
+
 __all__ = ["RUNTIME_DIR_ENV", "NO_RUNTIME_ENV", "State", "runtime_dir", "fingerprint", "read", "write", "clear",
            "alive", "find", "forwarded_env", "Unusable"]
 
@@ -161,17 +163,7 @@ def clear(folder: Path | None = None) -> None:
 
 def alive(pid: int) -> bool:
     """True when process ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return processes.alive(pid)
 
 
 def find(cpu: Any = 0.0, gpu: Any = 0.0) -> State:

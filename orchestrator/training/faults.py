@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..processes import address_space_bytes
 from .inputs import trial_index
 
 __all__ = ["ENV", "InjectedFault", "load_plan", "Fault", "faults_for", "trial_index"]
@@ -146,8 +147,7 @@ def _allocate_too_much(headroom: int = 256 << 20, ask: int = 8 << 30) -> None:
     import numpy as np
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/statm", encoding="ascii") as f:
-        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    used = address_space_bytes() or 0
     limit = used + headroom
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..decisions.stopping import checkpoint_every
 from .. import stats_file
-from ..procfs import started_at
+from ..processes import rss_mb, started_at
 from ..decisions.space import resolve_config
 from ..spec import SweepSpec
 from .epoch import Divergence, Epoch, baseline_loss, json_float
@@ -209,11 +209,9 @@ def _trial_stats(info: dict[str, Any]) -> None:
     _STATS.clear()
     if not os.environ.get(stats_file.ENV):
         return
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            stats["rss_mb"] = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
-    except (OSError, StopIteration, ValueError):
-        pass
+    rss = rss_mb()
+    if rss is not None:
+        stats["rss_mb"] = round(rss, 1)
     stats_file.append(stats)
 
 

@@ -24,6 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from orchestrator.processes import alive
+
 from tests.helpers import ROOT, assert_no_native_lines, is_loopback, journal
 
 SWEEP = [sys.executable, "-m", "orchestrator.cli"]
@@ -73,19 +75,8 @@ def runtime(tmp_path_factory):
         assert down.returncode == 0, down.stdout + down.stderr
         assert "stopped" in down.stdout
         for pid in (state["host_pid"], state["ray_pid"]):
-            assert not _alive(pid), f"process {pid} of the runtime still runs after `sweep down`"
+            assert not alive(pid), f"process {pid} of the runtime still runs after `sweep down`"
         assert not (folder / "runtime.json").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _status(folder: Path) -> str:
