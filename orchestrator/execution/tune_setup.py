@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -103,6 +104,9 @@ def trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, dead
 # The evaluator a run of this process started, kept for its later runs on the same Ray (a
 # notebook's next orchestrator.run, a test session, the warm runtime's host): (Ray node, job) -> actor.
 _KEPT_EVALUATOR: dict[tuple[str, str], Any] = {}
+# Held from the look-up to the start of an evaluator: two sweeps of one process (the runtime's
+# host runs each in a thread) that reach it in the same instant start one, not one each.
+_EVALUATOR_LOCK = threading.Lock()
 
 
 def _ray_key() -> tuple[str, str]:
@@ -158,11 +162,12 @@ def warm_evaluator(trials: int = 0, enabled: bool = True) -> Any:
 
         def _maybe_start(self) -> None:
             if enabled and self.actor is None and self.reported and self.started >= trials:
-                self.actor = kept_evaluator()  # another run of this process (the runtime's host) may have started one
-                if self.actor is None:
-                    self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
-                    self.actor.ready.remote()
-                    _KEPT_EVALUATOR[_ray_key()] = self.actor
+                with _EVALUATOR_LOCK:
+                    self.actor = kept_evaluator()  # another run of this process (the runtime's host) may have started one
+                    if self.actor is None:
+                        self.actor = ray.remote(num_cpus=0, num_gpus=0)(Evaluator).remote()
+                        self.actor.ready.remote()
+                        _KEPT_EVALUATOR[_ray_key()] = self.actor
 
         def __reduce__(self) -> Any:
             return (warm_evaluator, (trials, False))
