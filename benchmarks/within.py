@@ -39,12 +39,33 @@ SPECS = {"digits": ROOT / "search_spaces" / "within_cnn_digits.yaml",
          "sequence": ROOT / "search_spaces" / "within_cnn_sequence.yaml"}
 
 
+def parse_sets(items: list[str]) -> dict[str, list[tuple[list[str], Any]]]:
+    """``--set [SET:]KEY.PATH=YAML`` overrides, per set name (``*``: every set)."""
+    out: dict[str, list[tuple[list[str], Any]]] = {}
+    for item in items:
+        target, _, assignment = item.rpartition(":") if ":" in item.split("=", 1)[0] else ("*", "", item)
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {item}: expected [SET:]KEY.PATH=VALUE")
+        out.setdefault(target or "*", []).append((key.split("."), yaml.safe_load(value)))
+    return out
+
+
+def apply_sets(doc: dict[str, Any], name: str, sets: dict[str, list[tuple[list[str], Any]]]) -> None:
+    for path, value in sets.get("*", []) + sets.get(name, []):
+        node = doc
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+
+
 def spec_for(name: str, seed: int, where: Path, quick: bool, algorithm: str | None = None,
-             one_objective: bool = False) -> Path:
+             one_objective: bool = False, sets: dict[str, list[tuple[list[str], Any]]] | None = None) -> Path:
     """The shipped spec with the repeat's search seed (a smoke run: 4 trials of 3 epochs; another
     search algorithm where asked; with ``one_objective``, the search ranks val_accuracy alone and
-    only the selection looks at the size)."""
+    only the selection looks at the size; ``sets``: the ``--set`` overrides)."""
     doc = yaml.safe_load(SPECS[name].read_text())
+    apply_sets(doc, name, sets or {})
     doc["search"]["seed"] = seed
     if one_objective:
         doc["objectives"] = [{"name": "val_accuracy", "mode": "max"}]
@@ -80,11 +101,11 @@ def judge(trials: Any) -> dict[str, Any]:
 
 
 def run_once(name: str, seed: int, tmp: Path, lock: str, quick: bool, algorithm: str | None = None,
-             one_objective: bool = False) -> dict[str, Any]:
+             one_objective: bool = False, sets: dict[str, list[tuple[list[str], Any]]] | None = None) -> dict[str, Any]:
     """One locked ``sweep run``; its judgement, the printed test line and the command."""
     import pandas as pd
 
-    spec = spec_for(name, seed, tmp, quick, algorithm, one_objective)
+    spec = spec_for(name, seed, tmp, quick, algorithm, one_objective, sets)
     out = tmp / f"out-{name}-{seed}"
     cmd = ["flock", lock, SWEEP, "run", str(spec), "--out", str(out)]
     load = os.getloadavg()[0]
@@ -101,7 +122,9 @@ def run_once(name: str, seed: int, tmp: Path, lock: str, quick: bool, algorithm:
               "select": info.get("select"), "run_dir": str(run_dir),
               "command": f"flock {lock} .venv/bin/sweep run {SPECS[name].relative_to(ROOT)} (search.seed={seed}"
                          + (f", search.algorithm={algorithm}" if algorithm else "")
-                         + (", objectives=[val_accuracy max]" if one_objective else "") + ")"})
+                         + (", objectives=[val_accuracy max]" if one_objective else "")
+                         + "".join(f", {'.'.join(k)}={json.dumps(v)}" for k, v in
+                                   (sets or {}).get("*", []) + (sets or {}).get(name, [])) + ")"})
     b, s = r["best"], r["selected"]
     print(f"{name} seed {seed}: best val={b['val_accuracy']:.4f} params={b['params']}; selected val="
           f"{s['val_accuracy']:.4f} params={s['params']} test={s['test_accuracy']:.4f}; gap={r['gap']:.4f} "
@@ -121,8 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-objective", action="store_true",
                     help="search on val_accuracy alone (params only in the select rule)")
     ap.add_argument("--seeds", default=None, help="search seeds, e.g. 0,1 (default: 0..repeats-1)")
+    ap.add_argument("--set", action="append", default=[], metavar="[SET:]KEY.PATH=YAML",
+                    help="override a key of the specs' copies (of one set with SET:), e.g. "
+                         "sequence:data.args.n=20000 or search.num_samples=32; recorded in the JSON")
     ap.add_argument("--json", default=str(JSON_PATH))
     args = ap.parse_args(argv)
+    sets = parse_sets(args.set)
     repeats = 1 if args.quick else args.repeats
     tmp = Path(tempfile.mkdtemp(prefix="within-bench-"))
     uptime = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
@@ -130,14 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else list(range(repeats))
     for i, seed in enumerate(seeds):
         for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
-            runs[name].append(run_once(name, seed, tmp, args.lock, args.quick, args.algorithm, args.one_objective))
+            runs[name].append(run_once(name, seed, tmp, args.lock, args.quick, args.algorithm, args.one_objective,
+                                       sets))
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "uptime_before": uptime,
               "uptime_after": subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip(),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version()},
               "command": "benchmarks/within.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "specs": {n: str(SPECS[n].relative_to(ROOT)) for n in runs}, "quick": args.quick,
-              "algorithm_override": args.algorithm, "one_objective": args.one_objective, "runs": runs,
+              "algorithm_override": args.algorithm, "one_objective": args.one_objective, "spec_changes": args.set,
+              "runs": runs,
               "accepted": {n: f"{sum(r['accepted'] for r in rs)}/{len(rs)}" for n, rs in runs.items()}}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
