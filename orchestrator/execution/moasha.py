@@ -37,21 +37,27 @@ class MultiObjectiveASHA(FIFOScheduler):
 
     Args:
         modes: ``min``/``max`` per objective; their values are read from the result columns
-            ``objective``, ``objective_1``, ``objective_2``.
+            ``objective``, ``objective_1``, ``objective_2``, or from ``columns``.
         max_t: the most epochs a trial trains (``training_iteration``).
         grace_period: the first rung, in epochs.
         reduction_factor: eta: one trial in eta goes on at each rung.
         brackets: Ray's ASHA brackets (bracket ``s`` starts at ``grace_period * eta ** s``).
         seed: the draw that puts a trial in a bracket (with one bracket, no draw).
+        columns: the result columns to rank, one per mode (a metric or a cost; in a result whose
+            epoch diverged every one counts as its worst, as the objective columns already do,
+            so that a small model does not sit on the front by having diverged).
     """
 
     def __init__(self, modes: Sequence[str], max_t: int, grace_period: int = 1, reduction_factor: float = 3,
-                 brackets: int = 1, seed: int | None = 0, time_attr: str = "training_iteration") -> None:
+                 brackets: int = 1, seed: int | None = 0, time_attr: str = "training_iteration",
+                 columns: Sequence[str] | None = None) -> None:
         if max_t < grace_period or grace_period < 1 or reduction_factor <= 1 or brackets < 1:
             raise ValueError("need 1 <= grace_period <= max_t, reduction_factor > 1, brackets >= 1")
         super().__init__()
         self.modes = list(modes)
-        self.columns = [objective_column(i) for i in range(len(self.modes))]
+        self.columns = list(columns) if columns is not None else [objective_column(i) for i in range(len(self.modes))]
+        if len(self.columns) != len(self.modes):
+            raise ValueError("one column per mode")
         self.max_t, self.eta, self.time_attr = max_t, float(reduction_factor), time_attr
         self.brackets = [rung_milestones(grace_period, max_t, self.eta, s) for s in range(brackets)]
         # per bracket, per rung milestone: the objective vectors recorded there, by trial id
@@ -109,11 +115,13 @@ class MultiObjectiveASHA(FIFOScheduler):
         return TrialScheduler.CONTINUE if go_on else TrialScheduler.STOP
 
     def vector(self, result: dict) -> tuple[float, ...]:
-        """The result's objective values (a missing or non-finite one: the worst value of its mode)."""
+        """The result's objective values (a missing or non-finite one, or any of a diverged epoch:
+        the worst value of its mode)."""
         out = []
+        diverged = bool(result.get("diverged"))
         for column, mode in zip(self.columns, self.modes):
             try:
-                v = float(result.get(column, math.nan))
+                v = math.nan if diverged else float(result.get(column, math.nan))
             except (TypeError, ValueError):
                 v = math.nan
             out.append(v if math.isfinite(v) else (math.inf if mode == "min" else -math.inf))

@@ -54,7 +54,8 @@ def search_alg(spec: SweepSpec, warm_start: list[dict[str, Any]] | None = None) 
 
 def scheduler(spec: SweepSpec) -> Any:
     """The Ray Tune scheduler the spec names (FIFO when none): ASHA (:class:`~.moasha.MultiObjectiveASHA`
-    with several objectives), Hyperband, median stopping, PBT."""
+    with several objectives, or with one and a ``within`` select rule: ``spec.rung_criteria``),
+    Hyperband, median stopping, PBT."""
     from ray.tune import schedulers
 
     s = spec.scheduler
@@ -69,11 +70,13 @@ def scheduler(spec: SweepSpec) -> Any:
             time_attr="training_iteration", perturbation_interval=s.perturbation_interval,
             hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
             resample_probability=s.resample_probability)
-    if s.type == "asha" and spec.multi_objective:
+    criteria = spec.rung_criteria
+    if s.type == "asha" and len(criteria) > 1:  # several objectives, or one with a `within` rule
         from .moasha import MultiObjectiveASHA
 
-        return MultiObjectiveASHA(spec.objective_modes, max_t=limit, grace_period=s.grace_period,
-                                  reduction_factor=s.reduction_factor, brackets=s.brackets, seed=spec.search.seed)
+        return MultiObjectiveASHA([mode for _, _, mode in criteria], max_t=limit, grace_period=s.grace_period,
+                                  reduction_factor=s.reduction_factor, brackets=s.brackets, seed=spec.search.seed,
+                                  columns=[column for _, column, _ in criteria])
     if s.type == "asha":
         return schedulers.ASHAScheduler(time_attr="training_iteration", max_t=limit,
                                         grace_period=s.grace_period, reduction_factor=s.reduction_factor,

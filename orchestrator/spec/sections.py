@@ -450,6 +450,21 @@ class SweepSpec(Frozen):
                 return str(o.mode)
         return known_mode(name) or "min"
 
+    @property
+    def rung_criteria(self) -> tuple[tuple[str, str, str], ...]:
+        """What ASHA's rungs rank, as ``(name, row column, mode)``: the objectives (several are
+        ranked by non-dominated sorting); with one objective and ``select: {rule: within}``, the
+        rule's ``of`` and ``then`` instead. The rule keeps the best ``then`` among the trials near
+        the best ``of``: ranked on ``of`` alone, a rung would stop exactly those (a small model
+        learns more slowly and is behind at the first rung, though it would end within the
+        tolerance), so the rung keeps the front of the two, as it does for two objectives."""
+        if len(self.objectives) == 1 and self.select.rule == "within" and self.select.then \
+                and self.select.then != self.select.of:
+            of, then = str(self.select.of), str(self.select.then)
+            of_column = self.objective_columns[0] if of == self.objectives[0].name else of
+            return (of, of_column, self.mode_of(of)), (then, then, self.mode_of(then))
+        return tuple(zip(self.objective_names, self.objective_columns, self.objective_modes))
+
     def metric_keys(self) -> list[tuple[str, str]]:
         """``(spec key, metric name)`` of each metric (not cost) the objectives after the first,
         the constraints and the select rule read: what a user's model must report."""

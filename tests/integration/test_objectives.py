@@ -90,6 +90,33 @@ def test_multi_objective_asha_ignores_an_infeasible_report():
     assert all(not r for rungs in sched.recorded for r in rungs.values())
 
 
+def test_one_objective_with_a_within_rule_ranks_its_rungs_on_the_rules_two_criteria():
+    from orchestrator.execution.moasha import MultiObjectiveASHA
+    from orchestrator.execution.tune_setup import scheduler
+    from orchestrator.spec import parse_spec
+
+    spec = parse_spec({"data": {"dataset": "digits"}, "metric": "val_accuracy", "model": {"epochs": 9},
+                       "select": {"rule": "within", "then": "params"},
+                       "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 3}})
+    sched = scheduler(spec)
+    assert isinstance(sched, MultiObjectiveASHA) and sched.columns == ["objective", "params"]
+
+    def report(tid, accuracy, params, diverged=False):
+        trial = SimpleNamespace(trial_id=tid)
+        sched.on_trial_add(None, trial)
+        return sched.on_trial_result(None, trial, {"training_iteration": 1, "objective": accuracy,
+                                                    "val_accuracy": accuracy, "params": params,
+                                                    "diverged": diverged})
+
+    # the large models lead at the first rung; a small one behind them goes on, as the rule may keep it
+    assert [report(t, a, p) for t, a, p in [("big", 0.95, 100_000), ("bigger", 0.96, 300_000),
+                                             ("mid", 0.90, 120_000), ("mid2", 0.89, 150_000),
+                                             ("mid3", 0.88, 200_000)]] == ["CONTINUE"] * 2 + ["STOP"] * 3
+    assert report("small", 0.91, 2_000) == "CONTINUE"  # Ray's ASHA on accuracy alone would stop it
+    # a tiny model whose epoch diverged is not on the front by being small
+    assert report("tiny", 0.20, 50, diverged=True) == "STOP"
+
+
 # -- the Optuna searcher, told scripted trials -----------------------------------------------------
 
 

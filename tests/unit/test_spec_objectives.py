@@ -395,3 +395,42 @@ def test_the_shipped_specs_keep_loading(tmp_path):
     for path in sorted(root.glob("*.yaml")):
         spec = load_spec(path)
         assert spec.objectives[0].name == spec.metric_name and spec.constraints == {}
+
+
+# ------------------------------------------------------------------------------------------
+# what ASHA's rungs rank
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("goals, expected", [
+    ({"metric": "val_accuracy"}, (("val_accuracy", "objective", "max"),)),
+    ({"objectives": ["val_accuracy", "params"]},
+     (("val_accuracy", "objective", "max"), ("params", "objective_1", "min"))),
+    # one objective and the within rule: its of and then, so that a rung does not stop the small
+    # models the rule is looking for
+    ({"metric": "val_accuracy", "select": {"rule": "within", "then": "params"}},
+     (("val_accuracy", "objective", "max"), ("params", "params", "min"))),
+    ({"metric": "val_loss", "select": {"rule": "within", "of": "val_accuracy", "tolerance": 0.02, "then": "latency_ms"}},
+     (("val_accuracy", "val_accuracy", "max"), ("latency_ms", "latency_ms", "min"))),
+    # several objectives and a within rule: the objectives, as before
+    ({"objectives": ["val_accuracy", "params", "latency_ms"], "select": {"rule": "within", "then": "params"}},
+     (("val_accuracy", "objective", "max"), ("params", "objective_1", "min"), ("latency_ms", "objective_2", "min"))),
+    ({"metric": "val_accuracy", "select": {"rule": "best"}}, (("val_accuracy", "objective", "max"),)),
+])
+def test_rungs_rank_the_objectives_or_the_within_rules_two_criteria(goals, expected):
+    spec = parse_spec({**DIGITS, **goals, "scheduler": {"type": "asha"}})
+    assert spec.rung_criteria == expected
+
+
+def test_validate_says_what_the_asha_rungs_rank(tmp_path, capsys):
+    f = _write(tmp_path, """\
+        data: {dataset: digits}
+        metric: val_accuracy
+        select: {rule: within, then: params}
+        scheduler: {type: asha}
+        """)
+    assert main(["validate", str(f)]) == 0
+    assert "scheduler asha ranking val_accuracy and params;" in capsys.readouterr().out
+    g = _write(tmp_path, "data: {dataset: digits}\nmetric: val_accuracy\nscheduler: {type: asha}\n", "g.yaml")
+    assert main(["validate", str(g)]) == 0
+    assert "scheduler asha;" in capsys.readouterr().out
