@@ -294,11 +294,8 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
     rep = prepared.report
     shape = rep.get("input_shape")
     example = f", examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""
-    scheduler = spec.scheduler.type
-    if scheduler == "asha" and len(spec.rung_criteria) > 1:  # say what its rungs rank
-        scheduler += " ranking " + " and ".join(name for name, _, _ in spec.rung_criteria)
     typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
-               f"{spec.describe_goals()}; scheduler {scheduler}; "
+               f"{spec.describe_goals()}; scheduler {spec.describe_scheduler()}; "
                f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
                f"{rep['n_features']} features{example}")
     for line in model.lines():

@@ -465,6 +465,12 @@ class SweepSpec(Frozen):
             return (of, of_column, self.mode_of(of)), (then, then, self.mode_of(then))
         return tuple(zip(self.objective_names, self.objective_columns, self.objective_modes))
 
+    def describe_scheduler(self) -> str:
+        """The scheduler's type, and for an ASHA that ranks several things, what (``sweep validate``)."""
+        if self.scheduler.type == "asha" and len(self.rung_criteria) > 1:
+            return "asha ranking " + " and ".join(name for name, _, _ in self.rung_criteria)
+        return self.scheduler.type
+
     def metric_keys(self) -> list[tuple[str, str]]:
         """``(spec key, metric name)`` of each metric (not cost) the objectives after the first,
         the constraints and the select rule read: what a user's model must report."""

@@ -11,6 +11,8 @@ import threading
 import time
 import types
 
+import pytest
+
 from orchestrator.execution import tune_setup
 
 
@@ -45,12 +47,18 @@ def _fake_ray(started: list[_Actor]) -> tuple[types.ModuleType, types.ModuleType
     return ray, tune
 
 
-def test_two_sweeps_at_once_start_one_evaluator_and_share_it(monkeypatch):
-    started: list[_Actor] = []
-    ray, tune = _fake_ray(started)
+@pytest.fixture
+def started(monkeypatch) -> list[_Actor]:
+    """The evaluators started, with Ray replaced by the stand-in and no evaluator kept yet."""
+    out: list[_Actor] = []
+    ray, tune = _fake_ray(out)
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setitem(sys.modules, "ray.tune", tune)
     monkeypatch.setattr(tune_setup, "_KEPT_EVALUATOR", {})
+    return out
+
+
+def test_two_sweeps_at_once_start_one_evaluator_and_share_it(started):
     callbacks = [tune_setup.warm_evaluator(trials=1) for _ in range(2)]
     for cb in callbacks:  # each sweep's last trial has started; its first report then starts the evaluator
         cb.on_trial_start(0, [], None)
@@ -70,12 +78,7 @@ def test_two_sweeps_at_once_start_one_evaluator_and_share_it(monkeypatch):
     assert tune_setup.kept_evaluator() is started[0]  # kept for the process's next run
 
 
-def test_an_evaluator_starts_only_after_the_last_trial_started_and_reported(monkeypatch):
-    started: list[_Actor] = []
-    ray, tune = _fake_ray(started)
-    monkeypatch.setitem(sys.modules, "ray", ray)
-    monkeypatch.setitem(sys.modules, "ray.tune", tune)
-    monkeypatch.setattr(tune_setup, "_KEPT_EVALUATOR", {})
+def test_an_evaluator_starts_only_after_the_last_trial_started_and_reported(started):
     cb = tune_setup.warm_evaluator(trials=2)
     cb.on_trial_start(0, [], None)
     cb.on_trial_result(1, [], None, {})
