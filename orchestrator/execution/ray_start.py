@@ -61,6 +61,12 @@ WORKER_NICENESS = int(os.environ.get("SWEEP_WORKER_NICENESS", "0"))
 # sweep, and in the workers restocked after a run (:func:`keep_embedded`), which run the next run's
 # first trials in a notebook. SWEEP_PRELOAD=0 turns it off (benchmarks/startup.md).
 PRELOAD_MODULES = ["orchestrator.training.preload"]
+# How long an embedded Ray keeps an idle worker it would otherwise end (Ray's default: 1 s). Ray ends
+# idle workers beyond its free CPUs; once Tune's placement groups hold the CPUs, the workers Ray
+# prestarted, still importing TensorFlow, count as such, and were ended before the first trials could
+# use them: those trials then started new workers and imported TensorFlow again (a notebook's first
+# run: first epoch after 19.3-21.0 s, 14.8-15.9 s with the workers kept; benchmarks/startup.md).
+IDLE_WORKER_KEEP_MS = int(os.environ.get("SWEEP_IDLE_WORKER_KEEP_MS", "60000"))
 
 # The node id of the Ray that connect_ray started in this process (None: none, or a cluster's):
 # its workers inherit this process's environment (see embedded_here).
@@ -152,7 +158,7 @@ def _start_embedded(resources: dict[str, float] | None, preload: bool | None, da
         os.environ.setdefault(k, v)
     if preload is None:
         preload = os.environ.get("SWEEP_PRELOAD", "0" if _ONE_SHOT else "1") != "0"
-    system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS}
+    system: dict[str, Any] = {"worker_niceness": WORKER_NICENESS, "idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_MS}
     if preload:
         system["preload_python_modules"] = list(PRELOAD_MODULES)
     names = [n for n in RAY_START_PATCHES if not (dashboard and n == "ray_no_api_server")]

@@ -38,7 +38,11 @@ while time.time() < deadline:  # the restock runs in the background; a user woul
     time.sleep(1)
 second = orchestrator.run(spec, out=sys.argv[1])
 evaluators.append(ray.get(kept_evaluator().ready.remote()))
+lines = [json.loads(x) for x in open(os.environ["SWEEP_TRIAL_STATS"]) if x.strip()]
+search_start = min(x["at"] for x in lines if x.get("stamp") == "search_start")
+born = {x["pid"]: x["worker_born_at"] for x in lines if "worker_born_at" in x}
 print(json.dumps({"first": sorted(int(p) for p in first.trials["pid"]), "warm": warm,
+                  "first_born_before_search": {str(p): born.get(int(p), 1e18) < search_start for p in first.trials["pid"]},
                   "second": sorted(int(p) for p in second.trials["pid"]), "evaluators": evaluators,
                   "tests": [first.test_metrics, second.test_metrics]}))
 """
@@ -46,12 +50,15 @@ print(json.dumps({"first": sorted(int(p) for p in first.trials["pid"]), "warm": 
 
 def test_the_second_run_in_a_process_starts_in_warm_workers(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update({"PYTHONPATH": str(ROOT), "SWEEP_NO_RUNTIME": "1"})
+    env.update({"PYTHONPATH": str(ROOT), "SWEEP_NO_RUNTIME": "1", "SWEEP_TRIAL_STATS": str(tmp_path / "stats.jsonl")})
     r = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "out")], capture_output=True, text=True,
                        timeout=900, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     assert_no_native_lines(r.stdout + r.stderr, "two orchestrator.run calls")
     seen = json.loads(r.stdout.strip().splitlines()[-1])
+    # the first run's trials ran in the workers Ray prestarted as it started (importing TensorFlow
+    # then), not in workers started for them: Ray's idle-worker reaper no longer ends those
+    assert all(seen["first_born_before_search"].values()), seen
     assert len(seen["warm"]) >= 2, seen
     assert not set(seen["first"]) & set(seen["warm"])  # new workers: the first run's ended with its trials
     assert set(seen["second"]) <= set(seen["warm"]), seen  # every trial of the second run in a warm one
