@@ -68,6 +68,32 @@ def test_the_libraries_a_process_loaded():
     assert processes.has_library(os.getpid(), "libtensorflow-not-a-library") is False
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="psutil lists a process's mappings on Linux")
+def test_a_library_another_process_loaded_read_from_its_maps_and_through_psutil_alike(monkeypatch):
+    child = subprocess.Popen([sys.executable, "-c", "import numpy, sys; print('up', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "up"  # numpy's extension is mapped by now
+        direct = processes.has_library(child.pid, "_multiarray_umath")
+        absent = processes.has_library(child.pid, "libtensorflow")
+        real_open = open
+
+        def unreadable(path, *args, **kwargs):  # /proc/PID/maps refused, as for another user's process
+            if str(path).endswith("/maps"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", unreadable)
+        assert (direct, absent) == (True, False)
+        assert processes.has_library(child.pid, "_multiarray_umath") is True  # psutil's smaps instead
+        assert processes.has_library(child.pid, "libtensorflow") is False
+    finally:
+        child.stdin.close()
+        child.wait()
+    monkeypatch.undo()
+    assert processes.has_library(child.pid, "_multiarray_umath") is False  # gone
+
+
 def test_idle_ray_workers_by_parent_and_by_session():
     idle = _sleeper("ray::IDLE")
     other = _sleeper("ray::ImplicitFunc.train")
