@@ -145,11 +145,12 @@ for line in sys.stdin:
             t, warm = time.time(), []
             try:
                 import ray
-                from orchestrator.execution.ray_start import idle_workers, tensorflow_ready
+                from orchestrator.execution.ray_start import tensorflow_ready
+                from orchestrator.processes import idle_ray_workers
                 from orchestrator.internals import raylet_pid
                 want, raylet = int(ray.cluster_resources().get("CPU", 1)), raylet_pid()
                 while raylet and time.time() - t < 120:
-                    warm = tensorflow_ready(idle_workers(parent=raylet))
+                    warm = tensorflow_ready(idle_ray_workers(parent=raylet))
                     if len(warm) >= want:
                         break
                     time.sleep(0.5)

@@ -28,7 +28,7 @@ from .working_dir import cluster_runtime_env, select_code
 if TYPE_CHECKING:
     from ..spec import SweepSpec
 
-__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "idle_workers", "has_tensorflow", "tensorflow_ready", "restock", "keep_embedded", "one_shot", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
+__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "has_tensorflow", "tensorflow_ready", "restock", "keep_embedded", "one_shot", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
            "resolve_resources", "check_fits", "describe_ray", "RayLogs"]
 
 # Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
@@ -82,8 +82,8 @@ def one_shot() -> None:
     kept or restocked after the run, and its workers do not preload TensorFlow unless
     ``SWEEP_PRELOAD=1``. Preloading pays off for a process's next run (a notebook's second call);
     for the first, two workers importing TensorFlow while Ray and Tune start on the same cores
-    made the first epoch later, not sooner (quickstart, 2 cores: 26.4 s with, 19.4 s without;
-    benchmarks/startup.md)."""
+    made the first epoch no sooner (quickstart, 2 cores, medians of 6: 14.66 s with, 14.79 s
+    without; benchmarks/startup.md)."""
     global _ONE_SHOT
     _ONE_SHOT = True
 
@@ -267,13 +267,6 @@ def warm_workers() -> list[int]:
     return sorted(set(ray.get([warm.remote() for _ in range(n)])))
 
 
-def idle_workers(session: int | None = None, parent: int | None = None) -> list[int]:
-    """Process ids of the idle Ray workers (``ray::IDLE``) of one Ray node on this machine: those
-    in the process session ``session`` (the warm runtime's) or children of ``parent`` (an embedded
-    Ray's raylet)."""
-    return idle_ray_workers(session=session, parent=parent)
-
-
 def has_tensorflow(pid: int) -> bool | None:
     """True when process ``pid`` has TensorFlow's library loaded (a warm worker); None where the
     platform does not tell (macOS)."""
@@ -330,7 +323,7 @@ def keep_embedded(started_here: bool) -> None:
 
     def refill() -> None:
         try:
-            restock(want, idle_workers(parent=raylet))
+            restock(want, idle_ray_workers(parent=raylet))
         except Exception:  # noqa: BLE001 - the next run then starts its workers itself
             pass
 

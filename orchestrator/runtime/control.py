@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .. import processes
 from . import state as state_mod
 from .state import State, Unusable
 
@@ -113,7 +114,7 @@ def up(cpus: float | None = None, gpus: float | None = None, log: Any = print) -
     except Unusable as e:
         raise UsageError("sweep up", str(e)) from None
     if existing is not None:
-        if state_mod.alive(existing.host_pid) and state_mod.alive(existing.ray_pid):
+        if processes.alive(existing.host_pid) and processes.alive(existing.ray_pid):
             log(f"runtime already up at {existing.address} ({existing.cpus:g} CPUs, {existing.gpus:g} GPUs; "
                 f"host pid {existing.host_pid}); `sweep down` stops it")
             return existing
@@ -177,7 +178,7 @@ def _kill_group(pid: int, wait_s: float = 15.0) -> None:
     except ProcessLookupError:
         pass
     deadline = time.time() + wait_s
-    while time.time() < deadline and state_mod.alive(pid):
+    while time.time() < deadline and processes.alive(pid):
         time.sleep(0.1)
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -225,7 +226,7 @@ def status() -> dict[str, Any] | None:
         raise UsageError("sweep status", str(e)) from None
     if st is None:
         return None
-    if not (state_mod.alive(st.host_pid) and state_mod.alive(st.ray_pid)):
+    if not (processes.alive(st.host_pid) and processes.alive(st.ray_pid)):
         raise UsageError("sweep status", f"the runtime at {st.address} is not running (left by a `sweep up` that "
                                          "was killed, or it died); `sweep down` clears it")
     return {**state_mod.describe(st), **ask(st, {"op": "status"})}

@@ -28,7 +28,8 @@ from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from ..execution.ray_start import idle_workers, restock, tensorflow_ready
+from ..execution.ray_start import restock, tensorflow_ready
+from ..processes import idle_ray_workers
 from . import state as state_mod
 
 __all__ = ["main"]
@@ -102,13 +103,13 @@ class Host:
 
     def warm_workers(self) -> list[int]:
         """The idle workers of the runtime that have imported TensorFlow (their process ids)."""
-        return tensorflow_ready(idle_workers(session=self.state.ray_pid))
+        return tensorflow_ready(idle_ray_workers(session=self.state.ray_pid))
 
     def _restock(self, wait: bool = False) -> None:
         """Prestart what is missing of one idle worker per CPU (each imports TensorFlow as it
         starts: `sweep up` sets Ray's preload_python_modules); with ``wait``, until they have."""
         want = int(self.state.cpus)
-        restock(want, idle_workers(session=self.state.ray_pid))
+        restock(want, idle_ray_workers(session=self.state.ray_pid))
         deadline = time.time() + (WARM_WAIT_S if wait else 0.0)
         while time.time() < deadline and len(self.warm_workers()) < want:
             time.sleep(0.2)

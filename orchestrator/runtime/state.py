@@ -161,11 +161,6 @@ def clear(folder: Path | None = None) -> None:
             pass
 
 
-def alive(pid: int) -> bool:
-    """True when process ``pid`` exists and is not a zombie."""
-    return processes.alive(pid)
-
-
 def find(cpu: Any = 0.0, gpu: Any = 0.0) -> State:
     """The runtime a sweep on this machine should use, asking for ``cpu``/``gpu`` per trial
     (``auto``: whatever it has).
@@ -178,7 +173,7 @@ def find(cpu: Any = 0.0, gpu: Any = 0.0) -> State:
     if state is None:
         raise Unusable("")
     where = f"the warm runtime at {state.address}"
-    if not (alive(state.host_pid) and alive(state.ray_pid)):
+    if not (processes.alive(state.host_pid) and processes.alive(state.ray_pid)):
         raise Unusable(f"{where} is not running (left by a `sweep up` that was killed, or it died); "
                        "`sweep down` clears it")
     if not state.ready:

@@ -122,7 +122,7 @@ def test_first_trial_runs_in_a_warm_worker(runtime, tmp_path):
     while _warm_count(_status(runtime["dir"])) < 1 and time.time() < deadline:
         time.sleep(3)
     before = subprocess.run([sys.executable, "-c", "import sys; from orchestrator.execution.ray_start import "
-                             f"idle_workers, tensorflow_ready; print(tensorflow_ready(idle_workers(session={runtime['state']['ray_pid']})))"], cwd=ROOT, capture_output=True, text=True, env=_env(runtime["dir"]))
+                             f"tensorflow_ready; from orchestrator.processes import idle_ray_workers; print(tensorflow_ready(idle_ray_workers(session={runtime['state']['ray_pid']})))"], cwd=ROOT, capture_output=True, text=True, env=_env(runtime["dir"]))
     warm = set(json.loads(before.stdout.strip()))
     assert warm, before.stderr
     r = sweep(runtime["dir"], "run", _spec(tmp_path, search__num_samples=1), "--out", tmp_path / "out")

@@ -20,7 +20,8 @@ PROBE = r"""
 import json, os, sys, time
 import orchestrator
 import ray
-from orchestrator.execution.ray_start import idle_workers, tensorflow_ready
+from orchestrator.execution.ray_start import tensorflow_ready
+from orchestrator.processes import idle_ray_workers
 from orchestrator.execution.tune_setup import kept_evaluator
 from orchestrator.internals import raylet_pid
 
@@ -32,7 +33,7 @@ evaluators = [ray.get(kept_evaluator().ready.remote())]
 deadline = time.time() + 240
 warm = []
 while time.time() < deadline:  # the restock runs in the background; a user would be reading the first run
-    warm = tensorflow_ready(idle_workers(parent=raylet_pid()))
+    warm = tensorflow_ready(idle_ray_workers(parent=raylet_pid()))
     if len(warm) >= 2:
         break
     time.sleep(1)
