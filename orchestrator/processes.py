@@ -90,7 +90,7 @@ def has_library(pid: int, fragment: str) -> bool | None:
     try:
         with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
             return any(fragment in line for line in f)
-    except (FileNotFoundError, ProcessLookupError):
+    except FileNotFoundError:
         if os.path.exists("/proc/self/maps"):
             return False  # Linux, and the process is gone
     except OSError:
