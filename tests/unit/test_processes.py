@@ -31,6 +31,9 @@ def test_a_child_names_its_parent_and_started_after_it():
         assert born is not None and before - 1.5 <= born <= time.time() + 1.5
         assert processes.started_at() <= born  # this process started first
         assert processes.alive(child.pid)
+        deadline = time.time() + 10  # just started, the child may not have loaded its interpreter yet
+        while time.time() < deadline and (processes.rss_mb(child.pid) or 0) <= 1:
+            time.sleep(0.05)
         assert processes.rss_mb(child.pid) > 1  # an interpreter holds a few MiB at least
         assert processes.address_space_bytes(child.pid) >= processes.rss_mb(child.pid) * 2**20
     finally:
