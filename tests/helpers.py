@@ -107,6 +107,52 @@ def only_run_dir(out: Path) -> Path:
     return dirs[0]
 
 
+RUN_STATUSES = {"completed", "stopped", "diverged", "error"}
+
+
+def check_run_dir(run_dir: Path, n_trials: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a user checks in a finished run directory of ``n_trials`` trials: its tables, their
+    columns, one row per trial and epoch, the test score on the selected trial only; DuckDB reads them."""
+    import duckdb
+
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete"
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    epochs = pd.read_parquet(run_dir / "epochs.parquet")
+    events = pd.read_parquet(run_dir / "events.parquet")
+    assert len(trials) == n_trials
+    assert set(trials["status"]) <= RUN_STATUSES
+    assert trials["trial_id"].is_unique
+    assert any(c.startswith("hp_") for c in trials.columns)
+    # one row per trial and epoch, never duplicated, epochs numbered 1..n per trial
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    per_trial = epochs.groupby("trial_id")["epoch"].agg(["count", "max"])
+    assert (per_trial["count"] == per_trial["max"]).all()
+    assert per_trial["count"].sum() == trials["epochs"].sum()
+    assert set(epochs["trial_id"]) == set(trials["trial_id"])
+    for col in ("run_id", "trial_id", "epoch", "elapsed_s", "trial_elapsed_s", "train_loss", "val_loss",
+                "learning_rate"):
+        assert col in epochs.columns
+    for col in ("run_id", "strategy", "trial_id", "status", "stop_reason", "epochs", "best_epoch",
+                "train_seconds", "started_at", "ended_at", "cpus", "gpus", "node_ip", "gpu_ids",
+                "diagnosis", "is_selected"):
+        assert col in trials.columns, col
+    # the test metric: on exactly one row, the selected one
+    test_cols = [c for c in trials.columns if c.startswith("test_")]
+    assert test_cols
+    assert trials["is_selected"].sum() == 1
+    has_test = trials[test_cols[0]].notna()
+    assert has_test.sum() == 1
+    assert trials.loc[has_test, "is_selected"].item()
+    # DuckDB reads the same files
+    con = duckdb.connect()
+    n = con.execute(f"select count(*) from read_parquet('{run_dir / 'trials.parquet'}')").fetchone()[0]
+    m = con.execute(f"select count(*) from read_parquet('{run_dir / 'epochs.parquet'}')").fetchone()[0]
+    assert (n, m) == (len(trials), len(epochs))
+    assert set(events.columns) >= {"trial_id", "epoch", "decision", "reason"}
+    return trials, epochs
+
+
 # ------------------------------------------------------------------------------------------
 # the CLI, and what it leaves on the terminal
 # ------------------------------------------------------------------------------------------

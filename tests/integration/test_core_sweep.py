@@ -2,66 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import SPECS, only_run_dir, run_cli, write_spec
-
-STATUSES = {"completed", "stopped", "diverged", "error"}
-
-
-def _check_run_dir(run_dir: Path, n_trials: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    info = json.loads((run_dir / "run.json").read_text())
-    assert info["status"] == "complete"
-    trials = pd.read_parquet(run_dir / "trials.parquet")
-    epochs = pd.read_parquet(run_dir / "epochs.parquet")
-    events = pd.read_parquet(run_dir / "events.parquet")
-    assert len(trials) == n_trials
-    assert set(trials["status"]) <= STATUSES
-    assert trials["trial_id"].is_unique
-    assert any(c.startswith("hp_") for c in trials.columns)
-    # one row per trial and epoch, never duplicated, epochs numbered 1..n per trial
-    assert not epochs.duplicated(["trial_id", "epoch"]).any()
-    per_trial = epochs.groupby("trial_id")["epoch"].agg(["count", "max"])
-    assert (per_trial["count"] == per_trial["max"]).all()
-    assert per_trial["count"].sum() == trials["epochs"].sum()
-    assert set(epochs["trial_id"]) == set(trials["trial_id"])
-    for col in ("run_id", "trial_id", "epoch", "elapsed_s", "trial_elapsed_s", "train_loss", "val_loss",
-                "learning_rate"):
-        assert col in epochs.columns
-    for col in ("run_id", "strategy", "trial_id", "status", "stop_reason", "epochs", "best_epoch",
-                "train_seconds", "started_at", "ended_at", "cpus", "gpus", "node_ip", "gpu_ids",
-                "diagnosis", "is_selected"):
-        assert col in trials.columns, col
-    # the test metric: on exactly one row, the selected one
-    test_cols = [c for c in trials.columns if c.startswith("test_")]
-    assert test_cols
-    assert trials["is_selected"].sum() == 1
-    has_test = trials[test_cols[0]].notna()
-    assert has_test.sum() == 1
-    assert trials.loc[has_test, "is_selected"].item()
-    # DuckDB reads the same files
-    con = duckdb.connect()
-    n = con.execute(f"select count(*) from read_parquet('{run_dir / 'trials.parquet'}')").fetchone()[0]
-    m = con.execute(f"select count(*) from read_parquet('{run_dir / 'epochs.parquet'}')").fetchone()[0]
-    assert (n, m) == (len(trials), len(epochs))
-    assert set(events.columns) >= {"trial_id", "epoch", "decision", "reason"}
-    return trials, epochs
+from tests.helpers import SPECS, check_run_dir, only_run_dir, run_cli, write_spec
 
 
 def test_quickstart_through_cli(ray_session, tmp_path, capsys):
     spec = write_spec(tmp_path, "quickstart.yaml", **{"model.epochs": 4, "scheduler.grace_period": 1})
+    assert run_cli("validate", spec) == 0
+    capsys.readouterr()  # what follows is the run's output alone
     out = tmp_path / "out"
     code = run_cli("run", spec, "--out", out, "--num-samples", "5", "--seed", "3")
     printed = capsys.readouterr().out
     assert code == 0, printed
     run_dir = only_run_dir(out)
-    trials, epochs = _check_run_dir(run_dir, 5)
+    trials, epochs = check_run_dir(run_dir, 5)
     assert "selected" in printed and "test (once)" in printed
     # momentum exists only where the optimizer is sgd
     assert trials.loc[trials["hp_optimizer"] != "sgd", "hp_momentum"].isna().all()
@@ -81,8 +40,11 @@ def test_quickstart_through_cli(ray_session, tmp_path, capsys):
     assert max(len(list(d.glob("checkpoint_*"))) for d in trial_dirs) <= 2
 
 
-# cnn_digits.yaml runs in test_your_model.py::test_shipped_examples_run_through_the_cli, which checks more
-COVERED_ELSEWHERE = {"cnn_digits.yaml"}
+# Shipped specs whose run a test elsewhere validates and checks as the test below does, and more:
+# cnn_digits.yaml in test_your_model.py::test_shipped_examples_run_through_the_cli, quickstart.yaml in
+# test_quickstart_through_cli above, learning_rate.yaml (whole) in
+# test_early_stopping.py::test_learning_rate_spec_diagnoses_the_course_experiment.
+COVERED_ELSEWHERE = {"cnn_digits.yaml", "quickstart.yaml", "learning_rate.yaml"}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in COVERED_ELSEWHERE))
@@ -109,7 +71,7 @@ def test_every_shipped_spec_runs(ray_session, tmp_path, name):
     from orchestrator.decisions.space import count_trials
     from orchestrator.spec import load_spec
 
-    _check_run_dir(run_dir, count_trials(load_spec(spec)))
+    check_run_dir(run_dir, count_trials(load_spec(spec)))
 
 
 def _exam_csv(path: Path, poison_test: bool) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from tests.helpers import only_run_dir, run_cli, write_spec
+from tests.helpers import check_run_dir, only_run_dir, run_cli, write_spec
 
 BASE = {"name": "es", "data": {"dataset": "digits"}, "model": {"units": 16, "batch_size": 64}}
 
@@ -146,9 +146,10 @@ def test_all_trials_diverging_ends_with_a_message(ray_session, tmp_path, capsys)
 
 def test_learning_rate_spec_diagnoses_the_course_experiment(ray_session, tmp_path):
     spec = write_spec(tmp_path, "learning_rate.yaml")
+    assert run_cli("validate", spec) == 0
     out = tmp_path / "out"
     assert run_cli("run", spec, "--out", out) == 0
-    trials = pd.read_parquet(only_run_dir(out) / "trials.parquet").set_index("hp_learning_rate")
+    trials = check_run_dir(only_run_dir(out), 3)[0].set_index("hp_learning_rate")  # the shipped spec, whole
     assert trials.loc[1.0, "diagnosis"] in ("oscillating", "diverged")
     assert trials.loc[1e-7, "diagnosis"] == "too_slow"
     assert trials.loc[0.01, "diagnosis"] == "good"
