@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	( $(BIN)/python -m pip install --quiet uv \
-	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]' ) \
+	  && $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]' ) \
 	|| { echo "uv could not install the project; installing with pip"; \
 	     $(BIN)/python -m pip install --quiet -e '.[test]'; }
 	touch $@

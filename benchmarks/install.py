@@ -8,8 +8,10 @@ a new machine, every wheel is downloaded):
 - ``make``: the Makefile's ``make setup`` as it is in the clone (``uv pip install`` since
   benchmarks/install.md).
 
-Each repeat checks that the installed project imports and that ``sweep --help`` answers, and records
-the installed distributions, so that the two recipes can be compared version for version. Prints
+Each repeat then times the first import of the project, Ray Tune, TensorFlow and Keras in the new
+virtualenv, counts TensorFlow's compiled modules (a virtualenv without them, under
+``PYTHONDONTWRITEBYTECODE``, compiles them at every import), checks that ``sweep --help`` answers, and
+records the installed distributions, so that the two recipes can be compared version for version. Prints
 medians and writes every figure to ``--json``.
 
     python benchmarks/install.py --repeats 3 --json benchmarks/results/install.json
@@ -72,12 +74,20 @@ def one(recipe: str, commit: str, work: Path) -> dict:
     else:
         _run(["make", "setup", f"PYTHON={PYTHON}"], clone, env)
     seconds = time.perf_counter() - start
-    _run([".venv/bin/python", "-c", "import orchestrator, ray.tune, tensorflow, keras"], clone, env)
+    # Compiled modules: with PYTHONDONTWRITEBYTECODE set (as on this machine), a virtualenv without
+    # them compiles TensorFlow's Python files at every import.
+    site = next((clone / ".venv" / "lib").glob("python3*/site-packages"))
+    pyc = sum(1 for _ in (site / "tensorflow").rglob("*.pyc"))
+    probe = ("import time; t = time.perf_counter(); import orchestrator, ray.tune, tensorflow, keras; "
+             "print(time.perf_counter() - t)")
+    imports = subprocess.run([".venv/bin/python", "-c", probe], cwd=clone, env=env, capture_output=True, text=True,
+                             check=True)
     _run([".venv/bin/sweep", "--help"], clone, env)
     versions = installed(clone / ".venv")
     shutil.rmtree(clone, ignore_errors=True)
     shutil.rmtree(caches, ignore_errors=True)
-    return {"recipe": recipe, "seconds": round(seconds, 1), "load_before": load, "versions": versions}
+    return {"recipe": recipe, "seconds": round(seconds, 1), "load_before": load, "tensorflow_pyc_files": pyc,
+            "first_import_s": round(float(imports.stdout.split()[-1]), 2), "versions": versions}
 
 
 def main() -> None:
@@ -95,7 +105,9 @@ def main() -> None:
             for recipe in order:
                 run = one(recipe, commit, Path(tmp))
                 runs.append(run)
-                print(f"{recipe:5s} {run['seconds']:7.1f} s  (load {run['load_before']})", flush=True)
+                print(f"{recipe:5s} {run['seconds']:7.1f} s  (load {run['load_before']}); then the first import of "
+                      f"orchestrator, Ray Tune, TensorFlow and Keras {run['first_import_s']:.2f} s, "
+                      f"{run['tensorflow_pyc_files']} compiled TensorFlow modules", flush=True)
     medians = {r: statistics.median(x["seconds"] for x in runs if x["recipe"] == r) for r in ("pip", "make")}
     first = {r: next(x["versions"] for x in runs if x["recipe"] == r) for r in ("pip", "make")}
     differ = {name: (first["pip"][name], first["make"][name]) for name in first["pip"].keys() & first["make"].keys()
