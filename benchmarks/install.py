@@ -35,15 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = shutil.which("python3") or sys.executable  # the system interpreter, as on a fresh machine
 
 
-def _load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-def _run(cmd: list[str] | str, cwd: Path, env: dict[str, str]) -> None:
-    done = subprocess.run(cmd, cwd=cwd, env=env, shell=isinstance(cmd, str), capture_output=True, text=True)
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{cmd!r} failed ({done.returncode}) in {cwd}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
@@ -65,7 +58,7 @@ def one(recipe: str, commit: str, work: Path) -> dict:
     _run(["git", "checkout", "-q", commit], clone, dict(os.environ))
     env = dict(os.environ, PIP_CACHE_DIR=str(caches / "pip"), UV_CACHE_DIR=str(caches / "uv"))
     env.pop("VIRTUAL_ENV", None)
-    load = _load()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     start = time.perf_counter()
     if recipe == "pip":
         _run([PYTHON, "-m", "venv", ".venv"], clone, env)

@@ -279,7 +279,10 @@ def _run_job(cluster, job_id: str, args: list[str]) -> str:
     assert sub.returncode == 0, sub.stdout + sub.stderr
     deadline, status = time.time() + JOB_TIMEOUT_S, ""
     while time.time() < deadline:
-        status = _job_api(cluster, job_id).get("status", "")
+        try:
+            status = _job_api(cluster, job_id).get("status", "")
+        except OSError:  # the dashboard slow to answer on a loaded machine: ask again
+            pass
         if status in ("SUCCEEDED", "FAILED", "STOPPED"):
             break
         time.sleep(1)
