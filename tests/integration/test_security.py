@@ -113,7 +113,7 @@ def test_embedded_ray_starts_only_what_a_sweep_uses(default_probe):
     assert any("raylet" in p for p in default_probe["processes"])
 
 
-def test_dashboard_when_asked_listens_onis_loopback(tmp_path):
+def test_dashboard_when_asked_listens_on_loopback_only(tmp_path):
     found = _probe(tmp_path, SWEEP_DASHBOARD="1")
     assert any("dashboard/dashboard.py" in p for p in found["processes"])
     served = _dashboard_sockets(found)
