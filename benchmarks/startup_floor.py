@@ -26,9 +26,11 @@ Each repeat, one after the other, each in a fresh process and under ``flock /tmp
 - ``plain``: the plain Keras script of ``benchmarks/startup.py`` on digits, launch to its first
   finished epoch (as the ``plain`` path there).
 
-A cold sweep cannot show its first epoch before ``chain``: the worker process exists only once Ray
-does, and it must import Ray Tune and TensorFlow itself. ``chain / plain`` is the lowest cold ratio
-this machine allows, ``tune_chain / plain`` the lowest with the trial run by Ray Tune. Medians over the repeats; the load average beside each.
+A cold sweep cannot show its first epoch before the fastest of the three chains: the worker process
+exists only once Ray does, and it must import Ray Tune and TensorFlow itself (``chain`` imports them
+only once called; the preloaded one while the driver sets up, which can be sooner). Their ratios to
+``plain`` (medians of the per-run ratios) are the lowest cold ratios this machine allows. Medians
+over the repeats; the load average beside each.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import argparse
 import fcntl
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,7 +124,8 @@ PROBES = {
 PROBES["tune_chain_preloaded"] = PROBES["tune_chain"]  # run with SWEEP_PRELOAD=1
 
 
-def probe(name: str, plain_py: Path) -> dict[str, float]:
+def probe(name: str, ws: Path) -> dict[str, float]:
+    """One probe in a fresh process (``ws``: the benchmark's folder, with ``plain.py``)."""
     env = dict(os.environ, SWEEP_NO_RUNTIME="1", TF_CPP_MIN_LOG_LEVEL="3")
     if name.endswith("_preloaded"):
         env["SWEEP_PRELOAD"] = "1"
@@ -129,10 +133,10 @@ def probe(name: str, plain_py: Path) -> dict[str, float]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         load = os.getloadavg()[0]
         if name == "plain":
-            cmd = [PYTHON, str(plain_py), "digits"]
+            cmd = [PYTHON, str(ws / "plain.py"), "digits"]
         else:
             cmd = [PYTHON, "-c", PROBES[name]] + ([str(time.time())] if "chain" in name else [])
-            cmd += [tempfile.mkdtemp(prefix="floor-tune-")] if name.startswith("tune_chain") else []
+            cmd += [tempfile.mkdtemp(prefix="tune-", dir=ws)] if name.startswith("tune_chain") else []
         t0 = time.time()
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                              check=True, timeout=600).stdout.strip().splitlines()[-1]
@@ -153,17 +157,20 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from startup import PLAIN_SCRIPT
 
-    plain_py = Path(tempfile.mkdtemp(prefix="startup-floor-")) / "plain.py"
-    plain_py.write_text(PLAIN_SCRIPT)
+    ws = Path(tempfile.mkdtemp(prefix="startup-floor-"))
+    (ws / "plain.py").write_text(PLAIN_SCRIPT)
     runs = []
-    for i in range(args.repeats):
-        row: dict[str, float] = {}
-        for name in args.probes.split(","):
-            got = probe(name, plain_py)
-            row.update({k: v for k, v in got.items() if k != "load1"})
-            row[f"load1_{name}"] = got["load1"]
-        runs.append(row)
-        print(f"[{i}] " + ", ".join(f"{k}={v:.2f}" for k, v in row.items()), flush=True)
+    try:
+        for i in range(args.repeats):
+            row: dict[str, float] = {}
+            for name in args.probes.split(","):
+                got = probe(name, ws)
+                row.update({k: v for k, v in got.items() if k != "load1"})
+                row[f"load1_{name}"] = got["load1"]
+            runs.append(row)
+            print(f"[{i}] " + ", ".join(f"{k}={v:.2f}" for k, v in row.items()), flush=True)
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
     keys = [k for k in runs[0] if not k.startswith("load1_")]
     medians = {k: statistics.median(r[k] for r in runs) for k in keys}
     for chain in ("chain", "tune_chain", "tune_chain_preloaded"):
