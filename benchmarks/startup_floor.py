@@ -51,6 +51,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 LOCK = "/tmp/integration.lock"
 
+# The plain script's model and its first epoch, on arrays of the digits split's shapes (the chains' last step).
+FIRST_EPOCH = ("def first_epoch():\n"
+               "    import keras, numpy as np\n"
+               "    rng = np.random.default_rng(0)\n"
+               "    X, y = rng.normal(size=(1258, 64)).astype('float32'), rng.integers(0, 10, 1258)\n"
+               "    Xv, yv = rng.normal(size=(359, 64)).astype('float32'), rng.integers(0, 10, 359)\n"
+               "    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation='relu'),\n"
+               "                              keras.layers.Dense(10, activation='softmax')])\n"
+               "    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+               "    model.fit(X, y, validation_data=(Xv, yv), epochs=1, batch_size=32, verbose=0)\n")
+
 PROBES = {
     "tf_import": "import time; t=time.time(); from orchestrator.training.worker import import_tensorflow; "
                  "import_tensorflow(); print(time.time()-t)",
@@ -64,7 +75,7 @@ PROBES = {
             "    def ping(self): return 1\n"
             "a=A.remote(); ray.get(a.ping.remote()); t2=time.time()\n"
             "print(json.dumps({'ray_init': t1-t, 'actor_ready': t2-t1}))\n"),
-    "chain": ("import time, json, sys\n"
+    "chain": (FIRST_EPOCH + "import time, json, sys\n"
               "t0 = float(sys.argv[1])\n"
               "import ray\n"
               "from orchestrator.execution.ray_start import connect_ray\n"
@@ -80,19 +91,13 @@ PROBES = {
               "        import_tensorflow()\n"
               "        import keras, numpy as np\n"
               "        t_tf = time.time()\n"
-              "        rng = np.random.default_rng(0)\n"
-              "        X, y = rng.normal(size=(1258, 64)).astype('float32'), rng.integers(0, 10, 1258)\n"
-              "        Xv, yv = rng.normal(size=(359, 64)).astype('float32'), rng.integers(0, 10, 359)\n"
-              "        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation='relu'),\n"
-              "                                  keras.layers.Dense(10, activation='softmax')])\n"
-              "        model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
-              "        model.fit(X, y, validation_data=(Xv, yv), epochs=1, batch_size=32, verbose=0)\n"
+              "        first_epoch()\n"
               "        return t, t_tune, t_tf, time.time()\n"
               "t_called, t_tune, t_tf, t_epoch = ray.get(Trial.remote().first_epoch.remote())\n"
               "print(json.dumps({'chain': t_epoch - t0, 'chain_ray_ready': t_ray - t0,\n"
               "                  'chain_worker_called': t_called - t_ray, 'chain_tune_import': t_tune - t_called,\n"
               "                  'chain_tf_import': t_tf - t_tune, 'chain_model_epoch': t_epoch - t_tf}))\n"),
-    "tune_chain": ("import time, json, sys\n"
+    "tune_chain": (FIRST_EPOCH + "import time, json, sys\n"
                    "t0 = float(sys.argv[1])\n"
                    "from orchestrator.execution.ray_start import RayStart, one_shot\n"
                    "from orchestrator.internals import patched\n"
@@ -104,14 +109,7 @@ PROBES = {
                    "    import orchestrator.training.trainable\n"
                    "    from orchestrator.training.worker import import_tensorflow\n"
                    "    import_tensorflow()\n"
-                   "    import keras, numpy as np\n"
-                   "    rng = np.random.default_rng(0)\n"
-                   "    X, y = rng.normal(size=(1258, 64)).astype('float32'), rng.integers(0, 10, 1258)\n"
-                   "    Xv, yv = rng.normal(size=(359, 64)).astype('float32'), rng.integers(0, 10, 359)\n"
-                   "    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation='relu'),\n"
-                   "                              keras.layers.Dense(10, activation='softmax')])\n"
-                   "    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
-                   "    model.fit(X, y, validation_data=(Xv, yv), epochs=1, batch_size=32, verbose=0)\n"
+                   "    first_epoch()\n"
                    "    tune.report({'epoch_end': time.time()})\n"
                    "tuner = tune.Tuner(tune.with_resources(trial, {'cpu': 1}), tune_config=tune.TuneConfig(num_samples=1),\n"
                    "                   run_config=tune.RunConfig(storage_path=sys.argv[2], verbose=0))\n"
