@@ -82,7 +82,7 @@ PROBES = {
               "connect_ray(None, preload=False); t_ray = time.time()\n"
               "@ray.remote(num_cpus=1)\n"
               "class Trial:\n"
-              "    def first_epoch(self):\n"
+              "    def run(self):\n"
               "        import time\n"
               "        t = time.time()\n"
               "        import ray.tune, orchestrator.training.trainable\n"
@@ -93,7 +93,7 @@ PROBES = {
               "        t_tf = time.time()\n"
               "        first_epoch()\n"
               "        return t, t_tune, t_tf, time.time()\n"
-              "t_called, t_tune, t_tf, t_epoch = ray.get(Trial.remote().first_epoch.remote())\n"
+              "t_called, t_tune, t_tf, t_epoch = ray.get(Trial.remote().run.remote())\n"
               "print(json.dumps({'chain': t_epoch - t0, 'chain_ray_ready': t_ray - t0,\n"
               "                  'chain_worker_called': t_called - t_ray, 'chain_tune_import': t_tune - t_called,\n"
               "                  'chain_tf_import': t_tf - t_tune, 'chain_model_epoch': t_epoch - t_tf}))\n"),
@@ -116,17 +116,17 @@ PROBES = {
                    "ray_start.join(); t_ray = time.time()\n"
                    "with patched('tune_actors_without_runtime_env'):  # as sweep run: the actor takes a prestarted worker\n"
                    "    result = tuner.fit()[0]\n"
-                   "print(json.dumps({'tune_chain': result.metrics['epoch_end'] - t0, 'tune_chain_ray_ready': t_ray - t0}))\n"),
+                   "name = sys.argv[3]  # tune_chain, or tune_chain_preloaded\n"
+                   "print(json.dumps({name: result.metrics['epoch_end'] - t0, f'{name}_ray_ready': t_ray - t0}))\n"),
     "plain": None,  # benchmarks/startup.py's PLAIN_SCRIPT, written to a file
 }
-PROBES["tune_chain_preloaded"] = PROBES["tune_chain"]  # run with SWEEP_PRELOAD=1
+PROBES["tune_chain_preloaded"] = PROBES["tune_chain"]
+PROBE_ENV = {"tune_chain_preloaded": {"SWEEP_PRELOAD": "1"}}
 
 
 def probe(name: str, ws: Path) -> dict[str, float]:
     """One probe in a fresh process (``ws``: the benchmark's folder, with ``plain.py``)."""
-    env = dict(os.environ, SWEEP_NO_RUNTIME="1", TF_CPP_MIN_LOG_LEVEL="3")
-    if name.endswith("_preloaded"):
-        env["SWEEP_PRELOAD"] = "1"
+    env = dict(os.environ, SWEEP_NO_RUNTIME="1", TF_CPP_MIN_LOG_LEVEL="3", **PROBE_ENV.get(name, {}))
     with open(LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         load = os.getloadavg()[0]
@@ -134,15 +134,13 @@ def probe(name: str, ws: Path) -> dict[str, float]:
             cmd = [PYTHON, str(ws / "plain.py"), "digits"]
         else:
             cmd = [PYTHON, "-c", PROBES[name]] + ([str(time.time())] if "chain" in name else [])
-            cmd += [tempfile.mkdtemp(prefix="tune-", dir=ws)] if name.startswith("tune_chain") else []
+            cmd += [tempfile.mkdtemp(prefix="tune-", dir=ws), name] if name.startswith("tune_chain") else []
         t0 = time.time()
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                              check=True, timeout=600).stdout.strip().splitlines()[-1]
     if name == "plain":
         return {"plain": json.loads(out)["epoch"] - t0, "load1": load}
     figures = json.loads(out) if out.startswith("{") else {name: float(out)}
-    if name == "tune_chain_preloaded":
-        figures = {k.replace("tune_chain", name): v for k, v in figures.items()}
     return {**figures, "load1": load}
 
 
