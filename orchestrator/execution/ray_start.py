@@ -19,7 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..processes import cpu_seconds, has_library, idle_ray_workers
 from ..internals import RAY_START_PATCHES, patched, ray_init_private_kwargs
 from ..decisions.space import count_trials
@@ -28,7 +28,7 @@ from .working_dir import cluster_runtime_env, select_code
 if TYPE_CHECKING:
     from ..spec import SweepSpec
 
-__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "has_tensorflow", "tensorflow_ready", "restock", "keep_embedded", "one_shot", "connect_ray", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
+__all__ = ["WORKER_ENV", "DRIVER_ENV", "quiet_ray_loggers", "has_tensorflow", "tensorflow_ready", "restock", "keep_embedded", "one_shot", "connect_ray", "check_address", "embedded_here", "RayStart", "warm_workers", "shutdown_ray",
            "resolve_resources", "check_fits", "describe_ray", "RayLogs"]
 
 # Environment for Ray workers: TensorFlow's C++ logs off, no Tune logger files per trial.
@@ -106,6 +106,55 @@ def quiet_ray_loggers() -> None:
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
 
 
+# How long a cluster's address may take to accept a connection before the sweep says nothing answers
+# there. ray.init itself waits for an address that does not answer for minutes, printing Ray's own
+# reconnection warnings, and one that is not HOST:PORT is an internal error of Ray's.
+ADDRESS_TIMEOUT_S = float(os.environ.get("SWEEP_ADDRESS_TIMEOUT_S", "10"))
+
+
+def check_address(address: str, argument: str = "--address") -> None:
+    """Refuse, in one line, a cluster address that no Ray could answer at, before Ray is reached.
+
+    ``HOST:PORT``, ``ray://HOST:PORT`` and what ``auto`` stands for (the Ray last started on this
+    machine) must be well formed and accept a TCP connection within :data:`ADDRESS_TIMEOUT_S`;
+    ``local`` and schemes other than ``ray://`` are left to Ray.
+
+    Raises:
+        UsageError: naming ``argument`` (``--address``, or ``RAY_ADDRESS`` when that gave it).
+    """
+    import socket
+
+    shown = address
+    if address == "auto":
+        from ..internals import bootstrap_address
+
+        try:
+            address = bootstrap_address(address) or ""
+        except ConnectionError:
+            raise UsageError(argument, "auto: no Ray was started on this machine (`ray start --head`, or "
+                                       "`sweep up` for the warm runtime)") from None
+        if not address:
+            return
+        shown = f"auto ({address})"
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "", address
+    if address == "local" or scheme not in ("", "ray"):
+        return
+    host, colon, port = rest.split("/", 1)[0].rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(argument, f"{shown}: not the address of a Ray cluster (HOST:PORT, ray://HOST:PORT "
+                                   "or auto)")
+    try:
+        socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as e:
+        why = (f"no answer within {ADDRESS_TIMEOUT_S:g} s" if isinstance(e, socket.timeout)
+               else (e.strerror or type(e).__name__))
+        raise UsageError(argument, f"{shown}: no Ray answers there ({why}); is the cluster up, and is this "
+                                   "its head's address?") from None
+
+
 def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
                 preload: bool | None = None, dashboard: bool = False,
                 spec: SweepSpec | None = None, out: str | Path | None = None) -> bool:
@@ -135,17 +184,23 @@ def _connect(address: str | None, resources: dict[str, float] | None, *, preload
     imported = sys.modules.get("ray")  # the size check comes first, without importing Ray for it
     if imported is not None and imported.is_initialized():
         return False, None
+    given = bool(address)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not address:
         _start_embedded(resources, preload, dashboard)
         return True, None
+    argument = "--address" if given else "RAY_ADDRESS"
+    check_address(address, argument)
     code = None if spec is None else select_code(spec, out=out)
     with cluster_runtime_env(WORKER_ENV, code) as (runtime_env, sent):
         import ray
 
         quiet_ray_loggers()
         # ray.init zips and uploads the staged code before it returns; the staging folder goes after
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
+        try:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
+        except ConnectionError as e:  # "auto" with no Ray on this machine, a cluster gone meanwhile
+            raise UsageError(argument, f"{address}: {first_line(e)}") from None
     quiet_ray_loggers()
     return True, None if sent is None else sent.describe()
 

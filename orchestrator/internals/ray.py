@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from .patches import Undo, register, swap
 
 __all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid",
-           "tune_interrupt", "tune_interrupt_in_force"]
+           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address"]
 
 RAY_START_PATCHES = ("ray_node_params", "ray_loopback", "ray_no_api_server")
 
@@ -306,3 +306,18 @@ def raylet_pid() -> int | None:
         return int(node.all_processes["raylet"][0].process.pid)
     except Exception:  # noqa: BLE001 - moved: the caller does without (the next run starts its workers)
         return None
+
+
+def bootstrap_address(address: str) -> str | None:
+    """The HOST:PORT ``ray.init(address=address)`` connects to: ``auto`` is the Ray last started on
+    this machine (Ray's file under its temp folder, else a GCS process found running), another
+    address itself. None when Ray's private function moved (``ray.init`` then resolves it alone).
+
+    Raises:
+        ConnectionError: ``auto`` and no Ray found on this machine (as ``ray.init`` raises).
+    """
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:
+        return None
+    return canonicalize_bootstrap_address(address)

@@ -13,8 +13,8 @@ import inspect
 
 import pytest
 
-from orchestrator.internals import (PATCHES, RAY_START_PATCHES, patched, ray_init_private_kwargs, target_present,
-                                    trial_actor, trial_error, tune_interrupt, tune_interrupt_in_force)
+from orchestrator.internals import (PATCHES, RAY_START_PATCHES, bootstrap_address, patched, ray_init_private_kwargs,
+                                    target_present, trial_actor, trial_error, tune_interrupt, tune_interrupt_in_force)
 
 RAY_PATCHES = (*RAY_START_PATCHES, "tune_actors_without_runtime_env", "tune_interrupt_event")
 
@@ -199,3 +199,11 @@ def test_trial_error_reads_the_error_tune_pickled_before_the_storage_has_it(tmp_
 
     assert trial_error(Moved()) == "from storage"
 
+
+
+def test_bootstrap_address_resolves_an_address_as_ray_init_does():
+    """Not a patch but a reach: ``ray._private.services.canonicalize_bootstrap_address`` (what
+    ``--address auto`` stands for, checked before ``ray.init`` would wait on it); None when it moved."""
+    got = bootstrap_address("10.1.2.3:6379")
+    assert got == "10.1.2.3:6379", "the reach bootstrap_address: Ray's canonicalize_bootstrap_address moved " \
+                                    f"(got {got!r}); `--address auto` is then no longer checked before ray.init"
