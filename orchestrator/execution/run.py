@@ -63,7 +63,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
         dashboard: start Ray's dashboard (on 127.0.0.1) with the embedded Ray this starts
             (``--dashboard``); a cluster's or an already running Ray keeps its own.
         cancel: when set (by the warm runtime's host, its client gone), the search stops and the
-            run is left incomplete and resumable, as after an interrupt.
+            run is left incomplete and resumable, as after an interrupt. None: an event of the
+            run's own, which Ctrl-C sets while the search runs in the main thread.
 
     Returns:
         A :class:`RunResult`.
@@ -100,7 +101,8 @@ def run_sweep(spec: SweepSpec, out: str | Path = "results", *, address: str | No
     except BaseException:
         ray_start.abandon()
         raise
-    options = RunOptions(warm_start=warm_start, tensorboard=tensorboard, budget_s=budget_s, cancel=cancel)
+    options = RunOptions(warm_start=warm_start, tensorboard=tensorboard, budget_s=budget_s,
+                         cancel=cancel or threading.Event())
     guard: RunGuard | None = None
     try:
         with RayLogs.held() as logs, RunGuard(logs) as guard:
@@ -185,7 +187,7 @@ def _run_strategy(ctx: RunContext, strategy: Strategy) -> RunResult:
     try:
         strategy.run(ctx)
         cancel = strategy.options.cancel
-        if cancel is not None and cancel.is_set():  # its client went away: no selection, left resumable
+        if cancel is not None and cancel.is_set():  # Ctrl-C, or its client went away: no selection, left resumable
             raise KeyboardInterrupt
         return finalize(ctx, strategy)
     finally:
@@ -289,7 +291,7 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
             write_json(clean_json(info), local / "run.json")
             if mirror is not None:
                 mirror.push()
-            return _run_strategy(ctx, make_strategy(spec.strategy, RunOptions(restore=True, cancel=cancel)))
+            return _run_strategy(ctx, make_strategy(spec.strategy, RunOptions(restore=True, cancel=cancel or threading.Event())))
     finally:
         if guard is not None and guard.ctx is not None:
             guard.ctx.tables.close_journal()

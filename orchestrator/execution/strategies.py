@@ -18,8 +18,10 @@ Imports Ray only inside the methods that run.
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ..babysit import BabysitStrategy
 from ..internals import patched, tune_interrupt, tune_interrupt_in_force
@@ -30,6 +32,31 @@ from .ray_start import embedded_here
 
 __all__ = ["Strategy", "RunOptions", "STRATEGIES", "make_strategy", "ParallelStrategy", "BabysitStrategy",
            "prune_checkpoints", "best_checkpoint"]
+
+
+@contextlib.contextmanager
+def ctrl_c_sets(event: threading.Event | None) -> Iterator[None]:
+    """While the search runs in the main thread: the first Ctrl-C sets ``event`` (the search ends,
+    its trials left unfinished, and the run is marked incomplete), a second one interrupts at once.
+
+    Tune's own handler sets an event of its own, which the run cannot see, and stays installed
+    after the search, so that a Ctrl-C during the test evaluation did nothing: without this, an
+    interrupted search went on to selection and the test split and was marked complete.
+    """
+    if event is None or threading.current_thread() is not threading.main_thread() or not tune_interrupt_in_force():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first(signum: int, frame: Any) -> None:
+        event.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class ParallelStrategy(Strategy):
@@ -49,7 +76,11 @@ class ParallelStrategy(Strategy):
         from . import tune_setup as setup
         from .tune_events import attach
 
-        with attach(ctx.sink):  # a restored TuneEvents finds this run's sink here
+        # Ctrl-C, or a client gone from the warm runtime, interrupts the search through Tune's own
+        # interrupt event (the reach tune_interrupt_event; the runtime's host holds it for its life):
+        # Tune saves the experiment with its unfinished trials unfinished, for `sweep resume`.
+        interrupt = () if tune_interrupt_in_force() else ("tune_interrupt_event",)
+        with patched(*interrupt), attach(ctx.sink):  # a restored TuneEvents finds this run's sink here
             tuner = setup.restore_tuner(ctx) if self.options.restore else self._new_tuner(ctx)
             ctx.view.set_capacity(ctx.spec.resources.model_dump(), ray.cluster_resources())
             ctx.view.start()
@@ -58,10 +89,8 @@ class ParallelStrategy(Strategy):
             # runs, or by a test session): its prestarted workers can take Tune's trial actors.
             prestarted = ("tune_actors_without_runtime_env",) if embedded_here() else ()
             try:
-                # a client gone from the warm runtime interrupts the search as Ctrl-C would: its
-                # unfinished trials stay unfinished, for `sweep resume`
                 with setup.tune_environment(ctx.spec, ctx.deadline), patched(*prestarted), \
-                        tune_interrupt(self.options.cancel):
+                        tune_interrupt(self.options.cancel), ctrl_c_sets(self.options.cancel):
                     stamp("search_start")
                     self.grid = tuner.fit()
             except Exception:

@@ -1,9 +1,12 @@
-"""Kill a sweep's driver (SIGKILL) mid-run, then `sweep resume`: complete tables, no duplicate rows."""
+"""Kill a sweep's driver (SIGKILL) mid-run, or interrupt it (Ctrl-C), then `sweep resume`: complete
+tables, no duplicate rows."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -25,7 +28,8 @@ def _journal_lines(run_dir: Path) -> list[dict]:
     return out
 
 
-def test_driver_killed_then_resumed(ray_session, tmp_path):
+def _start_and_wait_midway(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    """A 6-trial sweep as a process of its own, once a trial has finished and others are midway."""
     spec = write_spec(tmp_path, {
         "name": "crash",
         "data": {"dataset": "digits"},
@@ -39,10 +43,9 @@ def test_driver_killed_then_resumed(ray_session, tmp_path):
     env.pop("RAY_ADDRESS", None)
     log = tmp_path / "driver.log"
     proc = start_sweep("run", str(spec), "--out", str(out), env=env, log=log)
+    deadline = time.time() + 240
+    run_dir = None
     try:
-        deadline = time.time() + 240
-        run_dir = None
-        # kill once a trial has finished and others are midway
         while time.time() < deadline:
             dirs = [p for p in out.iterdir() if p.is_dir()] if out.exists() else []
             if dirs:
@@ -53,15 +56,18 @@ def test_driver_killed_then_resumed(ray_session, tmp_path):
             if proc.poll() is not None:
                 break
             time.sleep(0.2)
-        assert proc.poll() is None, "the sweep finished before it could be killed"
-    finally:
+        assert proc.poll() is None, "the sweep finished before it could be stopped"
+    except BaseException:
         kill_group(proc)
-    assert_no_native_lines(log.read_text(errors="replace"), "the killed driver")
+        raise
     assert run_dir is not None
-    before = _journal_lines(run_dir)
+    return proc, run_dir, log
+
+
+def _resumed_whole(run_dir: Path, before: list[dict]) -> None:
+    """`sweep resume` completes the run: every trial's 6 epochs once, nothing done before lost."""
     finished_before = {e["trial_id"] for e in before if e["kind"] == "end"}
     epochs_before = {(e["trial_id"], e["result"]["epoch"]) for e in before if e["kind"] == "epoch"}
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # died without a word
 
     assert run_cli("resume", run_dir) == 0
 
@@ -75,4 +81,37 @@ def test_driver_killed_then_resumed(ray_session, tmp_path):
     assert finished_before <= set(trials["trial_id"])  # no finished trial lost
     assert epochs_before <= set(zip(epochs["trial_id"], epochs["epoch"]))  # progress never goes backwards
     assert trials["is_selected"].sum() == 1 and trials["test_accuracy"].notna().sum() == 1
+
+
+def test_driver_killed_then_resumed(ray_session, tmp_path):
+    proc, run_dir, log = _start_and_wait_midway(tmp_path)
+    kill_group(proc)
+    assert_no_native_lines(log.read_text(errors="replace"), "the killed driver")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # died without a word
+    _resumed_whole(run_dir, _journal_lines(run_dir))
+
+
+def test_ctrl_c_leaves_the_run_incomplete_untested_and_resumable(ray_session, tmp_path):
+    """Ctrl-C in the terminal (SIGINT to the command's process group) mid-search: exit 130, one
+    line, the run marked incomplete with no selection and no test score; `sweep resume` finishes it.
+    (Ray Tune's own Ctrl-C handler used to end the search quietly: the run went on to select, test
+    and mark itself complete, and could not be resumed.)"""
+    proc, run_dir, log = _start_and_wait_midway(tmp_path)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=90)
+    finally:
+        kill_group(proc)
+    said = log.read_text(errors="replace")
+    assert rc == 130, said
+    assert said.rstrip().splitlines()[-1] == "sweep: error: interrupted; the run directory is marked incomplete"
+    assert "Traceback" not in said and "test (once)" not in said
+    assert_no_native_lines(said, "the interrupted driver")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "incomplete"
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    assert not trials["is_selected"].any()
+    assert "test_accuracy" not in trials or trials["test_accuracy"].isna().all()  # the test split untouched
+    before = _journal_lines(run_dir)
+    assert any(e["kind"] == "end" for e in before)
+    _resumed_whole(run_dir, before)
 
