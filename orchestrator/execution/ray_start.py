@@ -189,9 +189,10 @@ def _connect(address: str | None, resources: dict[str, float] | None, *, preload
     if not address:
         _start_embedded(resources, preload, dashboard)
         return True, None
+    argument = "--address" if given else "RAY_ADDRESS"
     code = None if spec is None else select_code(spec, out=out)
-    check_address(address, "--address" if given else "RAY_ADDRESS")
-    with cluster_runtime_env(WORKER_ENV, code) as (runtime_env, sent):
+    with cluster_runtime_env(WORKER_ENV, code) as (runtime_env, sent):  # the code's size checked first
+        check_address(address, argument)
         import ray
 
         quiet_ray_loggers()
@@ -199,7 +200,7 @@ def _connect(address: str | None, resources: dict[str, float] | None, *, preload
         try:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
         except ConnectionError as e:  # "auto" with no Ray on this machine, a cluster gone meanwhile
-            raise UsageError("--address" if given else "RAY_ADDRESS", f"{address}: {first_line(e)}") from None
+            raise UsageError(argument, f"{address}: {first_line(e)}") from None
     quiet_ray_loggers()
     return True, None if sent is None else sent.describe()
 
