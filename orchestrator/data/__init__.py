@@ -11,6 +11,7 @@ The data flow is one-directional, one module per step:
    alone. :func:`check_source` does the cheap part of the same checks (the file exists, the
    target column is in its header, the .npz holds ``x`` and ``y``, the folder has 2 classes, the
    loader imports and takes its arguments) without reading the rows; ``sweep validate`` uses it.
+   :func:`check_data_path` refuses a path no source reads (``data.npy``) by its extension alone.
 2. :mod:`.split` -- :func:`split_indices` splits the rows into train / validation / test
    (stratified for classification) with scikit-learn's ``train_test_split``.
 3. :mod:`.preprocess` -- imputation, one-hot encoding, scaling and label encoding of a table,
@@ -35,7 +36,7 @@ from .checks import MIN_ROWS, TASKS
 from .containers import ArrayData, Prepared, RawData, Split
 from .files import CSV_SUFFIXES, MISSING, PARQUET_SUFFIXES
 from .pipeline import load_for, prepare
-from .sources import check_source, load_raw, load_source
+from .sources import check_data_path, check_source, load_raw, load_source
 from .split import split_indices
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "load_raw",
     "load_source",
     "check_source",
+    "check_data_path",
     "load_for",
     "MISSING",
     "split_indices",

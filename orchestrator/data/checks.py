@@ -6,18 +6,24 @@ problem is reported with the same words wherever it is found.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .messages import row
+from .messages import label, row
 
-__all__ = ["TASKS", "MIN_ROWS", "check_task_value", "require_task", "check_rows", "check_features",
-           "column_kind"]
+__all__ = ["TASKS", "MIN_ROWS", "STRAY_TEXT_FRACTION", "check_task_value", "require_task", "check_rows",
+           "check_features", "column_kind"]
 
 TASKS = ("classification", "regression")
 MIN_ROWS = 10
 """Fewest usable rows (after dropping rows with a missing target) a data set may have."""
+STRAY_TEXT_FRACTION = 0.05
+"""A text column whose non-empty values are all numbers but for at most this fraction of them (or
+but for one, among at least :data:`MIN_ROWS` values) is a numeric column with stray text ('lots' in
+an income column): refused, rather than one-hot encoded as one category per number."""
 
 
 def check_task_value(task: str | None) -> None:
@@ -63,14 +69,23 @@ def check_rows(n: int, dropped: int, total: int, *, where: str, key: str) -> Non
         )
 
 
-def check_features(X: pd.DataFrame, *, where: str) -> None:
-    """Refuse a table with no feature column, a column of an unusable type, or an infinite value.
+def check_features(X: pd.DataFrame, *, where: str, rows: np.ndarray | None = None) -> None:
+    """Refuse a table with no feature column, a column of an unusable type, a numeric column with
+    stray text (see :data:`STRAY_TEXT_FRACTION`), or an infinite value.
 
     Missing values pass: they are imputed (from the training split) by the preprocessing.
 
+    Args:
+        rows: each row's position in the file (rows with a missing target may have been dropped),
+            to name a bad value's row; None: the rows are the file's.
+
     Raises:
-        DataError: key ``data.path``, naming the column (and the row of an infinite value).
+        DataError: key ``data.path``, naming the column (and the row and value of a bad one).
     """
+
+    def at(position: int) -> str:
+        return row(rows[position] if rows is not None else position)
+
     if X.shape[1] == 0:
         raise DataError(
             "data.path",
@@ -91,9 +106,47 @@ def check_features(X: pd.DataFrame, *, where: str) -> None:
                 raise DataError(
                     "data.path",
                     f"column {col!r} in {where} has {int(inf.sum())} infinite values (first at "
-                    f"{row(np.flatnonzero(inf)[0])}); remove or "
+                    f"{at(np.flatnonzero(inf)[0])}); remove or "
                     "replace them",
                 )
+        elif kind == "categorical":
+            _refuse_stray_text(X[col], col, where=where, at=at)
+
+
+def _refuse_stray_text(col: pd.Series, name: str, *, where: str, at: Callable[[int], str]) -> None:
+    """Refuse a text column that holds numbers but for a few values (:data:`STRAY_TEXT_FRACTION`).
+
+    Read as text, every number would become a category of its own. A pandas ``category`` or
+    boolean column was made categorical on purpose and passes, as does one with no stray at all
+    (numeric codes stored as text) or with more strays than a few (a column of categories).
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col.dtype):
+        return
+    text = col.astype(object)
+    try:  # each distinct value parsed once: a column of categories has few
+        codes, distinct = pd.factorize(text)
+    except TypeError:  # unhashable values (lists): not a column of numbers
+        return
+    distinct = pd.Series(distinct, dtype=object)
+    blank = distinct.astype(str).str.strip().eq("").to_numpy()
+    number = pd.to_numeric(distinct, errors="coerce").notna().to_numpy()
+    present = (codes >= 0) & ~blank[codes]  # missing values (code -1) are not counted
+    n = int(present.sum())
+    if n == 0:
+        return
+    stray = present & ~number[codes]
+    k = int(stray.sum())
+    if not (k <= STRAY_TEXT_FRACTION * n or (k == 1 and n >= MIN_ROWS)) or k == 0:
+        return
+    first = int(np.flatnonzero(stray)[0])
+    one = k == 1
+    raise DataError(
+        "data.path",
+        f"column {name!r} in {where} holds numbers but {k} of its {n} values {'is' if one else 'are'} "
+        f"not a number (first {label(text.iloc[first])} at {at(first)}); replace {'it' if one else 'them'} "
+        f"with {'a number' if one else 'numbers'}, or empty {'that cell' if one else 'those cells'} and set "
+        "data.missing: impute (as text, every number would be a category of its own)",
+    )
 
 
 def column_kind(col: pd.Series) -> str | None:

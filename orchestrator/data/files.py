@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from .containers import RawData
 from .messages import did_you_mean, preview, row
 
 __all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "MISSING", "check_file", "load_file", "table_from_frame",
-           "clean_target"]
+           "clean_target", "extension", "file_format"]
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -34,7 +35,8 @@ def check_file(path: str | os.PathLike[str] | None, target: str | None, task: st
     """Cheap checks of a data file, reading only its header (CSV) or schema (Parquet).
 
     Checks that it exists, is a file with a supported extension, that ``target`` and ``task`` are
-    given, and that the target column is in the header beside at least one feature column.
+    given, that no column is named twice, and that the target column is in the header beside at
+    least one feature column.
 
     Raises:
         DataError: key ``data.path``, ``data.target`` or ``data.task``, as :func:`load_file`
@@ -95,6 +97,7 @@ def table_from_frame(frame: pd.DataFrame, *, target: str, task: str, missing: st
     frame = frame.copy(deep=False)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
+    _refuse_duplicates(columns, where)
     _check_target_in_columns(target, columns, where)
     if missing == "error":
         _refuse_missing(frame, target, where)
@@ -102,7 +105,7 @@ def table_from_frame(frame: pd.DataFrame, *, target: str, task: str, missing: st
     y, X, dropped, kept = _drop_missing_target(frame[target], frame.drop(columns=[target]))
     check_rows(len(y), dropped, rows_total, where=where, key="data.path")
     y = clean_target(y, task, where=f"target {target!r} in {where}", key="data.target", rows=kept)
-    check_features(X, where=where)
+    check_features(X, where=where, rows=kept)
     return RawData(X=X, y=y, task=task, name=name, rows_dropped_missing_target=dropped)
 
 
@@ -122,7 +125,7 @@ def _existing_file(path: str | os.PathLike[str] | None) -> Path:
         raise DataError(
             "data.path",
             f"data file {where} does not exist; check the path (a relative path is relative to "
-            "the directory the command runs in)",
+            "the spec file's directory)",
         )
     if file.is_dir():
         raise DataError(
@@ -130,16 +133,25 @@ def _existing_file(path: str | os.PathLike[str] | None) -> Path:
             f"{shown} is a directory, not a data file; point data.path at one "
             f"{'/'.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} file",
         )
-    if _file_format(file) is None:
+    if file_format(file) is None:
         raise DataError(
             "data.path",
-            f"{shown} has an unsupported extension; data files must end in one of: "
+            f"{shown} has {extension(file)}; data files must end in one of: "
             f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}",
         )
     return file
 
 
-def _file_format(file: Path) -> str | None:
+def extension(file: Path) -> str:
+    """A file's extension as an error names it: ``the extension '.npy'`` (``'.csv.gz'`` whole), or
+    ``no extension``."""
+    suffixes = [s.lower() for s in file.suffixes]
+    if not suffixes:
+        return "no extension"
+    return f"the extension {''.join(suffixes[-2:]) if suffixes[-1] == '.gz' else suffixes[-1]!r}"
+
+
+def file_format(file: Path) -> str | None:
     """``"csv"`` or ``"parquet"`` from the file's extension; None for any other."""
     name = file.name.lower()
     if name.endswith(CSV_SUFFIXES):
@@ -172,6 +184,8 @@ def _read_errors(file: Path) -> Iterator[None]:
     """Turn what pandas or pyarrow raise while reading ``file`` into a one-line DataError."""
     try:
         yield
+    except DataError:  # a check made while reading (a column named twice): already one line
+        raise
     except pd.errors.EmptyDataError:
         raise DataError(
             "data.path", f"{file} is empty; it needs a header row and data rows"
@@ -185,9 +199,13 @@ def _read_errors(file: Path) -> Iterator[None]:
 def _read_table(file: Path) -> pd.DataFrame:
     """Read the whole file into a DataFrame, turning read failures into DataError."""
     with _read_errors(file):
-        if _file_format(file) == "csv":
+        if file_format(file) == "csv":
             frame = pd.read_csv(file)
+            _refuse_renamed_duplicates(file, list(frame.columns))
         else:
+            import pyarrow.parquet as pq
+
+            _refuse_duplicates(pq.read_schema(file).names, file)  # pyarrow cannot read them into a frame
             frame = pd.read_parquet(file, engine="pyarrow")
     if frame.shape[1] == 0:
         raise DataError("data.path", f"{file} has no columns; it needs a header row")
@@ -197,12 +215,14 @@ def _read_table(file: Path) -> pd.DataFrame:
 def _read_columns(file: Path) -> list[str]:
     """Read only the column names: the CSV header or the Parquet schema."""
     with _read_errors(file):
-        if _file_format(file) == "csv":
+        if file_format(file) == "csv":
             columns = list(pd.read_csv(file, nrows=0).columns)
+            _refuse_renamed_duplicates(file, columns)
         else:
             import pyarrow.parquet as pq
 
             columns = list(pq.read_schema(file).names)
+            _refuse_duplicates(columns, file)
     # pandas' Parquet index columns are stored in the schema but are not data columns.
     columns = [str(c) for c in columns if not str(c).startswith("__index_level_")]
     if not columns:
@@ -210,11 +230,44 @@ def _read_columns(file: Path) -> list[str]:
     return columns
 
 
+_RENAMED = re.compile(r"(.*)\.[0-9]+")
+"""How pandas renames a column named twice in a CSV header: ``age``, ``age.1``, ``age.2``..."""
+
+
+def _refuse_renamed_duplicates(file: Path, columns: Sequence[str]) -> None:
+    """Refuse a CSV header that names a column twice.
+
+    pandas renames the second ``age`` to ``age.1`` as it reads, so the header row itself is read
+    again (that row alone), and only when a column looks renamed so: ``<another column>.<n>``.
+    """
+    names = {str(c) for c in columns}
+    if any(m is not None and m.group(1) in names for m in (_RENAMED.fullmatch(str(c)) for c in columns)):
+        header = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False)
+        _refuse_duplicates([str(v) for v in header.iloc[0]] if len(header) else [], file)
+
+
+def _refuse_duplicates(names: Sequence[str], file: Path | str) -> None:
+    """Refuse column names given more than once (empty ones aside: pandas names those itself)."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        if str(name).strip():
+            seen.setdefault(str(name), []).append(i + 1)
+    twice = {name: at for name, at in seen.items() if len(at) > 1}
+    if twice:
+        shown = "; ".join(f"{name!r} (columns {', '.join(map(str, at))})" for name, at in list(twice.items())[:5])
+        more = f"; and {len(twice) - 5} more" if len(twice) > 5 else ""
+        raise DataError(
+            "data.path",
+            f"{file} names {'a column' if len(twice) == 1 else 'columns'} more than once: {shown}{more}; "
+            "give every column a name of its own",
+        )
+
+
 def _not_utf8(file: Path, exc: UnicodeDecodeError) -> str:
     """Where the first byte that is not UTF-8 is: line and byte, found by decoding the file."""
     where = ""
     try:
-        raw = file.read_bytes() if _file_format(file) == "csv" and not file.name.lower().endswith(".gz") else b""
+        raw = file.read_bytes() if file_format(file) == "csv" and not file.name.lower().endswith(".gz") else b""
         if raw:
             try:
                 raw.decode("utf-8")

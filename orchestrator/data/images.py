@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -133,7 +134,10 @@ def read_images(path: str | os.PathLike[str], *, image_size: Sequence[int], colo
             import shutil
 
             shutil.copyfile(files[0], link)
-        x, _, _ = _read(Path(tmp), size, color_mode, None, key=key)
+        try:
+            x, _, _ = _read(Path(tmp), size, color_mode, None, key=key)
+        except DataError as e:  # named by the file given, not by the temporary folder's link to it
+            raise DataError(key, e.message.replace(str(link), str(p)).replace(tmp, str(p))) from None
     return x, [str(p)]
 
 
@@ -183,12 +187,50 @@ def _read(folder: Path, size: tuple[int, int], color_mode: str, classes: list[st
     from ..quiet import quiet_native_stderr
 
     failure: Exception | None = None
+    bad: tuple[Path, str] | None = None
     with quiet_native_stderr():  # in the driver: TensorFlow's native lines stay off the terminal
         try:
             return _read_batches(folder, size, color_mode, classes)
         except Exception as e:  # a file Keras cannot decode, ...: its reason is in the one line below,
             failure = e  # so the block ends normally and TensorFlow's own lines about it stay held back
-    raise DataError(key, f"cannot read the images in {folder}: {type(failure).__name__}: {first_line(failure)}")
+            bad = _first_unreadable(_loader_files(folder, classes), color_mode)
+    if bad is not None:
+        raise DataError(key, f"{bad[0]} is not a readable image ({bad[1]}); remove it or replace it with a "
+                        f"{'/'.join(IMAGE_SUFFIXES)} image")
+    raise DataError(key, f"cannot read the images in {folder}: {type(failure).__name__}: {_tf_reason(failure)}")
+
+
+_TF_OP_NAMES = re.compile(r"\{\{[^{}]*\}\}|\s*\[Op:[^\]]*\](\s*name:.*)?$")
+"""The ops TensorFlow names around an error's reason: ``{{function_node __wrapped__IteratorGetNext...}}``
+before it (in a pipeline), `` [Op:DecodeImage] name:`` after it (run eagerly)."""
+
+
+def _tf_reason(e: BaseException) -> str:
+    """An error's first line without TensorFlow's internal op names (``Unknown image file format...``)."""
+    reason = _TF_OP_NAMES.sub("", first_line(e, limit=None)).strip() or type(e).__name__
+    return reason if len(reason) <= 300 else reason[:297] + "..."
+
+
+def _loader_files(folder: Path, classes: list[str] | None) -> list[Path]:
+    """The files Keras' loader reads from ``folder``: those of the class subfolders (all of them
+    without classes), at any depth, in its order."""
+    roots = [folder / c for c in classes] if classes else [folder]
+    return [f for r in roots for f in sorted(Path(d) / n for d, _, names in os.walk(r) for n in names
+                                            if n.lower().endswith(IMAGE_SUFFIXES))]
+
+
+def _first_unreadable(files: Sequence[Path], color_mode: str) -> tuple[Path, str] | None:
+    """The first file Keras' decoder refuses, and why; None when each decodes (the reading failed
+    for another reason). Decodes every file: called only after the loader has failed."""
+    import tensorflow as tf
+
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+    for f in files:
+        try:  # what Keras' loader does to each file
+            tf.image.decode_image(tf.io.read_file(str(f)), channels=channels, expand_animations=False)
+        except Exception as e:  # tf.errors.InvalidArgumentError, ...
+            return f, _tf_reason(e)
+    return None
 
 
 def _read_batches(folder: Path, size: tuple[int, int], color_mode: str,

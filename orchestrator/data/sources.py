@@ -19,12 +19,16 @@ from ..errors import DataError
 from .builtin import BUILTIN_DATASETS, check_builtin, load_builtin
 from .checks import check_task_value
 from .containers import ArrayData, RawData
-from .files import CSV_SUFFIXES, MISSING, PARQUET_SUFFIXES, check_file, load_file
+from .files import CSV_SUFFIXES, MISSING, PARQUET_SUFFIXES, check_file, extension, file_format, load_file
 from .images import check_image_folder, load_image_folder
 from .loader import check_loader, load_from_loader
-from .npz import check_npz, is_npz, load_npz
+from .npz import NPZ_SUFFIX, check_npz, is_npz, load_npz
 
-__all__ = ["load_raw", "load_source", "check_source"]
+__all__ = ["load_raw", "load_source", "check_source", "check_data_path"]
+
+PATH_KINDS = (f"a {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} or {NPZ_SUFFIX} file, or a folder of images "
+              "(one subfolder per class)")
+"""What ``data.path`` may name, as an error lists it."""
 
 
 def load_raw(
@@ -111,6 +115,7 @@ def load_source(
     """
     _check_exactly_one(dataset, path, loader)
     check_task_value(task)
+    check_data_path(path)
     if loader is not None:
         return load_from_loader(loader, args, base_dir=base_dir, task=task, target=target, missing=missing,
                                 test_fraction=test_fraction)
@@ -163,12 +168,34 @@ def check_source(
     if loader is not None:
         check_loader(loader, args, base_dir=base_dir, task=task)
         return task
+    check_data_path(path)
     if is_npz(path):
         return check_npz(path, task)  # type: ignore[arg-type]
     if _is_image_folder(path):
         return check_image_folder(path, task)
     check_file(path, target, task)
     return task
+
+
+def check_data_path(path: str | os.PathLike[str] | None) -> None:
+    """Refuse a ``data.path`` that no source reads, by its extension alone (``data.npy``).
+
+    Called before any other check of a path (the target a table needs, the task), so that the
+    first thing said about such a path is that it cannot be read. A folder passes (an image
+    folder), and so does a path without an extension that does not exist (its absence is what
+    :func:`check_source` will say).
+
+    Raises:
+        DataError: key ``data.path``, naming the extension and the kinds of path that are read.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).strip():
+        return
+    p = Path(os.fspath(path))
+    if is_npz(path) or file_format(p) is not None or p.is_dir() or (not p.suffix and not p.exists()):
+        return
+    hint = (f"; NumPy arrays go in one {NPZ_SUFFIX} file: numpy.savez(path, x=..., y=...)"
+            if p.suffix.lower() == ".npy" else "")
+    raise DataError("data.path", f"{p} has {extension(p)}, which data.path cannot read; give {PATH_KINDS}{hint}")
 
 
 def _is_image_folder(path: str | os.PathLike[str] | None) -> bool:

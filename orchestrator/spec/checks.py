@@ -183,6 +183,10 @@ def _check_data(d: DataSpec, base_dir: str) -> str:
     task = d.task or ("classification" if folder else None)  # one subfolder per class
     if folder and task != "classification":
         raise SpecError("data.task", f"an image folder (one subfolder per class) is classification, got {task!r}")
+    if not folder:  # a path no source reads (data.npy) is said first, before the target a table needs
+        from .. import data as data_mod
+
+        data_mod.check_data_path(path)
     if d.target is None and not folder and not path.lower().endswith(".npz"):
         raise SpecError("data.target", "required with data.path: the name of the column to predict")
     if task is None:
