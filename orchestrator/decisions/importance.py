@@ -17,17 +17,44 @@ Optuna's import, 1-5 s on that machine), and fANOVA -- the better estimate on fe
 in all (100 trials of one objective, 50 of two, 33 of three).
 
 Which trials: those with at least one finished epoch (``epochs >= 1`` when the table has the
-column) and a finite value of the objective. Conditional hyperparameters are included: a row where
-one was inactive (its ``hp_<name>`` is null/NaN) gets a stand-in drawn uniformly from its
-distribution (a log range on its log scale, a categorical among its choices), fixed by a hash of
-the trial id, the parameter's name and the seed -- so every trial has every parameter, as fANOVA
-requires, and the same table gets the same stand-ins on every call. Drawn, not fixed: a fixed
-stand-in (the low end, the first choice) turns the parameter into a copy of its condition --
-``momentum`` (active with sgd) would rank as high as the ``optimizer`` that switches it on;
-measured on the generated table of ``tests/unit/test_importance.py``, where PED-ANOVA then ranked
-``momentum`` above the learning rate. A drawn stand-in carries no signal, so the parameter is
-ranked on the rows where it was active. A numeric value outside its range (PBT may perturb past
-the spec's bounds) is clamped to the range.
+column) and a finite value of the objective.
+
+Which hyperparameters get an importance: only those that VARIED over those trials. One inactive
+in every trial (``momentum`` when no trial drew sgd) or holding one value in all of them carries
+no information and gets none: it is left out of the ranking (its reason in ``left_out``, which the
+CLI and the report print as "not ranked"), never handed a share.
+
+Conditional hyperparameters (a trial where one was inactive has a null ``hp_<name>``) are given to
+Optuna as Optuna records them itself: the trial simply does not hold the parameter. No stand-in
+value is made up for it. Drawn stand-ins (what this module used to do) are noise that fANOVA's
+forest can split on: on 4 trials of the quickstart, with no sgd trial, ``momentum`` -- made of
+stand-ins only -- ranked first with 0.488, and on 16-24 generated trials a momentum that did
+nothing got up to 0.29. A fixed stand-in is no better: it makes the parameter a copy of its
+condition. What each evaluator then does, as Optuna defines it:
+
+- PED-ANOVA (Optuna's conditional PED-ANOVA) ranks a conditional parameter natively, the trials
+  where it is inactive forming a regime of their own.
+- fANOVA uses only the trials that hold every parameter it ranks. So it ranks the parameters
+  active in every trial (Optuna's own default, the intersection search space), over all the
+  trials; a conditional one is left out ("conditional, active in k of n trials") rather than
+  ranked on a subset of trials, which would change what every other number means.
+
+Too few trials (:func:`min_trials`): an objective with fewer usable trials than
+:data:`TRIALS_PER_PARAM` (4) per ranked hyperparameter, and at least :data:`MIN_TRIALS` (10), is
+not ranked at all (``ValueError``, shown as "not computed: too few trials ..."): the importances
+always add up to 1, so noise reads as a confident ranking. Measured with fANOVA on
+``only_one_matters`` of ``tests/unit/test_importance.py`` (4 varied hyperparameters, 12 data
+seeds): the one that drives the objective ranked first in 6/12 tables at 8 trials (2 per
+parameter: a coin toss), 9/12 at 16 (4 per parameter), 10/12 at 20, 11/12 at 24 and 12/12 at 32;
+on a pure-noise objective the top share was 0.40-0.53 at every size, so a share is no caveat by
+itself. An objective on which no ranked hyperparameter has a measurable effect (Optuna's
+importances all 0, which it would turn into equal shares) gets an empty ranking, each parameter
+noted "no measurable effect". PED-ANOVA (compared on the top 10% of the trials) needs at least
+:data:`PED_ANOVA_MIN_TRIALS` (50): on ``quickstart_like`` of the tests, a ``params`` objective of
+the units alone gave ``learning_rate`` 0.74 and ``units`` 0.21 at 24 trials, units 0.23-0.95 over 6
+data seeds at 40, and 0.73-0.91 (always first) at 50. ``auto`` picks PED-ANOVA only above
+:data:`FANOVA_MAX_WORK` trials x objectives, at 51 trials or more. A numeric value outside its range (PBT may perturb past the spec's
+bounds) is clamped to the range.
 
 Pure: the standard library and optuna (imported when called); pandas only if the caller hands
 in a DataFrame.
@@ -36,7 +63,6 @@ in a DataFrame.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import warnings
@@ -47,13 +73,18 @@ from .select import as_objectives, as_rows, value_of
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-__all__ = ["importance", "distributions", "choose_evaluator", "EVALUATORS", "FANOVA_MAX_WORK", "MIN_TRIALS"]
+__all__ = ["importance", "distributions", "choose_evaluator", "EVALUATORS", "FANOVA_MAX_WORK", "MIN_TRIALS",
+           "TRIALS_PER_PARAM", "PED_ANOVA_MIN_TRIALS", "min_trials"]
 
 EVALUATORS = ("auto", "fanova", "ped_anova")
 # fANOVA while (trials x objectives) is at most this (a few seconds on 2 busy cores; see the docstring).
 FANOVA_MAX_WORK = 100
-# Fewer trials than this with a finished epoch and a finite value: nothing to rank.
-MIN_TRIALS = 2
+# Fewer usable trials than TRIALS_PER_PARAM per ranked (varied) hyperparameter, or than
+# MIN_TRIALS, for an objective: not ranked at all (:func:`min_trials`; see the module's docstring).
+MIN_TRIALS = 10
+TRIALS_PER_PARAM = 4
+# PED-ANOVA compares its top 10% of trials with the rest: below this it ranks noise.
+PED_ANOVA_MIN_TRIALS = 50
 
 
 def _field(p: Any, name: str) -> Any:
@@ -116,35 +147,13 @@ def _missing(v: Any) -> bool:
         return True
 
 
-def _unit(*key: Any) -> float:
-    """A number in [0, 1) fixed by ``key`` (a hash: the same on every call and every machine)."""
-    digest = hashlib.blake2b("\x1f".join(map(str, key)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0 ** 64
-
-
-def _stand_in(dist: BaseDistribution, u: float) -> Any:
-    """The value at quantile ``u`` of ``dist`` under a uniform draw (log ranges on their log scale)."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    if isinstance(dist, CategoricalDistribution):
-        return dist.choices[min(int(u * len(dist.choices)), len(dist.choices) - 1)]
-    low, high = dist.low, dist.high  # type: ignore[attr-defined]
-    if isinstance(dist, IntDistribution):
-        if dist.log:
-            return min(high, int(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low)))))
-        return min(high, low + int(u * (high - low + 1)))
-    if dist.log:  # type: ignore[attr-defined]
-        return min(high, math.exp(math.log(low) + u * (math.log(high) - math.log(low))))
-    return low + u * (high - low)
-
-
-def _param_value(name: str, v: Any, dist: BaseDistribution, u: float) -> Any:
-    """A table's value of ``name`` as ``dist`` holds it: the stand-in at quantile ``u`` when
-    missing (inactive), clamped into the range when a number lies outside it."""
+def _param_value(name: str, v: Any, dist: BaseDistribution) -> Any:
+    """A table's value of ``name`` as ``dist`` holds it (None when missing: inactive), clamped
+    into the range when a number lies outside it."""
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
     if _missing(v):
-        return _stand_in(dist, u)
+        return None
     if isinstance(dist, CategoricalDistribution):
         for c in dist.choices:
             # 32.0 read back from Parquet is the choice 32; True is not the choice 1.
@@ -155,20 +164,57 @@ def _param_value(name: str, v: Any, dist: BaseDistribution, u: float) -> Any:
     return int(round(x)) if isinstance(dist, IntDistribution) else x
 
 
-def _study(rows: list[dict[str, Any]], dists: dict[str, BaseDistribution], name: str, mode: str,
-           seed: int) -> Any:
-    """An in-memory study of ``rows`` on one objective (the rows already filtered)."""
+def _values(rows: list[dict[str, Any]], dists: dict[str, BaseDistribution]) -> list[dict[str, Any]]:
+    """Each row's active hyperparameters as their distributions hold them (inactive ones absent)."""
+    out = []
+    for r in rows:
+        vals = {p: _param_value(p, r.get(f"hp_{p}"), d) for p, d in dists.items()}
+        out.append({p: v for p, v in vals.items() if v is not None})
+    return out
+
+
+def _why_not_ranked(name: str, values: list[dict[str, Any]], evaluator: str) -> str | None:
+    """Why ``name`` gets no importance over these trials' ``values`` (None: it is ranked): inactive
+    in every trial, one value in all, or -- for fANOVA -- inactive in some (see the module's
+    docstring)."""
+    active = [v[name] for v in values if name in v]
+    if not active:
+        return "inactive in every trial"
+    if len({repr(a) for a in active}) == 1:
+        return f"one value ({active[0]!r}) in every trial"
+    if len(active) < len(values) and evaluator == "fanova":
+        return (f"conditional, active in {len(active)} of {len(values)} trials: fANOVA ranks only what every "
+                "trial holds (--evaluator ped_anova ranks it)")
+    return None
+
+
+def min_trials(n_params: int, evaluator: str = "fanova") -> int:
+    """The fewest usable trials that rank ``n_params`` varied hyperparameters (see the module's
+    docstring): :data:`TRIALS_PER_PARAM` per parameter, at least :data:`MIN_TRIALS`; with
+    PED-ANOVA at least :data:`PED_ANOVA_MIN_TRIALS`. One varied hyperparameter takes the whole
+    share (or none: no measurable effect) on any sample, so it needs only two trials."""
+    if n_params <= 1:
+        return 2
+    floor = PED_ANOVA_MIN_TRIALS if evaluator == "ped_anova" else MIN_TRIALS
+    return max(floor, TRIALS_PER_PARAM * n_params)
+
+
+def _study(values: list[dict[str, Any]], rows: list[dict[str, Any]], dists: dict[str, BaseDistribution],
+           names: list[str], name: str, mode: str, seed: int) -> Any:
+    """An in-memory study of ``rows`` on one objective: each trial holds the parameters of
+    ``names`` that were active in it (an inactive one is absent, as in an Optuna study whose
+    objective never suggested it)."""
     import optuna
 
     study = optuna.create_study(direction="minimize" if mode == "min" else "maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=seed))
-    study.add_trials([
-        optuna.trial.create_trial(
-            params={p: _param_value(p, r.get(f"hp_{p}"), d, _unit(seed, r.get("trial_id", i), p))
-                    for p, d in dists.items()},
-            distributions=dists,  # the same objects on every row
-            value=value_of(r, name))
-        for i, r in enumerate(rows)])
+    trials = []
+    for v, r in zip(values, rows):
+        held = [p for p in names if p in v]
+        trials.append(optuna.trial.create_trial(params={p: v[p] for p in held},
+                                                distributions={p: dists[p] for p in held},  # the same objects
+                                                value=value_of(r, name)))
+    study.add_trials(trials)
     return study
 
 
@@ -182,8 +228,9 @@ def _finished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def importance(trials_frame: Any, spec_params: Mapping[str, Any], objectives: Sequence[Any],
-               evaluator: str = "auto", seed: int = 0) -> dict[str, list[tuple[str, float]]]:
-    """Per objective, the searched hyperparameters ranked by importance (see the module's docstring).
+               evaluator: str = "auto", seed: int = 0,
+               left_out: dict[str, dict[str, str]] | None = None) -> dict[str, list[tuple[str, float]]]:
+    """Per objective, the varied hyperparameters ranked by importance (see the module's docstring).
 
     Called by ``sweep importance``, ``sweep show``, the report and ``run.importance``.
 
@@ -195,16 +242,19 @@ def importance(trials_frame: Any, spec_params: Mapping[str, Any], objectives: Se
             constants are not ranked.
         objectives: spec ``Objective``s or ``(name, mode)`` pairs, the first the metric.
         evaluator: ``auto``, ``fanova`` or ``ped_anova`` (:func:`choose_evaluator`).
-        seed: fANOVA's forest seed and the stand-ins' hash: the same ranking on every call.
+        seed: fANOVA's forest seed: the same ranking on every call.
+        left_out: when given, filled with ``{objective: {param: why}}`` for each searched
+            parameter that gets no importance (inactive in every trial, one value in all of
+            them, conditional under fANOVA, or no measurable effect).
 
     Returns:
         ``{objective name: [(param, importance), ...]}``, most important first (importances sum
-        to 1; equal ones in the spec's order).
+        to 1; equal ones in the spec's order); a parameter that is not ranked is not in it.
 
     Raises:
-        ValueError: no searched hyperparameter in the table, fewer than :data:`MIN_TRIALS`
-            usable trials for an objective, a categorical value no choice holds, or an unknown
-            evaluator.
+        ValueError: no searched hyperparameter in the table or none that varied, fewer usable
+            trials for an objective than :func:`min_trials` of the parameters it would rank, a
+            categorical value no choice holds, or an unknown evaluator.
     """
     objs = as_objectives(objectives)
     table = as_rows(trials_frame)
@@ -213,21 +263,47 @@ def importance(trials_frame: Any, spec_params: Mapping[str, Any], objectives: Se
     if not dists:
         raise ValueError("no searched hyperparameter to rank")
     usable = {n: [r for r in rows if math.isfinite(value_of(r, n))] for n, _ in objs}
-    for n, rs in usable.items():
-        if len(rs) < MIN_TRIALS:
-            raise ValueError(f"{len(rs)} trial(s) finished an epoch with a finite {n}: "
-                             f"at least {MIN_TRIALS} are needed to rank hyperparameters")
     which = choose_evaluator(max(len(rs) for rs in usable.values()), len(objs), evaluator)
     order = {p: i for i, p in enumerate(dists)}
+    plan: dict[str, tuple[list[dict[str, Any]], list[str]]] = {}
+    notes: dict[str, dict[str, str]] = {}
+    for n, rs in usable.items():
+        values = _values(rs, dists)
+        why = {p: w for p in dists if (w := _why_not_ranked(p, values, which))}
+        names = [p for p in dists if p not in why]
+        if not names:
+            raise ValueError(f"no searched hyperparameter varied across the {len(rs)} trial(s) that finished an "
+                             f"epoch with a finite {n}: nothing to rank")
+        if len(rs) < (need := min_trials(len(names), which)):
+            floor = PED_ANOVA_MIN_TRIALS if which == "ped_anova" else MIN_TRIALS
+            raise ValueError(f"too few trials to rank: {len(rs)} finished an epoch with a finite {n}, for "
+                             f"{len(names)} varied hyperparameter(s); at least {need} are needed "
+                             f"({TRIALS_PER_PARAM} per varied hyperparameter, at least {floor} with {which}) "
+                             "before the ranking means more than noise")
+        plan[n], notes[n] = (values, names), why
     out: dict[str, list[tuple[str, float]]] = {}
     with _quiet_optuna():
         from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
 
         for name, mode in objs:
+            values, names = plan[name]
+            if len({value_of(r, name) for r in usable[name]}) == 1:  # fANOVA would raise on zero variance
+                notes[name].update({p: f"no measurable effect: {name} is the same in every trial" for p in names})
+                out[name] = []
+                continue
             ev = FanovaImportanceEvaluator(seed=seed) if which == "fanova" else PedAnovaImportanceEvaluator()
-            scores = get_param_importances(_study(usable[name], dists, name, mode, seed), evaluator=ev,
-                                           params=list(dists))
-            out[name] = sorted(((p, float(v)) for p, v in scores.items()), key=lambda pv: (-pv[1], order[pv[0]]))
+            study = _study(values, usable[name], dists, names, name, mode, seed)
+            raw = {p: float(v) for p, v in get_param_importances(study, evaluator=ev, params=names,
+                                                                 normalize=False).items()}
+            raw = {p: v if math.isfinite(v) and v > 0 else 0.0 for p, v in raw.items()}
+            total = sum(raw.values())
+            if total <= 0:  # Optuna would hand out equal shares: nothing here is measurably important
+                notes[name].update({p: f"no measurable effect on {name}" for p in names})
+                out[name] = []
+                continue
+            out[name] = sorted(((p, v / total) for p, v in raw.items()), key=lambda pv: (-pv[1], order[pv[0]]))
+    if left_out is not None:
+        left_out.update(notes)
     return out
 
 

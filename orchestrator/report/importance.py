@@ -12,6 +12,7 @@ import html
 
 import pandas as pd
 
+from ..results.importance import left_out_line
 from .context import Context
 from .page import escaped, section_html
 
@@ -43,6 +44,10 @@ def importance_section(ctx: Context) -> str:
              f"for many trials; seeded, so the ranking is the same on every call) on the {finished} trials that "
              "finished at least one epoch, each objective at the trial's best epoch. The importances of an "
              "objective add up to 1 (the share of its variation across the trials a hyperparameter explains). "
-             "A conditional hyperparameter counts where it applied. The Goldilocks plots below come in this "
-             "order.</p>")
+             "Only hyperparameters that varied across those trials are ranked; a conditional one is ranked by "
+             "PED-ANOVA (inactive trials as a regime of their own) and left out by fANOVA, which needs every "
+             "trial to hold it. The Goldilocks plots below come in this order.</p>")
+    note = left_out_line(table)
+    if note:
+        inner += f'<p class="note">{html.escape(note[0].upper() + note[1:])}.</p>'
     return section_html("importance", inner + '<div class="grid">' + "".join(tables) + "</div>")

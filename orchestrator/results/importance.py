@@ -12,6 +12,14 @@ and a run whose trials changed (a resumed run) is ranked again. The cache is wri
 is safe: the run has finished (``complete`` or ``no_result``), run.json is unchanged since it was
 read (it is written atomically, as the run writes it), and the directory is writable; a run on a
 storage URI or a read-only copy is ranked every time and left as it was.
+
+What is not ranked: a searched hyperparameter that did not vary over the trials (inactive in
+every one, or one value in all), a conditional one under fANOVA, or one with no measurable effect
+gets no importance and is not in the table; the table's ``attrs["left_out"]`` holds
+``{objective: {param: why}}`` and :func:`left_out_line` says it in one line (``sweep show``,
+``sweep importance`` and the report print it). Too few trials for the ranking to mean more than
+noise (:func:`orchestrator.decisions.importance.min_trials`) is :class:`ImportanceUnavailable`:
+no ranking at all, its one-line reason shown instead.
 """
 
 from __future__ import annotations
@@ -27,25 +35,74 @@ from .front import objectives_of
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "EVALUATORS", "run_importance", "history_importance", "table_of", "ImportanceUnavailable"]
+__all__ = ["COLUMNS", "EVALUATORS", "run_importance", "history_importance", "table_of", "ImportanceUnavailable",
+           "left_out_line", "terminal_table"]
 
 COLUMNS = ("objective", "param", "importance", "rank")
 EVALUATORS = ("auto", "fanova", "ped_anova")
 FINISHED = ("complete", "no_result")  # run.json statuses whose trials no longer change
+# In the cache's fingerprint: a ranking cached by an earlier way of ranking is not read back
+# (v2: no stand-ins for inactive values, unvaried parameters left out, a minimum of trials).
+METHOD = "v2"
 
 
 class ImportanceUnavailable(ValueError):
-    """Nothing to rank: no searched hyperparameter, or too few trials with a finished epoch."""
+    """Nothing to rank: no searched hyperparameter, none that varied, or too few trials with a
+    finished epoch for the ranking to mean anything."""
 
 
-def table_of(ranking: Mapping[str, Iterable[tuple[str, float]]]) -> "pd.DataFrame":
+def table_of(ranking: Mapping[str, Iterable[tuple[str, float]]],
+             left_out: Mapping[str, Mapping[str, str]] | None = None) -> "pd.DataFrame":
     """``{objective: [(param, importance), ...]}`` (each list most important first) as the
-    :data:`COLUMNS` table."""
+    :data:`COLUMNS` table; ``left_out`` (``{objective: {param: why}}``) in its ``attrs``."""
     import pandas as pd
 
     rows = [{"objective": obj, "param": str(p), "importance": float(v), "rank": i}
             for obj, pairs in ranking.items() for i, (p, v) in enumerate(pairs, start=1)]
-    return pd.DataFrame(rows, columns=list(COLUMNS)).astype({"rank": "int64"})
+    table = pd.DataFrame(rows, columns=list(COLUMNS)).astype({"rank": "int64"})
+    table.attrs["left_out"] = {str(o): {str(p): str(w) for p, w in why.items()}
+                               for o, why in (left_out or {}).items() if why}
+    return table
+
+
+def left_out_line(table: "pd.DataFrame") -> str:
+    """One line naming the hyperparameters the table gives no importance, and why ("" when none):
+    ``not ranked (no importance): momentum (inactive in every trial)``; per objective when they
+    differ between objectives."""
+    left = table.attrs.get("left_out") or {}
+    if not left:
+        return ""
+
+    def text(why: Mapping[str, str]) -> str:
+        return ", ".join(f"{p} ({w})" for p, w in why.items())
+
+    parts = {text(w) for w in left.values()}
+    if len(parts) == 1 and len(left) == len(set(table["objective"]) | set(left)):
+        return f"not ranked (no importance): {parts.pop()}"
+    return "not ranked (no importance): " + "; ".join(f"for {o}: {text(w)}" for o, w in left.items())
+
+
+def terminal_table(ranking: "pd.DataFrame", top: int | None = None) -> Any:
+    """The table for the terminal (``sweep show``, ``sweep importance``): a row per rank, a column
+    per objective holding ``param  importance``, and under it :func:`left_out_line` when it says
+    something. Imports rich."""
+    from rich.console import Group
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("rank", justify="right")
+    objectives = list(dict.fromkeys(ranking["objective"]))
+    for name in objectives:
+        table.add_column(name, no_wrap=True)
+    depth = int(ranking["rank"].max()) if len(ranking) else 0
+    for rank in range(1, min(depth, top or depth) + 1):
+        cells = [str(rank)]
+        for name in objectives:
+            row = ranking[(ranking["objective"] == name) & (ranking["rank"] == rank)]
+            cells.append("" if row.empty else f"{row['param'].iloc[0]}  {row['importance'].iloc[0]:.3f}")
+        table.add_row(*cells)
+    line = left_out_line(ranking)
+    return Group(table, line) if line else table
 
 
 def _searched(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,17 +131,20 @@ def _rank(trials: "pd.DataFrame", params: Mapping[str, Any], objectives: list[tu
     if not params:
         raise ImportanceUnavailable("no searched hyperparameter to rank")
     try:
-        ranking = importance(trials, params, objectives, evaluator=evaluator, seed=seed)
-    except ValueError as e:  # too few finished trials, a value no distribution holds
+        left_out: dict[str, dict[str, str]] = {}
+        ranking = importance(trials, params, objectives, evaluator=evaluator, seed=seed, left_out=left_out)
+    except ValueError as e:  # too few trials, nothing varied, a value no distribution holds
         raise ImportanceUnavailable(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-    return table_of(ranking)
+    if not any(ranking.values()):
+        raise ImportanceUnavailable("no hyperparameter had a measurable effect on any objective")
+    return table_of(ranking, left_out)
 
 
 def _fingerprint(frame: "pd.DataFrame", evaluator: str, seed: int) -> str:
     """What the ranking depends on, hashed: the rows ranked (sorted), the evaluator, the seed."""
     ordered = frame.sort_values("trial_id", kind="stable") if "trial_id" in frame else frame
     text = ordered.to_json(orient="split", index=False, double_precision=15)
-    return hashlib.sha1(f"{evaluator}|{seed}|{text}".encode()).hexdigest()[:16]
+    return hashlib.sha1(f"{METHOD}|{evaluator}|{seed}|{text}".encode()).hexdigest()[:16]
 
 
 def _cached(info: Mapping[str, Any], key: str) -> "pd.DataFrame | None":
@@ -94,7 +154,8 @@ def _cached(info: Mapping[str, Any], key: str) -> "pd.DataFrame | None":
     ranking = entry.get("objectives")
     if not isinstance(ranking, Mapping):
         return None
-    return table_of({str(k): [(str(p), float(v)) for p, v in pairs] for k, pairs in ranking.items()})
+    left = entry.get("left_out") if isinstance(entry.get("left_out"), Mapping) else {}
+    return table_of({str(k): [(str(p), float(v)) for p, v in pairs] for k, pairs in ranking.items()}, left)
 
 
 def _store(path: Any, info: Mapping[str, Any], entry: dict[str, Any]) -> bool:
@@ -125,7 +186,8 @@ def run_importance(run: Any, evaluator: str = "auto", seed: int = 0, cache: bool
         cache: read and write run.json's ``importance`` (see the module's docstring).
 
     Raises:
-        ImportanceUnavailable: no searched hyperparameter, or too few trials to rank.
+        ImportanceUnavailable: no searched hyperparameter, none that varied, or too few trials
+            to rank (:func:`orchestrator.decisions.importance.min_trials`).
     """
     info = run.info if isinstance(run.info, Mapping) else {}
     spec = info.get("spec") if isinstance(info.get("spec"), Mapping) else {}
@@ -141,7 +203,8 @@ def run_importance(run: Any, evaluator: str = "auto", seed: int = 0, cache: bool
         ranking = {obj: [[p, float(v)] for p, v in zip(g["param"], g["importance"])]
                    for obj, g in table.groupby("objective", sort=False)}
         _store(run.path, info, {"fingerprint": key, "evaluator": evaluator, "seed": seed,
-                                "trials": int(len(frame)), "objectives": ranking})
+                                "trials": int(len(frame)), "objectives": ranking,
+                                "left_out": table.attrs.get("left_out", {})})
     return table
 
 

@@ -410,15 +410,30 @@ def test_load_many_finds_nothing(tmp_path: Path) -> None:
         orchestrator.load_many(tmp_path / "missing")
 
 
-def test_report_of_one_objective_has_no_front_but_ranks_its_hyperparameters(demo) -> None:
+def test_report_of_one_objective_has_no_front_and_too_few_trials_to_rank(demo) -> None:
     page = demo[1]
     start = page.index('<section id="front">')
     front = page[start:page.index("</section>", start)]
     assert "One objective (val_accuracy) and no constraint" in front and "<img" not in front
     start = page.index('<section id="importance">')
     importance = page[start:page.index("</section>", start)]
+    # 14 trials with a finished epoch for 5 varied hyperparameters (momentum is conditional):
+    # not ranked at all rather than a ranking of noise.
+    assert "Not computed: too few trials to rank: 14 finished" in importance
+    assert not re.findall(r'<td class="bar">', importance)
+
+
+def test_report_ranks_the_hyperparameters_of_enough_trials_and_names_what_it_left_out(tmp_path) -> None:
+    from orchestrator.report.context import Context
+    from orchestrator.report.importance import importance_section
+
+    d = tmp_path / "demo-run"
+    d.mkdir()
+    fabricate_run(d, n_trials=30)
+    ctx = Context.of(load(d))
+    importance = importance_section(ctx)
     ranked = re.findall(r'<td class="num">\d+</td><td>(\w+)</td><td class="bar">', importance)
     assert ranked[0] == "learning_rate"  # the one the fabricated accuracy depends on
-    assert set(ranked) == {"learning_rate", "momentum", "units", "dropout", "batch_size", "optimizer"}
-    gold = [a for a, _ in _images(page[page.index('<section id="goldilocks">'):])]
-    assert gold[0] == "Goldilocks plot of learning_rate"  # in the order of importance
+    assert set(ranked) == {"learning_rate", "units", "dropout", "batch_size", "optimizer"}
+    assert "Not ranked (no importance): momentum (conditional, active in" in importance
+    assert ctx.importance_order()[0] == "learning_rate"  # the Goldilocks plots' order
