@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError, UsageError
-from .options import OPTIONS, parse_budget, with_options
+from .options import OPTIONS, check_out_dir, parse_budget, with_options
 from .results import Run
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ def run(spec: Any, **options: Any) -> NotebookRun:
 
     budget = options.get("budget")
     budget_s = None if budget is None else parse_budget(budget, "budget")
+    check_out_dir(options.get("out", "results"), "out")  # a file there: said before Ray starts
     where = resolve(options.get("out", "results"), "out")
     sweep = with_options(as_spec(spec), num_samples=options.get("num_samples"),
                          max_concurrent=options.get("max_concurrent"), seed=options.get("seed"))

@@ -92,6 +92,7 @@ def run(
     """Run a sweep and write its run directory (trials, epochs, events as Parquet) and its selected model."""
     from . import api
     from .execution.ray_start import one_shot
+    from .options import as_flag
 
     one_shot()  # one run, then the process exits: its Ray need not be kept warm for a next one
     # The one front door (orchestrator.run); the budget counts from its call, the spec's load inside it.
@@ -100,19 +101,12 @@ def run(
                        max_concurrent=max_concurrent, seed=seed, budget=budget, tensorboard=tensorboard,
                        dashboard=dashboard, mlflow=mlflow, no_runtime=no_runtime)
     except UsageError as e:
-        raise _as_flag(e) from None
+        raise as_flag(e) from None
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
     if done.mlflow_parent:
         typer.echo(f"mlflow: {done.mlflow_uri} (parent run {done.mlflow_parent})")
     _report_result(done.result)
-
-
-def _as_flag(e: UsageError) -> UsageError:
-    """The API names a bad option by its keyword (``num_samples``), the CLI by its flag (``--num-samples``)."""
-    from .options import flag
-
-    return e if flag(e.argument) == e.argument else UsageError(flag(e.argument), e.message)
 
 
 def _where(option: str, location: str) -> Any:
@@ -124,13 +118,15 @@ def _where(option: str, location: str) -> Any:
 
 
 def _check_local(option: str, location: Path) -> None:
-    """Refuse a storage URI where only a local path (or a mounted shared filesystem) works."""
+    """Refuse a storage URI where only a local path (or a mounted shared filesystem) works, and a file."""
+    from .options import check_out_dir
     from .storage import unfold_uri
 
     shown = unfold_uri(str(location))  # typer folds "s3://" to "s3:/"
     if _is_uri(shown):
         _fail(f"{option}: {shown}: sweep compare writes to a local path or a mounted shared filesystem, "
               "not a storage URI")
+    check_out_dir(location, option)
 
 
 def _run_dir(location: str) -> Any:
@@ -310,6 +306,9 @@ def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a U
     from rich.console import Console
     from rich.table import Table
 
+    from .options import at_least
+
+    at_least(top, 1, "--top")
     run = _loaded(_run_dir(run_dir))
     df = run.trials
     metric = run.info.get("budget", {}).get("metric", "val_loss")
@@ -339,19 +338,12 @@ def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a U
     _show_importance(console, run)
 
 
-def _cell(v: Any) -> str:
-    """A table value as show prints it: 4 significant digits (a whole number in full), yes/no,
-    empty for null."""
-    from .report.page import format_value
-
-    return format_value(v)
-
-
 def _show_front(console: Any, run: Any) -> None:
     """The front's trials (objectives, costs, feasible, rank; the selected one marked ``*``), for a
     run with several objectives or constraints."""
     from rich.table import Table
 
+    from .report.page import format_value  # 4 significant digits (a whole number in full), yes/no
     from .results.front import bound_text, constraints_of, front_table, has_front, objectives_of
 
     if not has_front(run.info):
@@ -369,7 +361,7 @@ def _show_front(console: Any, run: Any) -> None:
     for c in shown:
         table.add_column(c, no_wrap=True)
     for _, r in front.iterrows():
-        cells = [_cell(r[c]) for c in shown]
+        cells = [format_value(r[c]) for c in shown]
         if r["is_selected"]:
             cells[0] = f"* {cells[0]}"
         table.add_row(*cells)
@@ -378,7 +370,7 @@ def _show_front(console: Any, run: Any) -> None:
 
 def _show_importance(console: Any, run: Any, top: int = 5) -> None:
     """The most important hyperparameters per objective (a note when they cannot be ranked)."""
-    from .results.importance import ImportanceUnavailable, run_importance
+    from .results.importance import ImportanceUnavailable, run_importance, terminal_table
 
     try:
         ranking = run_importance(run)
@@ -386,26 +378,7 @@ def _show_importance(console: Any, run: Any, top: int = 5) -> None:
         console.print(f"importance: not computed ({e})", style="dim")
         return
     console.print("importance (which hyperparameters mattered, per objective; sweep importance RUN_DIR for all):")
-    console.print(_importance_table(ranking, top))
-
-
-def _importance_table(ranking: Any, top: int | None = None) -> Any:
-    """One table: a row per rank, a column per objective holding ``param  importance``."""
-    from rich.table import Table
-
-    table = Table()
-    table.add_column("rank", justify="right")
-    objectives = list(dict.fromkeys(ranking["objective"]))
-    for name in objectives:
-        table.add_column(name, no_wrap=True)
-    depth = int(ranking["rank"].max()) if len(ranking) else 0
-    for rank in range(1, min(depth, top or depth) + 1):
-        cells = [str(rank)]
-        for name in objectives:
-            row = ranking[(ranking["objective"] == name) & (ranking["rank"] == rank)]
-            cells.append("" if row.empty else f"{row['param'].iloc[0]}  {row['importance'].iloc[0]:.3f}")
-        table.add_row(*cells)
-    return table
+    console.print(terminal_table(ranking, top))
 
 
 @app.command()
@@ -417,7 +390,8 @@ def importance(sources: list[str] = typer.Argument(..., metavar="RUN_DIR...",
                seed: int = typer.Option(0, "--seed", help="The evaluator's seed (the same ranking every time).")
                ) -> None:
     """Which hyperparameters mattered: Optuna's importance per objective, over one run or many."""
-    from .results.importance import EVALUATORS, ImportanceUnavailable, history_importance, run_importance
+    from .results.importance import (EVALUATORS, ImportanceUnavailable, history_importance, run_importance,
+                                     terminal_table)
 
     if evaluator not in EVALUATORS:
         raise UsageError("--evaluator", f"must be one of {', '.join(EVALUATORS)}, got {evaluator!r}")
@@ -435,7 +409,7 @@ def importance(sources: list[str] = typer.Argument(..., metavar="RUN_DIR...",
     typer.echo(f"importance over {n} trials of {what} ({evaluator}, seed {seed}); 1 = the most important")
     from rich.console import Console
 
-    Console(width=None if sys.stdout.isatty() else 240).print(_importance_table(ranking))
+    Console(width=None if sys.stdout.isatty() else 240).print(terminal_table(ranking))
 
 
 def _holds_run(source: str) -> bool:
@@ -471,7 +445,7 @@ def _loaded_many(sources: list[str]) -> Any:
 @app.command()
 def report(run_dir: str = typer.Argument(..., help="A run directory (a path or a URI)."),
            out: Optional[str] = typer.Option(None, "--out", help="HTML file to write, a path or a URI "
-                                             "(default: RUN_DIR/report.html)."),
+                                             "(default: RUN_DIR/report.html; not one of the run's own files)."),
            open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser.")) -> None:
     """Write a self-contained HTML report of a run (curves, Goldilocks plots, trials table, test score)."""
     from .results import load
@@ -507,7 +481,8 @@ def predict(run_dir: str = typer.Argument(..., help="A completed run directory (
                                              "an image folder's run, a folder of images (any depth) or one "
                                              "image (rows: its path); for arrays, a .npz with an array x."),
             out: Optional[str] = typer.Option(None, "--out", help="Where to write the predictions, .csv or .parquet "
-                                              "(default: INPUT's name with .predictions.csv).")) -> None:
+                                              "(default: INPUT's name with .predictions.csv); not one of "
+                                              "RUN_DIR's own files.")) -> None:
     """Predict with a run's exported model: what it was trained on in (rows, images, arrays), a class
     and its probabilities (or a value) out."""
     from .serving import predict_file
@@ -561,7 +536,10 @@ def main(argv: Optional[list[str]] = None, *, catch_internal: bool = False) -> i
 
 
 def _click_exit_code(e: Exception) -> int | None:
-    """The exit code of click's own errors (a usage error is shown: 2; an abort: 130), else None."""
+    """The exit code of click's own errors (a usage error is one line, :func:`.options.usage_line`: 2; an
+    abort: 130), else None."""
+    from .options import usage_line
+
     # Recent typer vendors its own click (typer._click), whose exceptions derive from
     # typer.TyperException, not from click's: accept both.
     usage: tuple[type, ...] = tuple(c for c in (getattr(typer, "TyperException", None),) if c)
@@ -573,8 +551,11 @@ def _click_exit_code(e: Exception) -> int | None:
         aborts += (click.exceptions.Abort,)
     except ImportError:  # pragma: no cover - click is optional with a vendoring typer
         pass
-    if isinstance(e, usage) and hasattr(e, "show"):
-        e.show()
+    if isinstance(e, usage) and hasattr(e, "show"):  # one line, as every error (`sweep` alone: its help)
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()
+        else:
+            _error_line(usage_line(e))
         return int(getattr(e, "exit_code", 2))
     if isinstance(e, aborts):  # click turns Ctrl-C into Abort
         return 130

@@ -279,13 +279,15 @@ def _load_keras(path: Any, info: dict[str, Any], where: Any) -> Any:
 def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, int, dict[str, int]]:
     """``sweep predict``: predictions for what ``input_path`` holds (a table's rows, an image folder
     or image, a ``.npz``'s ``x``: what the run was trained on), written to ``out`` (CSV or Parquet
-    by suffix; None: ``<input>.predictions.csv`` next to the input). Nothing is written when the
+    by suffix; None: ``<input>.predictions.csv`` next to the input; never one of the run directory's
+    own files, :func:`~orchestrator.options.check_not_run_file`). Nothing is written when the
     input does not match the model.
 
     Returns:
         The output path, the number of rows, and the unseen-category counts per column.
     """
-    model = load_model(run_dir)
+    from .options import check_not_run_file
+
     given = Path(input_path)
     named = given if given.name not in ("", ".", "..") else given.resolve()  # "." has no name to suffix
     stem = named.name if named.is_dir() else named.stem  # a folder "pics.v2" keeps its whole name
@@ -295,6 +297,8 @@ def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, i
     suffix = target.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise UsageError("--out", f"{out}: unknown file type {suffix or '(none)'}; use .csv or .parquet")
+    check_not_run_file(target, run_dir)  # never over the run's tables, run.json, model/ (checked before loading)
+    model = load_model(run_dir)
     frame = model.predict(input_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")

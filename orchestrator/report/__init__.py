@@ -51,16 +51,23 @@ def write_report(run: Run | str | Path, out: Any = None) -> Path:
 
     Args:
         run: a loaded run or the path or URI of a run directory.
-        out: the HTML file to write (default ``<run_dir>/report.html``), a path or a URI.
+        out: the HTML file to write (default ``<run_dir>/report.html``), a path or a URI; not one
+            of the run directory's own files.
 
     Returns:
         The path written (written to a temporary name and renamed, like the run's tables), or
         the :class:`~orchestrator.storage.Location` for a URI.
+
+    Raises:
+        UsageError: ``out`` is one of the run directory's own files (``--out``), before anything is drawn.
     """
+    from ..options import check_not_run_file
     from ..storage import Location, is_uri, resolve
 
     if not isinstance(run, Run):
         run = load(run)
+    if out is not None:  # never over the run's tables, run.json, model/ (its report.html is the default)
+        check_not_run_file(out, run.path, allowed=("report.html",))
     if out is None and isinstance(run.path, Location):
         out = run.path / "report.html"
     if isinstance(out, Location) or (out is not None and is_uri(str(out))):

@@ -14,10 +14,10 @@ import typer
 __all__ = ["register"]
 
 
-def up(cpus: Optional[float] = typer.Option(None, "--num-cpus", help="CPUs the runtime offers (default: the "
-                                            "machine's)."),
-       gpus: Optional[float] = typer.Option(None, "--num-gpus", help="GPUs the runtime offers (default: the "
-                                            "machine's).")) -> None:
+def up(cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs the runtime offers, at least 1 "
+                                          "(default: the machine's)."),
+       gpus: Optional[int] = typer.Option(None, "--num-gpus", help="GPUs the runtime offers (default: the "
+                                          "machine's).")) -> None:
     """Start a warm runtime on this machine: later sweeps start with TensorFlow already loaded."""
     from .control import up as start
 

@@ -102,12 +102,23 @@ def _gpus() -> float:
     return float(sum(1 for line in out.splitlines() if line.startswith("GPU ")))
 
 
+def _check_count(option: str, value: float | None, low: int, why: str) -> None:
+    """Refuse a CPU or GPU count Ray's ``ray start`` would not take (it wants a whole number), or
+    one below ``low``, naming ``option``."""
+    if value is not None and not (float(value).is_integer() and value >= low):
+        raise UsageError(option, f"must be a whole number of at least {low}" + (f" ({why})" if why else "")
+                         + f", got {value:g}")
+
+
 def up(cpus: float | None = None, gpus: float | None = None, log: Any = print) -> State:
     """Start the warm runtime (or say it is up already); the state written down.
 
     Raises:
-        UsageError: it could not start (the message names the log to read).
+        UsageError: ``cpus`` or ``gpus`` is no count Ray takes (before anything starts); it could not
+            start (the message names the log to read).
     """
+    _check_count("--num-cpus", cpus, 1, "a runtime without a CPU runs no trial")
+    _check_count("--num-gpus", gpus, 0, "")
     folder = state_mod.runtime_dir()
     try:
         existing = state_mod.read(folder)
