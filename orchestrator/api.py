@@ -215,7 +215,8 @@ class NotebookRun(Run):
                          test_metrics={k: _number(v) for k, v in self.test_metrics.items()},
                          counts={str(k): int(v) for k, v in (info.get("counts") or {}).items()}, metric=metric,
                          model=None if not model_file else f"{self.path}/{model_file}",
-                         reason=info.get("no_result_reason"), why=(info.get("select") or {}).get("why"))
+                         reason=info.get("no_result_reason"), why=(info.get("select") or {}).get("why"),
+                         test_line=self.test_line)
 
 
 def _number(value: Any) -> float:

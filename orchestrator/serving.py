@@ -74,7 +74,8 @@ def prediction_frame(outputs: "np.ndarray", info: dict[str, Any]) -> "pd.DataFra
 
     out = np.asarray(outputs, dtype=np.float64)
     if info["task"] != "classification":
-        return pd.DataFrame({PREDICTION: out.reshape(len(out), -1)[:, 0]})
+        # no rows (a run without a test split): numpy cannot reshape 0 values to (0, -1)
+        return pd.DataFrame({PREDICTION: out.reshape(len(out), -1)[:, 0] if len(out) else out.reshape(0)})
     classes = info["classes"]
     if info.get("output_kind") == "logits":
         shifted = out - out.max(axis=1, keepdims=True)

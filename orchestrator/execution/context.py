@@ -36,3 +36,6 @@ class RunResult:
     # why the select rule picked the selected trial (several objectives, constraints or a rule
     # other than best): run.json's select.why
     why: str | None = None
+    # the line `sweep run` prints of the one test score: "test (once): test_accuracy=0.9500 ...",
+    # "test (once, refit on train+val): ...", "test (once): none (data.split.test is 0)"
+    test_line: str = ""

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..results import RunTables
     from ..strategy import RunContext, Strategy
 
-__all__ = ["finalize", "diagnose_trials", "test_only", "write_results"]
+__all__ = ["finalize", "diagnose_trials", "test_only", "write_results", "no_test_reason", "untrained_epochs",
+           "compute_line"]
 
 
 def diagnose_trials(tables: RunTables, baseline: float) -> None:
@@ -57,7 +58,7 @@ def finalize(ctx: RunContext, strategy: Strategy) -> RunResult:
     ctx.phase = "the final evaluation"
     diagnose_trials(tables, baseline_loss(prepared.task, prepared.n_classes, prepared.train.y))
     selected = choose(ctx)
-    test_metrics: dict[str, float] = {}
+    test_metrics: dict[str, float | None] = {}
     if selected is not None:
         refit_epochs = refit_epochs_of(ctx, selected)
         data = (TrialData.of(prepared, splits=("train", "val", "test")) if refit_epochs
@@ -65,14 +66,18 @@ def finalize(ctx: RunContext, strategy: Strategy) -> RunResult:
         outcome = strategy.evaluate(ctx, selected, data, refit_epochs)
         tables.selected = selected
         if outcome is not None:
-            test_metrics = outcome.metrics
+            no_test = no_test_reason(ctx)
+            # no test split: the model is exported unscored; its test columns are there, null
+            test_metrics = outcome.metrics if not no_test else dict.fromkeys(unscored_columns(tables, selected))
             tables.test_metrics = test_metrics
+            if no_test:
+                ctx.view.print(f"note: no test split ({no_test}): the selected model is exported without a test score")
             if refit_epochs:
                 tables.refit = {"refit": ctx.spec.final.refit, "refit_epochs": refit_epochs}
                 tables.record_refit(selected, outcome.refit_rows)  # RUN_DIR/refit_epochs.parquet
                 note_refit_divergence(ctx, outcome.refit_rows)
             ctx.phase = "exporting the selected model"
-            export_model(ctx, selected, outcome)
+            export_model(ctx, selected, outcome, test_metrics)
     strategy.tidy(ctx)
     ctx.phase = "writing the results"
     return write_results(ctx, selected, test_metrics)
@@ -100,6 +105,21 @@ def choose(ctx: RunContext) -> str | None:
     return selection.selected
 
 
+def no_test_reason(ctx: RunContext) -> str | None:
+    """Why the run has no test split to score (``data.split.test is 0``), or None when it has one."""
+    if len(ctx.prepared.test):
+        return None
+    split = getattr(getattr(ctx.spec, "data", None), "split", None)
+    return "data.split.test is 0" if split is not None and not split.test else "the test split has no rows"
+
+
+def unscored_columns(tables: RunTables, selected: str) -> list[str]:
+    """The test columns a scored model would have had: ``test_<m>`` for each ``val_<m>`` the
+    selected trial reported (``test_loss``, ``test_accuracy``)."""
+    return [f"test_{k[4:]}" for k in tables.epoch_fields
+            if k.startswith("val_") and any(math.isfinite(v) for v in tables.curve(selected, k))]
+
+
 def json_value(v: float) -> float | None:
     """``v`` for run.json (JSON has no NaN: None)."""
     return float(v) if math.isfinite(v) else None
@@ -122,7 +142,7 @@ def note_refit_divergence(ctx: RunContext, rows: Any) -> None:
                        "the test score is that model's (see refit_epochs.parquet)")
 
 
-def export_model(ctx: RunContext, selected: str, outcome: Any) -> None:
+def export_model(ctx: RunContext, selected: str, outcome: Any, test_metrics: dict[str, float | None]) -> None:
     """Write ``RUN_DIR/model/`` (:func:`orchestrator.serving.write_model_dir`) and point run.json to
     it; a model that could not be exported is said in one line and in run.json, and the run stands."""
     from ..serving import MODEL_DIR, write_model_dir
@@ -137,7 +157,7 @@ def export_model(ctx: RunContext, selected: str, outcome: Any) -> None:
         "run_id": ctx.info.get("run_id"), "trial_id": selected, "spec_name": spec.name,
         "config": tables.trials[selected].config,
         "metric": {"name": spec.metric_name, "mode": spec.mode, "best": best, "best_epoch": best_epoch},
-        "test_metrics": outcome.metrics,
+        "test_metrics": test_metrics,
         "refit": spec.final.refit, "refit_epochs": outcome.refit_epochs,
         "task": prepared.task, "target": prepared.target, "classes": prepared.preprocessing.get("classes", []),
         "input_shape": list(prepared.input_shape), "data": {"name": prepared.report.get("name"),
@@ -163,9 +183,10 @@ def model_goals(tables: RunTables, selected: str) -> dict[str, Any]:
             "objectives": [{**o, "value": json_value(values[o["name"]])} for o in goals["objectives"]]}
 
 
-def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str, float]) -> RunResult:
+def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str, float | None]) -> RunResult:
     """Write the tables and the final run.json (and copy them to the run's URI); print the compute line."""
     from ..results import clean_json, write_json
+    from ..results.reading import score_line_of
     from ..storage import RUN_FILES
 
     tables, info, spec = ctx.tables, ctx.info, ctx.spec
@@ -182,7 +203,7 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
         "ended_at": ended,
         "elapsed_s": ended - info["started_at"],
         "counts": counts,
-        "compute": tables.compute(),
+        "compute": {**tables.compute(), "epochs_untrained": untrained_epochs(tables)},
         "selected": None if not selected else {
             "trial_id": selected, "config": tables.trials[selected].config,
             f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
@@ -198,9 +219,11 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
         ctx.mirror.push(tuple(n for n in RUN_FILES if n != "run.json") + model_files + ("run.json",))
     ctx.view.print(compute_line(info["compute"]))
     model_file = (info.get("model") or {}).get("file")
-    return RunResult(ctx.location, info["run_id"], info["status"], selected, best_value, test_metrics, counts,
+    scored = {k: v for k, v in test_metrics.items() if v is not None}  # none without a test split
+    return RunResult(ctx.location, info["run_id"], info["status"], selected, best_value, scored, counts,
                      spec.metric_name, None if not model_file else f"{ctx.location}/{model_file}",
-                     reason=info.get("no_result_reason"), why=(info.get("select") or {}).get("why"))
+                     reason=info.get("no_result_reason"), why=(info.get("select") or {}).get("why"),
+                     test_line=score_line_of(info) if selected else "")
 
 
 def selected_values(tables: RunTables, selected: str) -> dict[str, float | None]:
@@ -213,8 +236,40 @@ def selected_values(tables: RunTables, selected: str) -> dict[str, float | None]
     return {**out, **{k: json_value(v) for k, v in tables.trials[selected].costs.items()}}
 
 
+# Why trials trained fewer epochs than their configuration asked, other than a stop decision
+_UNTRAINED_WORDS = {"error": "trials failed", "interrupted": "the run was interrupted",
+                    "budget": "the time budget ran out"}
+
+
+def untrained_epochs(tables: RunTables) -> dict[str, int]:
+    """The epochs trials did not train, of the full length their configuration asked for, by why:
+    ``early_stopping`` (a scheduler, stopper, patience, the divergence guard or the babysitter
+    stopped it), ``error`` (the trial failed), ``interrupted`` (the driver was stopped: Ctrl-C),
+    ``budget`` (a time budget ran out). Counted as :meth:`RunTables.compute` counts the full length
+    (an infeasible trial was never meant to train)."""
+    out = {"early_stopping": 0, "error": 0, "interrupted": 0, "budget": 0}
+    for tid, t in tables.trials.items():
+        if t.infeasible:
+            continue
+        n = len(tables.curve(tid, "train_loss"))
+        left = max(0, int(t.config.get("epochs") or n) - n)
+        why = ("error" if t.status == "error" else t.stop_reason if t.stop_reason in ("interrupted", "budget")
+               else "early_stopping")
+        out[why] += left
+    return out
+
+
 def compute_line(c: dict[str, Any]) -> str:
-    """The line saying what the run's trials cost and what early stopping saved."""
+    """The line saying what the run's trials cost and what early stopping saved: only the epochs a
+    stop decision saved are early stopping's; those of failed trials, of an interrupted run or past
+    a time budget are said apart (``epochs_untrained``: :func:`untrained_epochs`)."""
+    full, untrained = c["epochs_full"], c["epochs_untrained"]
+
+    def pct(why: str) -> str:
+        return f"{100 * untrained.get(why, 0) / full if full else 0.0:.0f}%"
+
+    others = [f"{pct(k)} because {words}" for k, words in _UNTRAINED_WORDS.items() if untrained.get(k)]
     return (f"compute: {c['epochs_trained']} epochs in {c['trial_seconds']:.1f} trial-seconds; training every "
-            f"trial to its full length: {c['epochs_full']} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
-            f"(early stopping saved {100 * c['epochs_saved_fraction']:.0f}% of epochs)")
+            f"trial to its full length: {full} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
+            f"(early stopping saved {pct('early_stopping')} of epochs"
+            + (f"; not trained: {', '.join(others)}" if others else "") + ")")

@@ -4,6 +4,7 @@ from a local path or a storage URI."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ import pandas as pd
 from .files import utc_timestamp
 from .tables import REFIT_EPOCHS
 
-__all__ = ["Run", "Runs", "load", "load_many", "iter_hp_columns"]
+__all__ = ["Run", "Runs", "load", "load_many", "iter_hp_columns", "score_line", "score_line_of"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class Run:
         return {k: v for k, v in sel.items() if k.startswith("test_")}
 
     @property
+    def test_line(self) -> str:
+        """What ``sweep run`` printed of the one test score (:func:`score_line_of`); empty when none was selected."""
+        return score_line_of(self.info) if self.info.get("selected") else ""
+
+    @property
     def status(self) -> str:
         return str(self.info.get("status", "unknown"))
 
@@ -74,6 +80,29 @@ class Run:
                      *self.test_metrics.items()]
         body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
         return f"<table>{body}</table>"
+
+
+def score_line(test_metrics: dict[str, float | None], refit: str | None = "none", no_test: str | None = None) -> str:
+    """What ``sweep run`` says of the one test evaluation: ``test (once): test_accuracy=0.9500 ...``;
+    ``test (once, refit on train+val): ...`` when the model scored is the refit one; ``test (once):
+    none (data.split.test is 0)`` when there was no test split (``no_test``: why)."""
+    head = "test (once)" if refit in (None, "none") else f"test (once, refit on {refit})"
+    if no_test:
+        return f"{head}: none ({no_test})"
+    return f"{head}: " + " ".join(f"{k}={v:.4f}" for k, v in test_metrics.items() if v is not None)
+
+
+def score_line_of(info: dict[str, Any]) -> str:
+    """:func:`score_line` of a finished run, from its run.json: the selected trial's ``test_*``
+    figures and ``refit``, and whether the run had a test split (``data.rows_test``)."""
+    sel = info.get("selected") or {}
+    metrics = {k: v for k, v in sel.items() if k.startswith("test_") and isinstance(v, (int, float))
+               and math.isfinite(v)}
+    no_test = None
+    if (info.get("data") or {}).get("rows_test") == 0:
+        split = (((info.get("spec") or {}).get("data") or {}).get("split") or {})
+        no_test = "data.split.test is 0" if split.get("test") == 0 else "the test split has no rows"
+    return score_line(metrics, sel.get("refit") or "none", no_test)
 
 
 def load(run_dir: Any) -> Run:

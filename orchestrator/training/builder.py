@@ -122,11 +122,13 @@ def take_over(model: Any, hp: dict[str, Any], info: DataInfo, *, steps_per_execu
 
     Not compiled: compiled with the configuration's optimizer, the task's loss and metrics.
     Compiled: its learning rate set from ``hp``, or :data:`SCHEDULE_NOTE` when a schedule owns it.
+    ``model.sweep_compiled`` says which (True: the product compiled it, with the task's loss).
     The optimizer's variables are made now (a checkpoint restored before training then loads
     them too); ``model`` must be built.
     """
     notes: list[str] = []
-    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+    model.sweep_compiled = not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None
+    if model.sweep_compiled:
         model.compile(optimizer=make_optimizer(hp), loss=task_loss(info.task), metrics=task_metrics(info.task),
                       steps_per_execution=steps_per_execution)
     elif not set_learning_rate(model, float(hp["learning_rate"])):

@@ -21,6 +21,7 @@ from .inputs import ArraySplit, DataInfo, TrialData, trial_seed
 from .loop import EpochLoop
 from .model import build, family_of
 from .reporting import WEIGHTS_FILE
+from .tf_errors import lift_informative_line
 from .worker import configure_tensorflow, import_tensorflow, model_cache
 
 if TYPE_CHECKING:
@@ -101,8 +102,14 @@ def evaluate_on_test(checkpoint_dir: Any, hp: dict[str, Any], data: "TrialData |
         model.load_weights(os.path.join(checkpoint_dir, WEIGHTS_FILE))
     else:
         model, rows = refit(hp, data, spec, refit_epochs, threads=threads, run_started_at=run_started_at)
-    values = model.evaluate(data.test.X, data.test.y, batch_size=256, verbose=0, return_dict=True)
-    metrics = {f"test_{k}": float(v) for k, v in values.items()}
+    metrics: dict[str, float] = {}
+    if len(data.test.X):  # no test split (data.split.test: 0): nothing to score, the model is still exported
+        try:
+            values = model.evaluate(data.test.X, data.test.y, batch_size=256, verbose=0, return_dict=True)
+        except Exception as e:  # a TensorFlow error: its line that says why first (see .tf_errors)
+            lift_informative_line(e)
+            raise
+        metrics = {f"test_{k}": float(v) for k, v in values.items()}
     try:
         exported = export(model, data)
     except Exception as e:  # noqa: BLE001 - the score stands; the driver says why there is no model
@@ -156,14 +163,25 @@ def refit(hp: dict[str, Any], data: "TrialData | Prepared", spec: Any, epochs: i
 
 
 def export(model: Any, data: Any) -> Any:
-    """The scored model as :class:`orchestrator.serving.Exported` (a stock-Keras copy, its test outputs)."""
+    """The scored model as :class:`orchestrator.serving.Exported` (a stock-Keras copy, its test outputs).
+
+    Without test rows its outputs are an empty ``(0, k)`` array, and whether they are
+    probabilities is judged on one example of zeros (Keras' ``predict`` fails on no rows).
+    """
     import keras
+    import numpy as np
     import tensorflow as tf
 
     from ..serving import Exported
     from .export import custom_objects, inference_copy, model_bytes, output_kind
 
     copy = inference_copy(model)
-    outputs = copy.predict(data.test.X, batch_size=256, verbose=0)
-    return Exported(model_bytes(copy), outputs, output_kind(outputs, data.task), custom_objects(copy),
+    x = data.test.X
+    if len(x):
+        outputs = copy.predict(x, batch_size=256, verbose=0)
+        kind = output_kind(outputs, data.task)
+    else:
+        probe = np.asarray(copy(np.zeros((1, *x.shape[1:]), dtype=x.dtype), training=False))
+        outputs, kind = probe[:0], output_kind(probe, data.task)
+    return Exported(model_bytes(copy), outputs, kind, custom_objects(copy),
                     {"keras": keras.__version__, "tensorflow": tf.__version__})

@@ -33,6 +33,7 @@ from .epoch import Divergence, Epoch, EpochPath, learning_rate_at
 from .inputs import DataInfo, TrialData, fit
 from .model import ModelCache, family_of
 from .optimizers import current_learning_rate, set_learning_rate
+from .tf_errors import lift_informative_line
 from .worker import epoch_hooks, gpu_peak_mb, reset_gpu_peak, visible_gpus
 
 if TYPE_CHECKING:
@@ -157,11 +158,18 @@ class EpochLoop:
             self.model.stop_training = True
 
     def fit(self) -> None:
-        """ONE ``model.fit`` from :attr:`initial_epoch` to the last epoch (nothing when none is left)."""
+        """ONE ``model.fit`` from :attr:`initial_epoch` to the last epoch (nothing when none is left).
+
+        A TensorFlow error it raises says why on its first line (:mod:`.tf_errors`): that line is
+        what a failed trial records."""
         if self.initial_epoch >= self.max_epochs:
             return
         hooks = epoch_hooks(self.on_epoch_begin, self.on_epoch_end)
         callbacks = keras_callback_list([*self.callbacks(), hooks], self.model, self.max_epochs,
                                         self.on_train_batch_end)
-        fit(self.model, self.data, batch_size=int(self.hp["batch_size"]), seed=self.seed, threads=self.threads,
-            epochs=self.max_epochs, initial_epoch=self.initial_epoch, callbacks=callbacks)
+        try:
+            fit(self.model, self.data, batch_size=int(self.hp["batch_size"]), seed=self.seed, threads=self.threads,
+                epochs=self.max_epochs, initial_epoch=self.initial_epoch, callbacks=callbacks)
+        except Exception as e:  # a TensorFlow error's first line is "Graph execution error:": say why instead
+            lift_informative_line(e)
+            raise

@@ -34,6 +34,7 @@ from .cnn import check_input
 from .epoch import task_metrics
 from .inputs import DataInfo
 from .model import family_of
+from .tf_errors import lift_informative_line
 
 if TYPE_CHECKING:
     from ..data import Prepared
@@ -136,6 +137,9 @@ def probe_model(spec: Any, info: DataInfo, hp: dict[str, Any]) -> Probe:
         if kind != "builder":
             return Probe(int(model.count_params()))
         ref = str(model_spec.builder)
+        problem = output_problem(getattr(model, "output_shape", None), info, getattr(model, "sweep_compiled", False))
+        if problem:
+            raise SpecError("model.builder", f"{ref}: {problem}")
         logged = _check_reports(model, spec, info, ref)
         owned = set(TRAINING_HYPERPARAMETERS)
         unused = [n for n in getattr(spec, "params", {}) if n not in owned and n not in given.read]
@@ -144,6 +148,32 @@ def probe_model(spec: Any, info: DataInfo, hp: dict[str, Any]) -> Probe:
     finally:
         del model
         keras.backend.clear_session()
+
+
+def output_problem(output_shape: Any, info: DataInfo, compiled_by_sweep: bool) -> str | None:
+    """What is wrong with the width of a builder's model's output, for the loss the sweep compiles
+    it with; None when nothing is (or when the user compiled it: their loss decides what fits).
+
+    Classification is compiled with sparse categorical cross-entropy: one output per class
+    (``Dense(n_classes, activation="softmax")``, two for two classes, as the built-in families end);
+    regression with the mean squared error: one output. A model with several outputs is not judged.
+    """
+    if not compiled_by_sweep or not isinstance(output_shape, tuple) or not output_shape \
+            or any(isinstance(d, (tuple, list)) for d in output_shape):
+        return None
+    got = output_shape[-1] if len(output_shape) > 1 else 1
+    if not isinstance(got, int):
+        return None
+    if info.task == "classification":
+        want, end = int(info.n_classes), f'Dense({int(info.n_classes)}, activation="softmax")'
+        why = "the sweep compiles it with sparse categorical cross-entropy, one output per class"
+    else:
+        want, end, why = 1, "Dense(1)", "the sweep compiles it with the mean squared error of one value"
+    if got == want:
+        return None
+    data = f"{want} classes" if info.task == "classification" else "a real target"
+    return (f"its model outputs {got} value{'s' if got != 1 else ''} per example, expected {want} for {data} "
+            f"({why}): end it with {end}, or compile it with a loss of your own")
 
 
 def metric_columns_of(logged: Any) -> tuple[str, ...]:
@@ -158,10 +188,13 @@ def _check_reports(model: Any, spec: Any, info: DataInfo, ref: str) -> list[str]
     import numpy as np
 
     x = np.zeros((1, *info.input_shape), dtype="float32")
-    y = np.zeros((1,), dtype="int64" if info.task == "classification" else "float32")
+    # the highest class label: a model with too few outputs for its loss fails here, not in every trial
+    y = (np.full((1,), max(int(info.n_classes) - 1, 0), dtype="int64") if info.task == "classification"
+         else np.zeros((1,), dtype="float32"))
     try:
         logs = model.evaluate(x, y, verbose=0, return_dict=True)
     except Exception as e:  # the user's model: why it cannot take this data, in one line
+        lift_informative_line(e)
         shape = "(" + ", ".join(str(d) for d in info.input_shape) + ("," if len(info.input_shape) == 1 else "") + ")"
         labels = "integer class labels" if info.task == "classification" else "real targets"
         raise SpecError("model.builder", f"{ref}: its model cannot be evaluated on examples shaped {shape} with "
