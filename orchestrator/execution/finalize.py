@@ -13,6 +13,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..results.status import UNTRAINED_WHY
 from .context import RunResult
 
 if TYPE_CHECKING:
@@ -237,10 +238,6 @@ def selected_values(tables: RunTables, selected: str) -> dict[str, float | None]
 
 
 # Why trials trained fewer epochs than their configuration asked, other than a stop decision
-_UNTRAINED_WORDS = {"error": "trials failed", "interrupted": "the run was interrupted",
-                    "budget": "the time budget ran out"}
-
-
 def untrained_epochs(tables: RunTables) -> dict[str, int]:
     """The epochs trials did not train, of the full length their configuration asked for, by why:
     ``early_stopping`` (a scheduler, stopper, patience, the divergence guard or the babysitter
@@ -268,7 +265,7 @@ def compute_line(c: dict[str, Any]) -> str:
     def pct(why: str) -> str:
         return f"{100 * untrained.get(why, 0) / full if full else 0.0:.0f}%"
 
-    others = [f"{pct(k)} because {words}" for k, words in _UNTRAINED_WORDS.items() if untrained.get(k)]
+    others = [f"{pct(k)} because {words}" for k, words in UNTRAINED_WHY.items() if untrained.get(k)]
     return (f"compute: {c['epochs_trained']} epochs in {c['trial_seconds']:.1f} trial-seconds; training every "
             f"trial to its full length: {full} epochs, ~{c['trial_seconds_full']:.1f} trial-seconds "
             f"(early stopping saved {pct('early_stopping')} of epochs"

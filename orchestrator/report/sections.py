@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..results.front import selected_costs
+from ..results.status import UNTRAINED_WHY
 from .context import SCATTER_MAX, TABLE_MAX_ROWS, Context
 from .figures import new_figure, plot_style, to_png
 from .page import STATUS_COLOURS, escaped, figure_html, format_value, kv_table, section_html
@@ -164,10 +165,19 @@ def compute_section(ctx: Context) -> str:
         rows += [
             ("training every trial fully", f"~{float(c['trial_seconds_full'] or 0):.1f} trial-seconds, "
                                            f"{c.get('epochs_full')} epochs"),
-            ("saved by early stopping",
-             f"{100 * float(c.get('trial_seconds_saved_fraction') or 0):.0f}% of trial-seconds, "
-             f"{100 * float(c.get('epochs_saved_fraction') or 0):.0f}% of epochs"),
         ]
+        untrained, full = c.get("epochs_untrained"), c.get("epochs_full") or 0
+        if isinstance(untrained, dict) and full:  # what early stopping saved, apart from what was never trained
+            saved = 100 * untrained.get("early_stopping", 0) / full
+            rows.append(("saved by early stopping", f"{saved:.0f}% of epochs"))
+            others = [f"{100 * untrained[k] / full:.0f}% because {why}" for k, why in UNTRAINED_WHY.items()
+                      if untrained.get(k)]
+            if others:
+                rows.append(("not trained", ", ".join(others)))
+        else:  # a run from before run.json said why
+            rows.append(("not trained (early stopping, failures, interruptions)",
+                         f"{100 * float(c.get('trial_seconds_saved_fraction') or 0):.0f}% of trial-seconds, "
+                         f"{100 * float(c.get('epochs_saved_fraction') or 0):.0f}% of epochs"))
     t = ctx.trials
     if "cpus" in t and "train_seconds" in t and not t.empty:
         cpu_s = (pd.to_numeric(t["cpus"], errors="coerce") * pd.to_numeric(t["train_seconds"], errors="coerce")).sum()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-__all__ = ["asha_rung", "end_status", "classify_failure"]
+__all__ = ["asha_rung", "end_status", "classify_failure", "UNTRAINED_WHY"]
+
+# Why epochs of a trial's full length were not trained, other than early stopping (run.json's
+# compute.epochs_untrained): said apart from what early stopping saved, in the terminal and the report.
+UNTRAINED_WHY = {"error": "trials failed", "interrupted": "the run was interrupted",
+                 "budget": "the time budget ran out"}
 
 
 def asha_rung(epochs: int, grace_period: int, reduction_factor: float) -> int:

@@ -21,6 +21,7 @@ from PIL import Image
 import orchestrator
 from orchestrator.cli import main
 from orchestrator.report import SECTIONS, goldilocks_regions, param_kinds, render_report, write_report
+from orchestrator.execution.finalize import untrained_epochs
 from orchestrator.results import RunTables, load, write_json
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"')
@@ -94,7 +95,7 @@ def fabricate_run(run_dir: Path, n_trials: int = 14, seed: int = 0, params: dict
         "run_id": run_id, "name": "demo", "status": "complete", "strategy": "parallel",
         "started_at": t0, "ended_at": t0 + 60,
         "budget": {"trials": n_trials, "metric": "val_accuracy", "mode": "max", "max_epochs": 8},
-        "compute": tables.compute(),
+        "compute": {**tables.compute(), "epochs_untrained": untrained_epochs(tables)},  # as finalize writes it
         "selected": {"trial_id": tables.selected, "config": tables.trials[tables.selected].config,
                      "best_val_accuracy": tables.best(tables.selected)[0], "best_epoch": tables.best(tables.selected)[1],
                      **tables.test_metrics},
@@ -159,6 +160,22 @@ def test_report_escapes_values_from_the_data(demo) -> None:
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
     assert "<b>0</b>" not in page and "fabricated &lt;b&gt;0&lt;/b&gt;" in page
+
+
+def test_the_compute_section_credits_early_stopping_only_with_what_a_stop_decision_saved(demo) -> None:
+    from orchestrator.report import sections
+    from orchestrator.report.context import Context
+
+    run = load(demo[0])
+    compute = {"epochs_trained": 40, "trial_seconds": 20.0, "epochs_full": 100, "trial_seconds_full": 50.0,
+               "epochs_saved_fraction": 0.6, "trial_seconds_saved_fraction": 0.6,
+               "epochs_untrained": {"early_stopping": 30, "error": 20, "interrupted": 0, "budget": 10}}
+    ctx = Context.of(run)
+    ctx.info = {**ctx.info, "compute": compute}
+    html = sections.compute_section(ctx)
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", html)
+    assert cells[cells.index("saved by early stopping") + 1] == "30% of epochs"  # not the 60% not trained
+    assert cells[cells.index("not trained") + 1] == "20% because trials failed, 10% because the time budget ran out"
 
 
 def test_report_content(demo) -> None:
