@@ -318,7 +318,8 @@ def show(run_dir: str = typer.Argument(..., help="A run directory (a path or a U
     console.print(f"run {run.info.get('run_id')} · status {run.info.get('status')} · {len(df)} trials")
     if df.empty or col not in df:
         return
-    df = df.sort_values(col, ascending=mode == "min", na_position="last").head(top)
+    keys = [col, "is_selected"] if "is_selected" in df else [col]  # among equals, the selected trial first
+    df = df.sort_values(keys, ascending=[mode == "min", False][:len(keys)], na_position="last", kind="stable").head(top)
     hp_cols = [c for c in df.columns if c.startswith("hp_") and df[c].nunique(dropna=True) > 1]
     test_cols = [c for c in df.columns if c.startswith("test_")]
     table = Table()

@@ -202,6 +202,18 @@ def test_show_min_metric_and_top(tmp_path, capsys):
 
 
 
+def test_show_lists_the_selected_trial_first_among_equal_scores(tmp_path, capsys):
+    import pandas as pd
+
+    _fabricate_run(tmp_path, "val_accuracy", "max", [("t1", 0.9, "adam"), ("t2", 0.9, "sgd"), ("t3", 0.5, "adam")])
+    trials = pd.read_parquet(tmp_path / "trials.parquet")
+    trials["is_selected"] = trials["trial_id"] == "t2"  # a rule (select: within, ...) chose the second of two equals
+    trials.to_parquet(tmp_path / "trials.parquet")
+    assert main(["show", str(tmp_path), "--top", "1"]) == 0
+    rows = _table_rows(capsys.readouterr().out)
+    assert len(rows) == 1 and "* t2" in rows[0]
+
+
 def test_resume_refuses_a_babysitting_run_with_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
