@@ -27,6 +27,12 @@ from typing import Any
 
 import pytest
 
+# What `sweep` sets before anything imports TensorFlow (orchestrator.cli.main): test modules import
+# Keras as they are collected, and TensorFlow reads the level once, at its import; without it the
+# first use of a device in this process (a builder's model check) writes a native CUDA line that
+# the tests' check for native lines on the terminal then finds.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
