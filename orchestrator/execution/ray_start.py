@@ -229,6 +229,41 @@ def _start_embedded(resources: dict[str, float] | None, preload: bool | None, da
     quiet_ray_loggers()
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM in a command: end the driver cleanly (the run is marked incomplete on the way out).
+
+    Signalled with its process group (``kill -TERM -PGID``, a container's stop), the embedded Ray's
+    processes stop serving too, and Ray Tune's exit handler then waited 60 s for the GCS and ended
+    the command with status 1 and Ray's error line (measured). So at exit, before the handlers of
+    Ray and Ray Tune (``atexit`` runs the last registered first): when the GCS no longer answers,
+    exit at once; else (the driver alone was signalled) Ray shuts down as usual and stops what it
+    started.
+    """
+    import atexit
+
+    def exit_now_if_ray_is_gone() -> None:
+        import socket
+
+        from ..internals import gcs_address
+
+        address = gcs_address()
+        if address is None:
+            return
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+            return  # it answers: Ray's own exit
+        except (OSError, ValueError):
+            pass
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(signum)
+
+    atexit.register(exit_now_if_ray_is_gone)
+    sys.exit(signum)
+
+
 class RayStart:
     """:func:`connect_ray` on a helper thread (an embedded Ray only; a cluster is joined in place).
 
@@ -280,7 +315,7 @@ class RayStart:
 
                 # What ray.init does on the main thread: a SIGTERM ends the driver cleanly.
                 if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+                    signal.signal(signal.SIGTERM, _terminated)
         if self.error is not None:
             raise self.error
         return bool(self.started)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from .patches import Undo, register, swap
 
 __all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid",
-           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address"]
+           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address", "gcs_address"]
 
 RAY_START_PATCHES = ("ray_node_params", "ray_loopback", "ray_no_api_server")
 
@@ -321,3 +321,15 @@ def bootstrap_address(address: str) -> str | None:
     except ImportError:
         return None
     return canonicalize_bootstrap_address(address)
+
+
+def gcs_address() -> str | None:
+    """``HOST:PORT`` of the GCS this driver is connected to (``ray._private.worker._global_node``);
+    None when it is connected to none, or when Ray moved it."""
+    import sys
+
+    try:
+        address = sys.modules["ray._private.worker"]._global_node.gcs_address
+    except Exception:  # noqa: BLE001 - not connected, or moved: the caller does without
+        return None
+    return address if isinstance(address, str) and ":" in address else None

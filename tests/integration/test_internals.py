@@ -13,8 +13,9 @@ import inspect
 
 import pytest
 
-from orchestrator.internals import (PATCHES, RAY_START_PATCHES, bootstrap_address, patched, ray_init_private_kwargs,
-                                    target_present, trial_actor, trial_error, tune_interrupt, tune_interrupt_in_force)
+from orchestrator.internals import (PATCHES, RAY_START_PATCHES, bootstrap_address, gcs_address, patched,
+                                    ray_init_private_kwargs, target_present, trial_actor, trial_error, tune_interrupt,
+                                    tune_interrupt_in_force)
 
 RAY_PATCHES = (*RAY_START_PATCHES, "tune_actors_without_runtime_env", "tune_interrupt_event")
 
@@ -207,3 +208,15 @@ def test_bootstrap_address_resolves_an_address_as_ray_init_does():
     got = bootstrap_address("10.1.2.3:6379")
     assert got == "10.1.2.3:6379", "the reach bootstrap_address: Ray's canonicalize_bootstrap_address moved " \
                                     f"(got {got!r}); `--address auto` is then no longer checked before ray.init"
+
+
+def test_gcs_address_names_the_gcs_this_driver_talks_to(ray_session):
+    """Not a patch but a reach: ``_global_node.gcs_address`` (a command ended by SIGTERM exits at
+    once when that GCS no longer answers); None when it moved."""
+    import socket
+
+    address = gcs_address()
+    assert address is not None, "the reach gcs_address: Ray's _global_node.gcs_address moved; a command " \
+                                "signalled with its process group waits 60 s for a gone GCS again"
+    host, _, port = address.rpartition(":")
+    socket.create_connection((host, int(port)), timeout=5).close()  # the session's GCS answers there

@@ -115,3 +115,22 @@ def test_ctrl_c_leaves_the_run_incomplete_untested_and_resumable(ray_session, tm
     assert any(e["kind"] == "end" for e in before)
     _resumed_whole(run_dir, before)
 
+
+
+def test_sigterm_to_the_process_group_ends_it_at_once_and_leaves_it_incomplete(ray_session, tmp_path):
+    """A container's stop or `kill -TERM -PGID` signals the driver and its embedded Ray at once: the
+    command ends within seconds, the run marked incomplete (resumable, as the Ctrl-C test shows),
+    nothing of Ray's left running. (Ray Tune's exit handler used to wait 60 s for the gone GCS and
+    end the command with status 1 and Ray's error line.)"""
+    proc, run_dir, log = _start_and_wait_midway(tmp_path)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = proc.wait(timeout=90)
+        took = time.monotonic() - t0
+    finally:
+        kill_group(proc)
+    said = log.read_text(errors="replace")
+    assert rc == signal.SIGTERM and took < 20, (rc, took, said)
+    assert_no_native_lines(said, "the terminated driver")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "incomplete"
