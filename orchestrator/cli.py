@@ -154,8 +154,7 @@ def _report_result(result: "RunResult") -> None:
         why = (f"no feasible trial: {result.reason}" if result.reason
                else "no trial produced a usable result (every trial diverged or failed)")
         _fail(f"{why}; see {result.run_dir / 'trials.parquet'}", 1)
-    tests = result.test_line or "test (once): " + " ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
-    typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; {tests}")
+    typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; {result.test_line}")
     if result.why:  # a rule other than "the best first objective" chose it: say how
         typer.echo(f"  chosen: {result.why}")
     if result.model:

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from ..results import RunTables
     from ..strategy import RunContext, Strategy
 
-__all__ = ["finalize", "diagnose_trials", "test_only", "write_results", "no_test_reason", "untrained_epochs",
-           "compute_line"]
+__all__ = ["finalize", "diagnose_trials", "test_only", "write_results", "no_test_reason", "compute_line"]
 
 
 def diagnose_trials(tables: RunTables, baseline: float) -> None:
@@ -204,7 +203,7 @@ def write_results(ctx: RunContext, selected: str | None, test_metrics: dict[str,
         "ended_at": ended,
         "elapsed_s": ended - info["started_at"],
         "counts": counts,
-        "compute": {**tables.compute(), "epochs_untrained": untrained_epochs(tables)},
+        "compute": tables.compute(),
         "selected": None if not selected else {
             "trial_id": selected, "config": tables.trials[selected].config,
             f"best_{spec.metric_name}": best_value, "best_epoch": tables.best(selected)[1], **test_metrics,
@@ -237,29 +236,10 @@ def selected_values(tables: RunTables, selected: str) -> dict[str, float | None]
     return {**out, **{k: json_value(v) for k, v in tables.trials[selected].costs.items()}}
 
 
-# Why trials trained fewer epochs than their configuration asked, other than a stop decision
-def untrained_epochs(tables: RunTables) -> dict[str, int]:
-    """The epochs trials did not train, of the full length their configuration asked for, by why:
-    ``early_stopping`` (a scheduler, stopper, patience, the divergence guard or the babysitter
-    stopped it), ``error`` (the trial failed), ``interrupted`` (the driver was stopped: Ctrl-C),
-    ``budget`` (a time budget ran out). Counted as :meth:`RunTables.compute` counts the full length
-    (an infeasible trial was never meant to train)."""
-    out = {"early_stopping": 0, "error": 0, "interrupted": 0, "budget": 0}
-    for tid, t in tables.trials.items():
-        if t.infeasible:
-            continue
-        n = len(tables.curve(tid, "train_loss"))
-        left = max(0, int(t.config.get("epochs") or n) - n)
-        why = ("error" if t.status == "error" else t.stop_reason if t.stop_reason in ("interrupted", "budget")
-               else "early_stopping")
-        out[why] += left
-    return out
-
-
 def compute_line(c: dict[str, Any]) -> str:
     """The line saying what the run's trials cost and what early stopping saved: only the epochs a
     stop decision saved are early stopping's; those of failed trials, of an interrupted run or past
-    a time budget are said apart (``epochs_untrained``: :func:`untrained_epochs`)."""
+    a time budget are said apart (``epochs_untrained``: :meth:`RunTables.compute`)."""
     full, untrained = c["epochs_full"], c["epochs_untrained"]
 
     def pct(why: str) -> str:

@@ -112,6 +112,17 @@ def quiet_ray_loggers() -> None:
 ADDRESS_TIMEOUT_S = float(os.environ.get("SWEEP_ADDRESS_TIMEOUT_S", "10"))
 
 
+def _unanswered(host: str, port: int, timeout: float) -> str | None:
+    """Why nothing accepts a TCP connection at ``host:port`` within ``timeout`` s (None: something does)."""
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
+        return None
+    except OSError as e:
+        return f"no answer within {timeout:g} s" if isinstance(e, socket.timeout) else (e.strerror or type(e).__name__)
+
+
 def check_address(address: str, argument: str = "--address") -> None:
     """Refuse, in one line, a cluster address that no Ray could answer at, before Ray is reached.
 
@@ -122,8 +133,6 @@ def check_address(address: str, argument: str = "--address") -> None:
     Raises:
         UsageError: naming ``argument`` (``--address``, or ``RAY_ADDRESS`` when that gave it).
     """
-    import socket
-
     shown = address
     if address == "auto":
         from ..internals import bootstrap_address
@@ -142,17 +151,13 @@ def check_address(address: str, argument: str = "--address") -> None:
     if address == "local" or scheme not in ("", "ray"):
         return
     host, colon, port = rest.split("/", 1)[0].rpartition(":")
-    host = host.strip("[]")
-    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not colon or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(argument, f"{shown}: not the address of a Ray cluster (HOST:PORT, ray://HOST:PORT "
                                    "or auto)")
-    try:
-        socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
-    except OSError as e:
-        why = (f"no answer within {ADDRESS_TIMEOUT_S:g} s" if isinstance(e, socket.timeout)
-               else (e.strerror or type(e).__name__))
+    why = _unanswered(host, int(port), ADDRESS_TIMEOUT_S)
+    if why:
         raise UsageError(argument, f"{shown}: no Ray answers there ({why}); is the cluster up, and is this "
-                                   "its head's address?") from None
+                                   "its head's address?")
 
 
 def connect_ray(address: str | None, resources: dict[str, float] | None = None, *,
@@ -242,19 +247,12 @@ def _terminated(signum: int, frame: Any) -> None:
     import atexit
 
     def exit_now_if_ray_is_gone() -> None:
-        import socket
-
         from ..internals import gcs_address
 
         address = gcs_address()
-        if address is None:
-            return
-        host, _, port = address.rpartition(":")
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
-            return  # it answers: Ray's own exit
-        except (OSError, ValueError):
-            pass
+        host, _, port = (address or "").rpartition(":")
+        if not port.isdigit() or _unanswered(host, int(port), 1.0) is None:
+            return  # none, or it answers: Ray's own exit
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

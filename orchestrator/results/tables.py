@@ -341,12 +341,17 @@ class RunTables:
             rows.append(row)
         return rows
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> dict[str, Any]:
         """Compute spent, and what training every trial to its configured length would have cost.
 
         A trial stopped early is extrapolated at a steady-state epoch time: its own epochs after
         the first (which carries set-up and tracing, counted once), or, for a trial stopped after
         one epoch, the median steady epoch of the run's trials with the same batch size.
+        ``epochs_untrained`` splits the epochs not trained of that full length by why:
+        ``early_stopping`` (a scheduler, stopper, patience, the divergence guard or the babysitter
+        stopped the trial), ``error`` (it failed), ``interrupted`` (Ctrl-C), ``budget`` (a time budget
+        ran out); only the first is what early stopping saved (:data:`.status.UNTRAINED_WHY` words
+        the others).
         """
         import statistics
 
@@ -357,6 +362,7 @@ class RunTables:
         all_steady = [v for vs in steady_by_batch.values() for v in vs]
         trained = len(self.epochs)
         seconds = full_epochs = full_seconds = 0.0
+        untrained = {"early_stopping": 0, "error": 0, "interrupted": 0, "budget": 0}
         for tid, t in self.trials.items():
             if t.infeasible:  # never meant to train: neither spent nor saved by early stopping
                 continue
@@ -366,6 +372,9 @@ class RunTables:
             planned = int(t.config.get("epochs") or n)
             seconds += spent
             full_epochs += max(planned, n)
+            why = ("error" if t.status == "error" else t.stop_reason if t.stop_reason in ("interrupted", "budget")
+                   else "early_stopping")
+            untrained[why] += max(0, planned - n)
             if n:
                 pool = epoch_s[1:] or steady_by_batch.get(t.config.get("batch_size")) or all_steady or epoch_s
                 per_epoch = statistics.median(pool) if pool else 0.0
@@ -375,6 +384,7 @@ class RunTables:
             "epochs_full": int(full_epochs), "trial_seconds_full": full_seconds,
             "epochs_saved_fraction": 1 - trained / full_epochs if full_epochs else 0.0,
             "trial_seconds_saved_fraction": 1 - seconds / full_seconds if full_seconds else 0.0,
+            "epochs_untrained": untrained,
         }
 
     # -- frames ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from orchestrator.data import load_for
 from orchestrator.execution.context import RunContext
-from orchestrator.execution.finalize import compute_line, finalize, untrained_epochs
+from orchestrator.execution.finalize import compute_line, finalize
 from orchestrator.progress import ProgressView
 from orchestrator.results import RunTables, load
 from orchestrator.results.reading import score_line, score_line_of
@@ -168,7 +168,7 @@ def compute_of(trials: list[tuple[str, str, int, int]]) -> dict:
             tables.epoch(tid, {"epoch": epoch, "val_accuracy": 0.5, "train_loss": 1.0, "epoch_s": 1.0,
                                "trial_elapsed_s": float(epoch)})
         tables.trial_ended(tid, status, reason)
-    return {**tables.compute(), "epochs_untrained": untrained_epochs(tables)}
+    return tables.compute()
 
 
 def test_early_stopping_is_credited_only_with_the_epochs_a_stop_decision_saved() -> None:

@@ -21,7 +21,6 @@ from PIL import Image
 import orchestrator
 from orchestrator.cli import main
 from orchestrator.report import SECTIONS, goldilocks_regions, param_kinds, render_report, write_report
-from orchestrator.execution.finalize import untrained_epochs
 from orchestrator.results import RunTables, load, write_json
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"')
@@ -95,7 +94,7 @@ def fabricate_run(run_dir: Path, n_trials: int = 14, seed: int = 0, params: dict
         "run_id": run_id, "name": "demo", "status": "complete", "strategy": "parallel",
         "started_at": t0, "ended_at": t0 + 60,
         "budget": {"trials": n_trials, "metric": "val_accuracy", "mode": "max", "max_epochs": 8},
-        "compute": {**tables.compute(), "epochs_untrained": untrained_epochs(tables)},  # as finalize writes it
+        "compute": tables.compute(),
         "selected": {"trial_id": tables.selected, "config": tables.trials[tables.selected].config,
                      "best_val_accuracy": tables.best(tables.selected)[0], "best_epoch": tables.best(tables.selected)[1],
                      **tables.test_metrics},
