@@ -289,11 +289,11 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
     rep = prepared.report
     shape = rep.get("input_shape")
     example = f", examples shaped {tuple(shape)}" if shape and len(shape) > 1 else ""
-    typer.echo(f"{file}: ok: {n} trials; {spec.search.algorithm} search over {searched}; "
+    typer.echo(f"{file}: ok: {n} trial{'' if n == 1 else 's'}; {spec.search.algorithm} search over {searched}; "
                f"{spec.describe_goals()}; scheduler {spec.describe_scheduler()}; "
                f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
                f"{rep['n_features']} features{example}")
-    for line in model.lines():
+    for line in model.lines() + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else []):
         typer.echo(line, err=line.startswith("warning:"))
 
 

@@ -256,10 +256,10 @@ def _terminated(signum: int, frame: Any) -> None:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        os._exit(signum)
+        os._exit(128 + signum)
 
     atexit.register(exit_now_if_ray_is_gone)
-    sys.exit(signum)
+    sys.exit(128 + signum)  # 143, as a shell reports a command a SIGTERM ended (130 for Ctrl-C)
 
 
 class RayStart:

@@ -58,6 +58,11 @@ def parse_spec(doc: Any, *, source: str | None = None, base_dir: str = ".",
     search = raw.search
     if "algorithm" not in search.model_fields_set:
         search = search.model_copy(update={"algorithm": default_algorithm(params, raw.scheduler.type, raw.strategy)})
+    if (search.num_samples is None and raw.strategy == "parallel" and raw.scheduler.type != "pbt"
+            and all(isinstance(p, Constant) for p in params.values())):
+        # nothing varies between trials: the default sample count would run one configuration 16
+        # times; one trial is what such a spec asks for (an explicit num_samples repeats it, seeds apart)
+        search = search.model_copy(update={"num_samples": 1})
     _check_search(search, params)
     _check_scheduler(raw.scheduler, search, params, model.kind)
     _check_resources(raw.resources)

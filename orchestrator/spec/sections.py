@@ -391,6 +391,15 @@ class SweepSpec(Frozen):
         """The hyperparameters that vary between trials."""
         return {k: p for k, p in self.params.items() if not isinstance(p, Constant)}
 
+    def repeats_note(self) -> str | None:
+        """What to tell the user when the trials would all train one configuration (nothing is
+        searched, several samples asked for): they differ only in their seeds."""
+        n = count_trials(self)
+        if self.searched or n < 2 or self.strategy != "parallel":
+            return None
+        return (f"nothing is searched (every hyperparameter is fixed): the {n} trials train one "
+                "configuration, differing only in their seeds")
+
     @property
     def max_epochs(self) -> int:
         """The most epochs any trial may train (the schedulers' ``max_t``)."""

@@ -49,7 +49,33 @@ def test_validate_every_shipped_spec(path, capsys):
     out, err = capsys.readouterr()
     assert err == ""
     n = count_trials(load_spec(path))
-    assert f"{path}: ok: {n} trials" in out
+    assert f"{path}: ok: {n} trial{'' if n == 1 else 's'};" in out
+
+
+@pytest.mark.parametrize("search, trials, note", [
+    ("", "1 trial;", False),                            # nothing varies: one trial, not the default 16
+    ("search: {num_samples: 4}\n", "4 trials;", True),  # asked for: repeats, said to differ in seeds only
+])
+def test_validate_a_spec_that_searches_nothing(tmp_path, capsys, search, trials, note):
+    spec = tmp_path / "fixed.yaml"
+    spec.write_text("name: fixed\ndata: {dataset: diabetes}\nparams: {learning_rate: 0.01, units: 32}\n" + search)
+    assert main(["validate", str(spec)]) == 0
+    out, err = capsys.readouterr()
+    assert f"ok: {trials} random search over nothing" in out
+    said = [line for line in out.splitlines() if line.startswith("note: nothing is searched")]
+    assert len(said) == (1 if note else 0), out
+    if note:
+        assert "the 4 trials train one configuration, differing only in their seeds" in said[0]
+
+
+def test_a_searched_spec_keeps_the_default_sample_count(tmp_path, capsys):
+    spec = tmp_path / "lr.yaml"
+    spec.write_text("name: lr\ndata: {dataset: diabetes}\n"
+                    "params: {learning_rate: {type: loguniform, low: 0.001, high: 0.1}}\n")
+    assert main(["validate", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "ok: 16 trials; random search over learning_rate (loguniform)" in out
+    assert "note:" not in out
 
 
 def test_validate_quickstart_summary(capsys):

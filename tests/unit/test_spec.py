@@ -27,6 +27,7 @@ from orchestrator.spec import (
     SweepSpec,
     Uniform,
     active,
+    count_trials,
     load_spec,
     hyperparameters,
     parse_spec,
@@ -95,7 +96,8 @@ def test_minimal_spec_gets_every_default(tmp_path):
     assert (spec.metric_name, spec.mode) == ("val_loss", "min")
     split = spec.data.split
     assert (split.train, split.val, split.test) == (0.7, 0.2, 0.1)
-    assert spec.search.algorithm == "random" and spec.search.num_samples is None
+    # every hyperparameter a constant: one trial, not the default sample count of a searched space
+    assert spec.search.algorithm == "random" and spec.search.num_samples == 1 and count_trials(spec) == 1
     assert spec.scheduler.type == "none"
     assert spec.resources.cpu == 1.0 and spec.resources.gpu == 0.0
     assert spec.max_failures == 0
@@ -245,7 +247,7 @@ def test_with_overrides_returns_a_copy():
     spec = parse_spec({"data": {"dataset": "digits"}})
     other = spec.with_overrides(search=spec.search.model_copy(update={"num_samples": 3}))
     assert other.search.num_samples == 3
-    assert spec.search.num_samples is None
+    assert spec.search.num_samples == 1  # nothing searched: one trial
 
 
 def test_to_dict_is_json_serialisable():
