@@ -26,7 +26,8 @@ A night (:func:`run_nightly`):
    leaves it untouched). A history on a URI (``s3://``, ``gs://``) has no renames: the run is
    copied into the partition, run.json last, then the partition's other runs are deleted;
 4. compares tonight's selected validation metric, and its test score, with the best previous
-   night's (:func:`compare`): worse by more than the tolerance is a regression; and its selected
+   night's (:func:`compare`): worse by more than the tolerance is a regression (a test accuracy is
+   allowed at least two standard errors on the test split's rows, :func:`test_noise`); and its selected
    model's costs (``params``, ``model_bytes``, ``latency_ms``) with the last night's: bigger or
    slower by more than the tolerance when it is a percentage, else 10%, is one too.
 
@@ -41,7 +42,8 @@ from .history import (PARTITION_KEY, STAGING, Night, is_remote_uri, load_history
                       read_nights, run_costs)
 from .night import REGRESSION_EXIT_CODE, NightlyResult, run_nightly
 from .rules import (COMPARED_COSTS, DEFAULT_COST_TOLERANCE, DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison,
-                    compare, cost_tolerance, parse_tolerance, warm_start_points, watched_costs)
+                    TEST_NOISE_STANDARD_ERRORS, compare, cost_tolerance, parse_tolerance, test_noise,
+                    warm_start_points, watched_costs)
 
 __all__ = [
     "PARTITION_KEY",
@@ -66,4 +68,6 @@ __all__ = [
     "watched_costs",
     "cost_tolerance",
     "run_costs",
+    "test_noise",
+    "TEST_NOISE_STANDARD_ERRORS",
 ]

@@ -14,7 +14,8 @@ from .history import Night
 
 __all__ = ["DEFAULT_TOLERANCE", "DEFAULT_WARM_START", "DEFAULT_COST_TOLERANCE", "COMPARED_COSTS", "watched_costs",
            "Comparison",
-           "parse_tolerance", "cost_tolerance", "warm_start_points", "compare"]
+           "parse_tolerance", "cost_tolerance", "warm_start_points", "compare", "test_noise",
+           "TEST_NOISE_STANDARD_ERRORS"]
 
 DEFAULT_TOLERANCE = "0.01"
 DEFAULT_WARM_START = 3
@@ -24,6 +25,11 @@ DEFAULT_WARM_START = 3
 # metric's units, meaningless for bytes or milliseconds).
 COMPARED_COSTS = ("params", "model_bytes", "latency_ms")
 DEFAULT_COST_TOLERANCE = 0.10
+# A test accuracy is one measurement on the test split's n rows: two equally good models differ on it
+# by about sqrt(p(1-p)/n) (0.015 for 0.96 on 180 rows, two or three rows), so a drop within this many
+# of those standard errors is no regression, whatever the tolerance (the validation score, which
+# chose the model, is held to the tolerance alone).
+TEST_NOISE_STANDARD_ERRORS = 2.0
 
 
 def watched_costs(spec: SweepSpec) -> tuple[str, ...]:
@@ -201,6 +207,7 @@ class Comparison:
     costs: dict[str, float] = field(default_factory=dict)
     cost_reference: Night | None = None
     cost_tolerance: float = DEFAULT_COST_TOLERANCE
+    test_rows: int | None = None
 
     @property
     def regressed(self) -> bool:
@@ -212,11 +219,22 @@ class Comparison:
             "metric": self.metric, "mode": self.mode, "value": self.value, "tolerance": self.tolerance,
             "previous_best": None if ref is None else {
                 "date": ref.date.isoformat(), "run_id": ref.run_id, "value": ref.value, **ref.test},
-            "costs": dict(self.costs), "cost_tolerance": self.cost_tolerance,
+            "test_rows": self.test_rows, "costs": dict(self.costs), "cost_tolerance": self.cost_tolerance,
             "last_night_costs": None if cref is None else {
                 "date": cref.date.isoformat(), "run_id": cref.run_id, **cref.costs},
             "regressions": list(self.regressions), "regressed": self.regressed, "summary": self.summary,
         }
+
+
+def test_noise(key: str, reference: float, rows: int | None) -> float:
+    """How far a test accuracy (``key`` ends in ``accuracy``) on ``rows`` rows may fall from the
+    reference night's by chance: :data:`TEST_NOISE_STANDARD_ERRORS` binomial standard errors, the
+    proportion taken one row away from 0 and 1 (a perfect score is no exact measurement either);
+    0 for another metric or an unknown row count."""
+    if not rows or rows <= 0 or not key.endswith("accuracy") or not 0.0 <= reference <= 1.0:
+        return 0.0
+    p = (reference * rows + 1) / (rows + 2)
+    return TEST_NOISE_STANDARD_ERRORS * math.sqrt(p * (1 - p) / rows)
 
 
 def _cost_text(name: str, v: float) -> str:
@@ -244,7 +262,7 @@ def _cost_regressions(costs: Mapping[str, float], previous: list[Night], slack: 
 
 def compare(metric: str, mode: str, value: float | None, test: dict[str, float], previous: list[Night],
             tolerance: str | float = DEFAULT_TOLERANCE, costs: Mapping[str, float] | None = None,
-            watch: Iterable[str] = COMPARED_COSTS) -> Comparison:
+            watch: Iterable[str] = COMPARED_COSTS, test_rows: int | None = None) -> Comparison:
     """Compare tonight's selected validation metric and test score with the best previous night,
     and its selected model's costs with the last night's.
 
@@ -254,12 +272,13 @@ def compare(metric: str, mode: str, value: float | None, test: dict[str, float],
     (``test_accuracy`` for ``val_accuracy``, ``test_loss`` for ``val_loss``, ...) is, or when its
     selected model is bigger or slower on a cost of ``watch`` (a nightly passes
     :func:`watched_costs`) than the last night's with costs by more than :func:`cost_tolerance`
-    (relative).
+    (relative). A test accuracy measured on ``test_rows`` rows is allowed at least
+    :data:`TEST_NOISE_STANDARD_ERRORS` of its own standard error (:func:`test_noise`).
     """
     slack_of = parse_tolerance(tolerance)
     cost_slack = cost_tolerance(tolerance)
     cost_lines, last = _cost_regressions(costs or {}, previous, cost_slack, watch)
-    extra = {"costs": dict(costs or {}), "cost_reference": last, "cost_tolerance": cost_slack}
+    extra = {"costs": dict(costs or {}), "cost_reference": last, "cost_tolerance": cost_slack, "test_rows": test_rows}
     ref = _best_night([n for n in previous if n.metric == metric and n.mode == mode])
     if ref is None:
         first = f"first night with {metric}: nothing to compare with"
@@ -280,10 +299,12 @@ def compare(metric: str, mode: str, value: float | None, test: dict[str, float],
     key = _test_key(metric)
     if key in test and key in ref.test:
         t, r = test[key], ref.test[key]
-        slack_t = slack_of(r)
-        limit = r - slack_t if mode == "max" else r + slack_t
+        slack_t, noise = slack_of(r), test_noise(key, r, test_rows)
+        limit = r - max(slack_t, noise) if mode == "max" else r + max(slack_t, noise)
         if math.isfinite(t) and _better(limit, t, mode):
-            regressions.append(f"{key} {t:.4f} {worse_sign} {r:.4f} on that night (tolerance {slack_t:.4g})")
+            why = (f"tolerance {slack_t:.4g}" if slack_t >= noise else
+                   f"{TEST_NOISE_STANDARD_ERRORS:g} standard errors of an accuracy on {test_rows} test rows, {noise:.4g}")
+            regressions.append(f"{key} {t:.4f} {worse_sign} {r:.4f} on that night ({why})")
     regressions += cost_lines
     if regressions:
         summary = "regression: " + "; ".join(regressions)

@@ -63,6 +63,8 @@ def test_three_nights_changing_space_then_a_regression(ray_session, tmp_path, ca
     trials2 = pd.read_parquet(_run_dirs(hist / "date=2026-11-21")[0] / "trials.parquet")
     assert best1["learning_rate"] in set(trials2["hp_learning_rate"])  # the warm-start point ran
     assert "no regression: val_accuracy" in out
+    # the test accuracy was held to its noise on the night's own test rows (digits: 180)
+    assert info2["nightly"]["comparison"]["test_rows"] == info2["data"]["rows_test"] == 180
 
     # Re-running the same date replaces its partition (one run there, a new one).
     assert run_cli("nightly", s2, "--history", hist, "--date", "2026-11-21", "--tolerance", "0.5") == 0

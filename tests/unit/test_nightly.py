@@ -147,6 +147,28 @@ def test_compare_against_the_best_previous_night():
                                  "run run-2026-11-19)"]
 
 
+
+def test_a_test_accuracy_within_its_rows_noise_is_no_regression():
+    """The case a user hit: the validation score improved (0.9721 -> 0.9833) while the test accuracy
+    on 180 rows fell by two rows (0.9611 -> 0.9500); with the tolerance 0.01 alone, exit 3."""
+    previous = [_night("2026-11-19", 0.9721, test={"test_accuracy": 0.9611})]
+    tonight = ("val_accuracy", "max", 0.9833, {"test_accuracy": 0.9500}, previous, "0.01")
+    assert nl.compare(*tonight).regressed  # the row count unknown: the tolerance alone, as before
+    calm = nl.compare(*tonight, test_rows=180)
+    assert not calm.regressed and calm.summary.startswith("no regression: val_accuracy 0.9833")
+    # two standard errors of 0.96 on 180 rows: ~0.03, ~5 rows; a real fall is still one
+    assert 0.028 < nl.test_noise("test_accuracy", 0.9611, 180) < 0.032
+    fell = nl.compare("val_accuracy", "max", 0.9833, {"test_accuracy": 0.90}, previous, "0.01", test_rows=180)
+    assert fell.regressions == ["test_accuracy 0.9000 < 0.9611 on that night (2 standard errors of an accuracy "
+                                "on 180 test rows, 0.03056)"]
+    # many test rows: the noise is under the tolerance, which then decides (and is named)
+    big = nl.compare("val_accuracy", "max", 0.9833, {"test_accuracy": 0.9500}, previous, "0.01", test_rows=100_000)
+    assert big.regressions == ["test_accuracy 0.9500 < 0.9611 on that night (tolerance 0.01)"]
+    # a perfect score is one measurement too; a loss has no such noise (its tolerance alone)
+    assert 0.0 < nl.test_noise("test_accuracy", 1.0, 180) < 0.02
+    assert nl.test_noise("test_loss", 0.3, 180) == 0.0 and nl.test_noise("test_accuracy", 0.9, None) == 0.0
+
+
 # ------------------------------------------------------------------------------------------
 # a night, with a stand-in for the sweep
 # ------------------------------------------------------------------------------------------
