@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..results import Runs
 
 __all__ = ["PARTITION_KEY", "STAGING", "Night", "is_remote_uri", "parse_date", "partition_name", "read_nights",
-           "load_history", "read_run_info", "run_costs"]
+           "load_history", "run_costs"]
 
 PARTITION_KEY = "date"
 STAGING = "_staging"
@@ -131,16 +131,6 @@ def _read_night(date: _dt.date, partition: Path) -> Night | None:
     return best[1] if best else None
 
 
-def read_run_info(run_dir: Any) -> dict[str, Any]:
-    """A run's run.json (a local path or a storage location); empty when it cannot be read."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8") if isinstance(run_dir, Path)
-                          else (run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def run_costs(run_dir: Any, info: dict[str, Any] | None = None) -> dict[str, float]:
     """The costs of a run's selected model (``params``, ``model_bytes``, ``latency_ms``, ...).
 
@@ -151,6 +141,8 @@ def run_costs(run_dir: Any, info: dict[str, Any] | None = None) -> dict[str, flo
     from ..results.front import cost_names, selected_costs
 
     if info is None:
+        from ..results.files import read_run_info
+
         info = read_run_info(run_dir)
     sel = (info or {}).get("selected") or {}
     found = selected_costs(sel) if isinstance(sel, dict) else {}

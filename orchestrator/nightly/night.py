@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import SpecError
 from ..spec import SweepSpec
-from .history import STAGING, Night, parse_date, partition_name, read_nights, read_run_info, run_costs
+from .history import STAGING, Night, parse_date, partition_name, read_nights, run_costs
 from .rules import (DEFAULT_TOLERANCE, DEFAULT_WARM_START, Comparison, compare, parse_tolerance, warm_start_points,
                     watched_costs)
 
@@ -237,6 +237,8 @@ def run_nightly(spec: SweepSpec, history: str | Path, date: str | _dt.date | Non
                              warm_start=points or None)
         comparison = None
         if result.selected is not None:
+            from ..results.files import read_run_info
+
             run_dir = result.run_dir if remote else Path(result.run_dir)
             info = read_run_info(run_dir)
             comparison = compare(spec.metric_name, spec.mode, result.best_value, dict(result.test_metrics), previous,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["new_run_id", "utc_timestamp", "write_parquet", "write_json", "json_default", "clean_json"]
+__all__ = ["new_run_id", "utc_timestamp", "write_parquet", "write_json", "json_default", "clean_json", "read_run_info"]
 
 
 def new_run_id(name: str, now: float | None = None) -> str:
@@ -55,6 +55,16 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     _atomic_write(path, lambda f: pq.write_table(table, f))
+
+
+def read_run_info(run_dir: Any) -> dict[str, Any]:
+    """A run's run.json (``run_dir`` a local path or a storage location); empty when it cannot be read."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8") if isinstance(run_dir, Path)
+                          else (run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def write_json(obj: Any, path: Any) -> None:

@@ -218,7 +218,9 @@ def history_importance(paths: Iterable[Any], trials: "pd.DataFrame", evaluator: 
     of a run that did not search a parameter holds its fixed value, or null (then ranked as the
     decisions document for an inactive conditional parameter).
     """
-    infos = [_read_info(p) for p in paths]
+    from .files import read_run_info
+
+    infos = [read_run_info(p) for p in paths]
     infos = [i for i in infos if i]
     if not infos:
         raise ImportanceUnavailable("no readable run.json")
@@ -226,15 +228,6 @@ def history_importance(paths: Iterable[Any], trials: "pd.DataFrame", evaluator: 
     params = merged_params([(i.get("spec") or {}).get("params") or {} for i in infos])
     objectives = objectives_of(latest)
     return _rank(_frame(trials, params, objectives), params, objectives, evaluator, seed)
-
-
-def _read_info(path: Any) -> dict[str, Any]:
-    try:
-        info = json.loads((path / "run.json").read_text(encoding="utf-8") if isinstance(path, Path)
-                          else (path / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
 
 
 def merged_params(spaces: list[Mapping[str, Any]]) -> dict[str, Any]:
