@@ -20,6 +20,7 @@ __all__ = [
     "trial_plateaued",
     "ExperimentPlateau",
     "pbt_mutation_table",
+    "KeepInSpace",
     "checkpoint_every",
 ]
 
@@ -84,15 +85,50 @@ class ExperimentPlateau:
 
 def pbt_mutation_table(spec: SweepSpec) -> dict[str, tuple[str, tuple[Any, ...]]]:
     """What PBT may perturb: ``{name: (ray.tune function, args)}`` over the hyperparameters named in
-    ``scheduler.mutations``, else those :func:`~orchestrator.spec.pbt_mutable` picks, within the
-    spec's own ranges (a grid's values are perturbed as a choice)."""
+    ``scheduler.mutations``, else those :func:`~orchestrator.spec.pbt_mutable` picks.
+
+    A range is a Ray Tune distribution (resampled, or multiplied by 0.8 or 1.2: :class:`KeepInSpace`
+    keeps the product within the range); a choice or a grid is ``("list", (values,))``, a plain list
+    for Ray Tune's PBT, which resamples from it or moves to a neighbouring value (as a distribution it
+    would multiply a choice's number too: a batch size of 16, 32 or 64 became 25 and 37).
+    """
     table = tune_table(spec)
     out: dict[str, tuple[str, tuple[Any, ...]]] = {}
     for name in spec.scheduler.mutations or pbt_mutable(spec.params, spec.model.kind):
         fn, args = table[name]
         if fn != "constant":  # the spec refuses a constant in scheduler.mutations
-            out[name] = ("choice", args) if fn == "grid_search" else (fn, args)
+            out[name] = ("list", args) if fn in ("grid_search", "choice") else (fn, args)
     return out
+
+
+@dataclass(frozen=True)
+class KeepInSpace:
+    """PBT's ``custom_explore_fn``: a perturbed range hyperparameter put back within the spec's range.
+
+    Ray Tune's PBT multiplies a value by 0.8 or 1.2, which leaves the range at its ends (a learning
+    rate above ``high``, a dropout of 1 or more); the value is clipped to ``[low, high]`` (an integer
+    range's value stays an integer).
+    """
+
+    bounds: tuple[tuple[str, float, float, bool], ...]  # (name, low, high, integer)
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> "KeepInSpace":
+        bounds = []
+        for name, (fn, args) in pbt_mutation_table(spec).items():
+            if fn in ("uniform", "loguniform"):
+                bounds.append((name, float(args[0]), float(args[1]), False))
+            elif fn in ("randint", "lograndint"):  # Ray's high is exclusive (tune_table adds 1)
+                bounds.append((name, float(args[0]), float(args[1] - 1), True))
+        return cls(tuple(bounds))
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        for name, low, high, integer in self.bounds:
+            value = config.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = min(max(value, low), high)
+                config[name] = int(round(value)) if integer else float(value)
+        return config
 
 
 def checkpoint_every(spec: SweepSpec) -> int:

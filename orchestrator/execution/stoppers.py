@@ -36,8 +36,15 @@ class SweepStopper(Stopper):
         self.experiment = ExperimentPlateau(spec.mode, exp.patience, exp.min_delta) if exp else None
         self.curves: dict[str, list[float]] = {}
         self.reasons: dict[str, str] = {}
+        # PBT decides at a trial's last report too: it then gave the trial a donor's checkpoint and a
+        # new configuration that never trained (the trial restarted only to end), while the trials
+        # table named that configuration; a report that ends the trial (its stop_reason set: its
+        # last epoch, a divergence, the budget) is ended here, before the scheduler sees it.
+        self.end_on_last_report = spec.scheduler.type == "pbt"
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if self.end_on_last_report and result.get("stop_reason"):
+            return True
         if self.metric not in result or result.get("diverged"):
             return False
         value = float(result[self.metric])

@@ -112,7 +112,8 @@ class ParallelStrategy(Strategy):
         # A client gone from the warm runtime interrupts the search (tune_interrupt, in run); only
         # where that reach is not in force does the stopper end it, its trials then recorded as stopped.
         cancel = None if tune_interrupt_in_force() else self.options.cancel
-        if spec.stoppers.plateau or spec.stoppers.experiment_plateau or ctx.deadline is not None or cancel:
+        if (spec.stoppers.plateau or spec.stoppers.experiment_plateau or ctx.deadline is not None or cancel
+                or spec.scheduler.type == "pbt"):  # PBT: a trial's last report is kept from the scheduler
             # Under a time budget it also ends the experiment at the deadline (from the run's
             # start, not from when Tune's own time_budget_s clock starts), so no trial starts after it.
             stopper = SweepStopper(spec, ctx.deadline, cancel)

@@ -63,13 +63,14 @@ def scheduler(spec: SweepSpec) -> Any:
     if s.type == "pbt":
         from ray import tune
 
-        from ..decisions.stopping import pbt_mutation_table
+        from ..decisions.stopping import KeepInSpace, pbt_mutation_table
 
-        mutations = {n: getattr(tune, fn)(*args) for n, (fn, args) in pbt_mutation_table(spec).items()}
+        mutations = {n: list(args[0]) if fn == "list" else getattr(tune, fn)(*args)
+                     for n, (fn, args) in pbt_mutation_table(spec).items()}
         return schedulers.PopulationBasedTraining(
             time_attr="training_iteration", perturbation_interval=s.perturbation_interval,
             hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
-            resample_probability=s.resample_probability)
+            resample_probability=s.resample_probability, custom_explore_fn=KeepInSpace.of(spec))
     criteria = spec.rung_criteria
     if s.type == "asha" and len(criteria) > 1:  # several objectives, or one with a `within` rule
         from .moasha import MultiObjectiveASHA

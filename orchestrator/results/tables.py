@@ -53,6 +53,10 @@ class _Trial:
     retries: int = 0  # restarts after a failure (Ray Tune's max_failures)
     costs: dict[str, float] = field(default_factory=dict)  # what its model costs (params, latency_ms, ...)
     infeasible: bool = False  # its model broke a cost constraint: it never trained
+    # Each attempt (a Hyperband, median or PBT pause and resume, a retry, `sweep resume`) reports
+    # its seconds from its own start: the seconds of the attempts before it are added to them.
+    elapsed_before: float = 0.0
+    elapsed_total: float = 0.0
 
 
 class RunTables:
@@ -162,7 +166,9 @@ class RunTables:
         """
         self._log("start", trial_id=trial_id, config=config, at=at or time.time())
         if trial_id in self.trials:
-            self.trials[trial_id].attempts += 1
+            t = self.trials[trial_id]
+            t.attempts += 1
+            t.elapsed_before = t.elapsed_total
         else:
             self.trials[trial_id] = _Trial(trial_id, dict(config))
 
@@ -184,10 +190,14 @@ class RunTables:
                                               "infeasible")}
         self._log("epoch", trial_id=trial_id, result=keep, at=at)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
+        if finite(result.get("trial_elapsed_s")):  # the trial's seconds over all its attempts
+            t.elapsed_total = t.elapsed_before + float(result["trial_elapsed_s"])
+            total = {k: t.elapsed_total for k in ("trial_elapsed_s", "train_seconds") if k in result}
+            result, keep = {**result, **total}, {**keep, **{k: v for k, v in total.items() if k in keep}}
         t.costs.update({k: float(result[k]) for k in MODEL_COST_COLUMNS if finite(result.get(k))})
         if result.get("infeasible"):
             t.infeasible, t.last, t.ended_at = True, keep, at
-            if "started_at" in result:
+            if "started_at" in result and t.started_at is None:
                 t.started_at = float(result["started_at"])
             return
         epoch = int(result["epoch"])
@@ -197,7 +207,7 @@ class RunTables:
                 row[k] = result[k]
         self.epochs[(trial_id, epoch)] = row
         self._epochs_of.setdefault(trial_id, {})[epoch] = row
-        if "started_at" in result:
+        if "started_at" in result and t.started_at is None:  # its first attempt's start
             t.started_at = float(result["started_at"])
         for k in _PLACEMENT_FIELDS:
             if k in result:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from tests.helpers import check_run_dir, only_run_dir, run_cli, write_spec
 
@@ -62,6 +63,17 @@ def test_pbt_changes_learning_rate_mid_run(ray_session, tmp_path):
     assert changed and changed <= set(exploits["trial_id"])
     assert (trials["status"] != "error").all()
     assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    # the configuration a trial's row names is the one its last epoch trained with (PBT decides
+    # nothing at a trial's last report, where its new configuration would never train)
+    last = epochs.sort_values("epoch").groupby("trial_id").tail(1).set_index("trial_id")["learning_rate"]
+    named = trials.set_index("trial_id")["hp_learning_rate"]
+    assert named.to_numpy() == pytest.approx(last.loc[named.index].to_numpy(), rel=1e-5), (named, last)
+    # perturbed (x0.8, x1.2) or resampled, a learning rate stays within the spec's range
+    assert epochs["learning_rate"].between(1.0e-5 * (1 - 1e-6), 0.3 * (1 + 1e-6)).all()
+    # a trial's seconds span all its attempts (PBT pauses and restarts it at every exploit)
+    spent = epochs.groupby("trial_id")["epoch_s"].sum()
+    assert (trials.set_index("trial_id")["train_seconds"] >= spent.loc[named.index] - 1e-6).all(), spent
+    assert (trials["attempts"] > 1).any()  # some trial was paused and restarted
 
 
 def test_plateau_stopper_ends_flat_trial(ray_session, tmp_path):

@@ -14,6 +14,7 @@ from orchestrator.decisions.stopping import (
     checkpoint_every,
     improved,
     pbt_mutation_table,
+    KeepInSpace,
     trial_plateaued,
 )
 from orchestrator.spec import SweepSpec, parse_spec
@@ -164,7 +165,7 @@ def test_pbt_mutations_default_to_searched_numeric_params_within_spec_ranges() -
     assert table == {
         "learning_rate": ("loguniform", (1e-4, 1e-1)),
         "units": ("randint", (16, 129)),  # ray's randint excludes high: 128 must stay reachable
-        "batch_size": ("choice", ([16, 32, 64],)),
+        "batch_size": ("list", ([16, 32, 64],)),  # a list: Ray's PBT moves to a neighbour or resamples
     }
     assert "optimizer" not in table  # categorical
     assert "hidden_layers" not in table and "epochs" not in table  # constants / defaults
@@ -184,8 +185,22 @@ def test_pbt_explicit_mutations_are_honoured() -> None:
     spec = _spec(params=PBT_PARAMS, scheduler={"type": "pbt", "mutations": ["learning_rate", "optimizer"]})
     assert pbt_mutation_table(spec) == {
         "learning_rate": ("loguniform", (1e-4, 1e-1)),
-        "optimizer": ("choice", (["sgd", "adam"],)),
+        "optimizer": ("list", (["sgd", "adam"],)),
     }
+
+
+def test_pbt_perturbations_stay_in_the_spec_ranges() -> None:
+    """Ray's PBT multiplies a range's value by 0.8 or 1.2; the explore function puts it back inside."""
+    spec = _spec(params={**PBT_PARAMS, "dropout": {"type": "uniform", "low": 0.0, "high": 0.5}},
+                 scheduler={"type": "pbt"})
+    keep = KeepInSpace.of(spec)
+    config = {"learning_rate": 0.1 * 1.2, "units": int(128 * 1.2), "batch_size": 64, "dropout": 0.5 * 1.2,
+              "optimizer": "adam", "hidden_layers": 2}
+    assert keep(dict(config)) == {**config, "learning_rate": 0.1, "units": 128, "dropout": 0.5}
+    low = keep({"learning_rate": 1e-4 * 0.8, "units": int(16 * 0.8), "dropout": 0.0})
+    assert low == {"learning_rate": 1e-4, "units": 16, "dropout": 0.0} and isinstance(low["units"], int)
+    inside = {"learning_rate": 0.01, "units": 50, "dropout": 0.25}
+    assert keep(dict(inside)) == inside
 
 
 # -- checkpoint_every ----------------------------------------------------------------------------
