@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..usercode import parse_ref
-from .distributions import Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, pbt_mutable
+from .distributions import GRAPH_KEEPING, WEIGHT_SHAPING, Choice, Constant, Grid, IntRange, LogUniform, Param, Uniform, pbt_mutable
 from .objectives import Objective, metric_names, resolve_goals
 from .params import parse_model, resolve_params
 from .pydantic_errors import validate
@@ -238,9 +238,13 @@ def _check_scheduler(s: SchedulerSpec, search: SearchSpec, params: dict[str, Par
             if isinstance(params[name], Constant):
                 raise SpecError(f"scheduler.mutations[{i}]", f"{name} is a constant; PBT perturbs searched "
                                 "hyperparameters (give it a distribution under params)")
+            if name in WEIGHT_SHAPING.get(kind, ()):
+                raise SpecError(f"scheduler.mutations[{i}]", f"{name} shapes the {kind}'s weights, and PBT "
+                                "gives a trial a donor's weights, which fit the donor's layers only; perturb "
+                                f"{', '.join(GRAPH_KEEPING[kind])}")
         return
     if not pbt_mutable(params, kind):
-        what = "numeric hyperparameter" if kind == "mlp" else "hyperparameter that keeps the model's graph"
+        what = "hyperparameter that keeps the model's graph"
         raise SpecError("scheduler.type", f"pbt needs at least one searched {what} "
                         "(e.g. learning_rate: {type: loguniform, ...}) to perturb")
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from .hyperparameters import Scalar
 
 __all__ = ["Frozen", "Constant", "Grid", "Choice", "Uniform", "LogUniform", "IntRange", "Param", "DIST_TYPES",
-           "active", "pbt_mutable", "GRAPH_KEEPING"]
+           "active", "pbt_mutable", "GRAPH_KEEPING", "WEIGHT_SHAPING"]
 
 
 class Frozen(BaseModel):
@@ -112,19 +112,27 @@ def active(params: dict[str, Param], name: str, config: dict[str, Any]) -> bool:
     return True
 
 
-# What PBT may perturb in a model whose graph is traced once (a CNN, a user's builder): values
-# the optimizer or the data pipeline reads, never the layers. The CNN also holds its dropout
-# rates and L2 factors as variables; a builder's own names may mean anything.
+# What PBT may perturb: values the optimizer or the data pipeline reads, never the layers (an
+# exploited trial loads a donor's weights, which fit the donor's layers only: a trial given other
+# `units` failed with Keras' "3 objects could not be loaded"). The built-in families also hold
+# their dropout rates and L2 factors as variables; a builder's own names may mean anything.
 GRAPH_KEEPING: dict[str, tuple[str, ...]] = {
+    "mlp": ("learning_rate", "momentum", "batch_size", "dropout", "l2"),
     "cnn": ("learning_rate", "momentum", "batch_size", "dropout", "l2"),
     "builder": ("learning_rate", "momentum", "batch_size"),
+}
+# The built-in families' hyperparameters that shape their weights: never perturbed by PBT, even
+# when scheduler.mutations names them.
+WEIGHT_SHAPING: dict[str, tuple[str, ...]] = {
+    "mlp": ("hidden_layers", "units"),
+    "cnn": ("conv_layers", "filters", "kernel_size", "dense_units"),
 }
 
 
 def pbt_mutable(params: dict[str, Param], kind: str = "mlp") -> list[str]:
     """The hyperparameters PBT perturbs when ``scheduler.mutations`` names none: the searched
-    numeric ones (ranges, and choices or grids of numbers only), in the spec's order; for a CNN
-    or a builder (``kind``) only those that keep the model's graph (:data:`GRAPH_KEEPING`).
+    numeric ones (ranges, and choices or grids of numbers only) that keep the model's layers
+    (:data:`GRAPH_KEEPING` of the model ``kind``), in the spec's order.
 
     The one place this rule lives: the spec refuses ``type: pbt`` when the list is empty, and the
     scheduler builds its mutation table from it.

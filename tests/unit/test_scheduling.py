@@ -17,6 +17,7 @@ from orchestrator.decisions.stopping import (
     KeepInSpace,
     trial_plateaued,
 )
+from orchestrator.errors import SpecError
 from orchestrator.spec import SweepSpec, parse_spec
 
 NAN, INF = math.nan, math.inf
@@ -164,21 +165,28 @@ def test_pbt_mutations_default_to_searched_numeric_params_within_spec_ranges() -
     table = pbt_mutation_table(spec)
     assert table == {
         "learning_rate": ("loguniform", (1e-4, 1e-1)),
-        "units": ("randint", (16, 129)),  # ray's randint excludes high: 128 must stay reachable
         "batch_size": ("list", ([16, 32, 64],)),  # a list: Ray's PBT moves to a neighbour or resamples
     }
+    assert "units" not in table  # it shapes the weights, which an exploited trial takes from a donor
     assert "optimizer" not in table  # categorical
     assert "hidden_layers" not in table and "epochs" not in table  # constants / defaults
 
 
 def test_pbt_mutations_uniform_and_log_int() -> None:
     spec = _spec(params={"dropout": {"type": "uniform", "low": 0.0, "high": 0.5},
-                         "units": {"type": "int", "low": 8, "high": 256, "log": True}},
+                         "batch_size": {"type": "int", "low": 8, "high": 256, "log": True}},
                  scheduler={"type": "pbt"})
     assert pbt_mutation_table(spec) == {
         "dropout": ("uniform", (0.0, 0.5)),
-        "units": ("lograndint", (8, 257)),
+        "batch_size": ("lograndint", (8, 257)),  # ray's lograndint excludes high: 256 must stay reachable
     }
+
+
+def test_pbt_refuses_to_perturb_what_shapes_the_weights() -> None:
+    with pytest.raises(SpecError) as raised:
+        _spec(params=PBT_PARAMS, scheduler={"type": "pbt", "mutations": ["learning_rate", "units"]})
+    assert raised.value.key == "scheduler.mutations[1]"
+    assert "units shapes the mlp's weights" in raised.value.message and "perturb learning_rate" in raised.value.message
 
 
 def test_pbt_explicit_mutations_are_honoured() -> None:
@@ -191,15 +199,16 @@ def test_pbt_explicit_mutations_are_honoured() -> None:
 
 def test_pbt_perturbations_stay_in_the_spec_ranges() -> None:
     """Ray's PBT multiplies a range's value by 0.8 or 1.2; the explore function puts it back inside."""
-    spec = _spec(params={**PBT_PARAMS, "dropout": {"type": "uniform", "low": 0.0, "high": 0.5}},
+    spec = _spec(params={**PBT_PARAMS, "dropout": {"type": "uniform", "low": 0.0, "high": 0.5},
+                         "batch_size": {"type": "int", "low": 16, "high": 128}},
                  scheduler={"type": "pbt"})
     keep = KeepInSpace.of(spec)
-    config = {"learning_rate": 0.1 * 1.2, "units": int(128 * 1.2), "batch_size": 64, "dropout": 0.5 * 1.2,
+    config = {"learning_rate": 0.1 * 1.2, "units": 64, "batch_size": int(128 * 1.2), "dropout": 0.5 * 1.2,
               "optimizer": "adam", "hidden_layers": 2}
-    assert keep(dict(config)) == {**config, "learning_rate": 0.1, "units": 128, "dropout": 0.5}
-    low = keep({"learning_rate": 1e-4 * 0.8, "units": int(16 * 0.8), "dropout": 0.0})
-    assert low == {"learning_rate": 1e-4, "units": 16, "dropout": 0.0} and isinstance(low["units"], int)
-    inside = {"learning_rate": 0.01, "units": 50, "dropout": 0.25}
+    assert keep(dict(config)) == {**config, "learning_rate": 0.1, "batch_size": 128, "dropout": 0.5}
+    low = keep({"learning_rate": 1e-4 * 0.8, "batch_size": int(16 * 0.8), "dropout": 0.0})
+    assert low == {"learning_rate": 1e-4, "batch_size": 16, "dropout": 0.0} and isinstance(low["batch_size"], int)
+    inside = {"learning_rate": 0.01, "batch_size": 50, "dropout": 0.25}
     assert keep(dict(inside)) == inside
 
 
