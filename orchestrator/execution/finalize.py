@@ -25,11 +25,12 @@ __all__ = ["finalize", "diagnose_trials", "test_only", "write_results", "no_test
 
 
 def diagnose_trials(tables: RunTables, baseline: float) -> None:
-    """Label every trial's learning curve (see :func:`orchestrator.decisions.diagnosis.diagnose`)."""
+    """Label every trial's learning curve (see :func:`orchestrator.decisions.diagnosis.diagnose`); a
+    trial that recorded no epoch has none (``diagnosis`` null)."""
     from ..decisions.diagnosis import diagnose
 
     for tid, t in tables.trials.items():
-        if t.status == "error" and not tables.curve(tid, "train_loss"):
+        if not tables.curve(tid, "train_loss"):  # no epoch recorded (failed, or stopped before it): no curve
             continue
         d = diagnose(tables.curve(tid, "train_loss"), tables.curve(tid, "val_loss"),
                      diverged=t.status == "diverged", baseline_loss=baseline)

@@ -196,3 +196,20 @@ def test_a_regression_run_without_a_test_split_exports_its_model(tmp_path) -> No
     empty = Exported(b"not a real keras file", np.zeros((0, 1), dtype=np.float32), "values", [], {})
     model_dir = write_model_dir(tmp_path, {"task": "regression", "classes": []}, {}, empty, None)
     assert len(pd.read_parquet(model_dir / "test_predictions.parquet")) == 0  # numpy cannot reshape 0 rows to (0, -1)
+
+
+def test_a_trial_without_an_epoch_gets_no_diagnosis() -> None:
+    """A trial a time budget ended before its first epoch has no curve: it is not `too_slow`."""
+    from orchestrator.execution.finalize import diagnose_trials
+
+    tables = RunTables("r", "val_loss", "min")
+    tables.trial_started("trained", {})
+    for epoch, loss in ((1, 2.0), (2, 1.0), (3, 0.5), (4, 0.3)):
+        tables.epoch("trained", {"epoch": epoch, "train_loss": loss, "val_loss": loss, "trial_elapsed_s": epoch})
+    tables.trial_ended("trained", "completed", "max_epochs")
+    tables.trial_started("late", {})
+    tables.trial_ended("late", "stopped", "budget")
+    diagnose_trials(tables, baseline=2.3)
+    frame = tables.trials_frame().set_index("trial_id")
+    assert frame.loc["trained", "diagnosis"] == "good"
+    assert pd.isna(frame.loc["late", "diagnosis"]) and pd.isna(frame.loc["late", "diagnosis_reason"])
