@@ -228,7 +228,10 @@ def load(run_dir: Any) -> NotebookRun:
     """A run directory read back as a :class:`NotebookRun` (a :class:`~orchestrator.results.Run`
     that also writes its report): a local path or a storage URI."""
     from .results import load as load_run
+    from .storage import Location, is_uri
 
+    if not isinstance(run_dir, Location) and not is_uri(str(run_dir)) and not Path(run_dir, "run.json").is_file():
+        raise UsageError("run_dir", f"{run_dir}: not a run directory (no run.json)")
     base = load_run(run_dir)
     return NotebookRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
 

@@ -17,6 +17,7 @@ Pure: imports neither Ray, TensorFlow nor pandas; every refusal is a one-line
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -104,17 +105,28 @@ def with_options(spec: SweepSpec, *, num_samples: int | None = None, max_concurr
     names = names or {}
     changes: dict[str, Any] = {}
     if num_samples is not None:
-        if int(num_samples) < 1:
+        num_samples = whole(num_samples, names.get("num_samples", "num_samples"))
+        if num_samples < 1:
             raise UsageError(names.get("num_samples", "num_samples"), f"must be >= 1, got {num_samples}")
-        changes["search"] = spec.search.model_copy(update={"num_samples": int(num_samples)})
+        changes["search"] = spec.search.model_copy(update={"num_samples": num_samples})
     if seed is not None:
-        changes["search"] = changes.get("search", spec.search).model_copy(update={"seed": int(seed)})
-        changes["seed"] = int(seed)
+        seed = whole(seed, names.get("seed", "seed"))
+        changes["search"] = changes.get("search", spec.search).model_copy(update={"seed": seed})
+        changes["seed"] = seed
     if max_concurrent is not None:
-        if int(max_concurrent) < 1:
+        max_concurrent = whole(max_concurrent, names.get("max_concurrent", "max_concurrent"))
+        if max_concurrent < 1:
             raise UsageError(names.get("max_concurrent", "max_concurrent"), f"must be >= 1, got {max_concurrent}")
-        changes["resources"] = spec.resources.model_copy(update={"max_concurrent": int(max_concurrent)})
+        changes["resources"] = spec.resources.model_copy(update={"max_concurrent": max_concurrent})
     return spec.with_overrides(**changes) if changes else spec
+
+
+def whole(value: Any, option: str) -> int:
+    """``value`` as an int (an int, or text of one: ``"8"``), else a UsageError naming ``option``
+    (``orchestrator.run(num_samples="abc")`` is told as ``--num-samples abc`` is)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("+-").isdigit():
+        raise UsageError(option, f"input should be a valid integer, got {value!r}")
+    return int(value)
 
 
 def at_least(value: int, low: int, option: str) -> int:
@@ -132,6 +144,8 @@ def check_out_dir(out: Any, option: str = "--out") -> None:
     Raises:
         UsageError: naming ``option`` and the file in the way.
     """
+    if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "fs"):  # a path, a URI or a Location
+        raise UsageError(option, f"expected a folder's path or a storage URI, got {out!r} ({type(out).__name__})")
     text = unfold_uri(str(out))
     if is_uri(text) and not text.startswith("file:"):
         return

@@ -146,6 +146,27 @@ def test_the_budget_is_parsed_once_for_the_command_and_the_api(spec_file, tmp_pa
     assert len(runner.calls) == 3 and not (tmp_path / "o4").exists()
 
 
+@pytest.mark.parametrize("option, value, said", [
+    ("num_samples", "abc", "num_samples: input should be a valid integer, got 'abc'"),
+    ("seed", "x", "seed: input should be a valid integer, got 'x'"),
+    ("max_concurrent", 1.5, "max_concurrent: input should be a valid integer, got 1.5"),
+    ("num_samples", True, "num_samples: input should be a valid integer, got True"),
+    ("out", 123, "out: expected a folder's path or a storage URI, got 123 (int)"),
+])
+def test_a_bad_option_value_is_a_usage_error_naming_it(spec_file, runner, option, value, said):
+    """What ``--num-samples abc`` tells the command line, the API tells as a UsageError, never a
+    bare ValueError or TypeError; nothing runs."""
+    with pytest.raises(UsageError) as e:
+        orchestrator.run(str(spec_file), **{option: value})
+    assert str(e.value) == said
+    assert not runner.calls
+
+
+def test_load_of_a_folder_that_is_no_run_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="not a run directory \\(no run.json\\)"):
+        orchestrator.load(str(tmp_path / "nothing"))
+
+
 def test_mlflow_is_checked_and_logged_once_by_the_api(spec_file, tmp_path, runner, capsys, monkeypatch):
     logged: list[tuple[str, str]] = []
 
