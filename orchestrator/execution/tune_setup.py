@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator
@@ -91,17 +92,34 @@ def scheduler(spec: SweepSpec) -> Any:
     return schedulers.FIFOScheduler()
 
 
-def trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, deadline: float | None = None) -> Any:
-    """The trainable as Tune runs it: data (without the test split) and resources bound."""
+def trainable_name(run_id: str) -> str:
+    """The name a run's trainable is registered under in Ray Tune: its own, so that two sweeps of
+    one driver (the warm runtime's host runs each in a thread) never share one. Ray Tune keeps a
+    job's trainables, and ``with_parameters``' data, in registries keyed by the function's name and
+    text: with one ``train_trial`` for both, a sweep started a second after another trained on the
+    other's data (a digits sweep on a regression table, ``val_accuracy=nan``). Derived from the
+    run id, it is the same again when the run is resumed (``Tuner.restore`` requires that)."""
+    return "train_" + re.sub(r"[^A-Za-z0-9_]", "_", run_id)
+
+
+def trainable(spec: SweepSpec, prepared: data_mod.Prepared, started: float, deadline: float | None = None,
+              name: str = "train_trial") -> Any:
+    """The trainable as Tune runs it: data (without the test split) and resources bound, a function
+    of this sweep's own named ``name`` (see :func:`trainable_name`)."""
     from ray import tune
 
     from ..training import TrialContext, TrialData, load_plan, train_trial
 
     # $SWEEP_FAULT_INJECTION (tests only) is read here, on the driver, and travels with the context.
     ctx = TrialContext(spec=spec, run_started_at=started, faults=load_plan(), deadline=deadline)
+
+    def run(config: dict[str, Any], data: Any, ctx: Any) -> Any:
+        return train_trial(config, data=data, ctx=ctx)
+
+    run.__name__ = run.__qualname__ = name
     # Train and validation arrays only (never the test split), in a class workers unpickle without
     # importing pandas or scikit-learn.
-    bound = tune.with_parameters(train_trial, data=TrialData.of(prepared.without_test()), ctx=ctx)
+    bound = tune.with_parameters(run, data=TrialData.of(prepared.without_test()), ctx=ctx)
     return tune.with_resources(bound, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
@@ -245,7 +263,7 @@ def new_tuner(ctx: RunContext, callbacks: list[Any], stopper: Any, warm_start: l
     spec = ctx.spec
     time_budget = None if budget_s is None else max(1.0, budget_s - (time.time() - ctx.started))
     return tune.Tuner(
-        trainable(spec, ctx.prepared, ctx.started, ctx.deadline),
+        trainable(spec, ctx.prepared, ctx.started, ctx.deadline, name=trainable_name(ctx.info["run_id"])),
         param_space=to_param_space(spec) if spec.search.algorithm != "tpe" else {},
         tune_config=tune.TuneConfig(
             metric="objective", mode=spec.mode, search_alg=search_alg(spec, warm_start),
@@ -292,5 +310,11 @@ def restore_tuner(ctx: RunContext) -> Any:
     finished trials stay finished, unfinished and errored ones continue from their checkpoints."""
     from ray import tune
 
-    return tune.Tuner.restore(**tune_state(ctx), trainable=trainable(ctx.spec, ctx.prepared, ctx.started),
-                              resume_unfinished=True, resume_errored=True)
+    try:
+        return tune.Tuner.restore(**tune_state(ctx), resume_unfinished=True, resume_errored=True,
+                                  trainable=trainable(ctx.spec, ctx.prepared, ctx.started, name=trainable_name(ctx.info["run_id"])))
+    except ValueError as e:  # a run from before trainables had their run's name: its one name
+        if "Invalid `trainable`" not in str(e):
+            raise
+        return tune.Tuner.restore(**tune_state(ctx), resume_unfinished=True, resume_errored=True,
+                                  trainable=trainable(ctx.spec, ctx.prepared, ctx.started))

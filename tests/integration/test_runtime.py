@@ -101,12 +101,20 @@ def test_up_status_and_up_twice(runtime):
 
 
 def test_two_sweeps_at_once_share_it_each_with_its_results(runtime, tmp_path):
-    spec = _spec(tmp_path)
-    outs = [tmp_path / "a", tmp_path / "b"]
+    """Two different sweeps at once (a digits classification, a diabetes regression): each trains on
+    its own data with its own spec (the host runs both in one driver, where Ray Tune once handed the
+    second sweep's data to the first's trials)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    specs = [_spec(tmp_path / "a"),
+             _spec(tmp_path / "b", name="reg", data={"dataset": "diabetes"}, metric={"name": "val_mae", "mode": "min"},
+                   search__seed=3)]
+    outs = [tmp_path / "a" / "out", tmp_path / "b" / "out"]
     procs = [subprocess.Popen([*SWEEP, "run", str(spec), "--out", str(o)], cwd=ROOT, env=_env(runtime["dir"]),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for o in outs]
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for spec, o in zip(specs, outs)]
     logs = [p.communicate(timeout=600)[0] for p in procs]
-    for p, log, out in zip(procs, logs, outs):
+    for p, log, out, (metric, other) in zip(procs, logs, outs, (("val_accuracy", "val_mae"), ("val_mae", "val_accuracy"))):
         assert p.returncode == 0, log
         assert log.splitlines()[0].startswith(f"runtime: the warm runtime at {runtime['state']['address']}"), log
         assert_no_native_lines(log, "sweep run")
@@ -115,6 +123,8 @@ def test_two_sweeps_at_once_share_it_each_with_its_results(runtime, tmp_path):
         assert info["status"] == "complete"
         assert info["ray"]["address"] != "embedded"
         assert len(pd.read_parquet(run_dir / "trials.parquet")) == 2
+        epochs = pd.read_parquet(run_dir / "epochs.parquet")
+        assert epochs[metric].notna().all() and other not in epochs, (run_dir.name, list(epochs))
 
 
 def test_first_trial_runs_in_a_warm_worker(runtime, tmp_path):
