@@ -457,19 +457,37 @@ def resolve_resources(spec: SweepSpec) -> SweepSpec:
     return spec.with_overrides(resources=resolved)
 
 
-def check_fits(spec: SweepSpec, file: str | None = None) -> None:
-    """Fail fast when one trial asks for more than any node has (Ray would wait forever).
+def check_fits(spec: SweepSpec, file: str | None = None) -> list[str]:
+    """Fail fast when one trial asks for more than any node has or can get (Ray would wait forever).
+
+    On a cluster whose autoscaler may start a node that holds the trial (its node types, or an
+    autoscaler that does not say their sizes: ``ray up`` and KubeRay configs that scale workers from
+    zero), the trials wait for it as Ray Tune's do: the notes to print say so.
 
     Raises:
         UsageError: naming ``file`` (the spec's file name, when given) and the resource key.
     """
+    from ..internals import autoscaler_node_types
+
     nodes = _alive_nodes()
     r = spec.resources
+    notes = []
     for key, asked in (("cpu", r.cpu), ("gpu", r.gpu)):
-        largest = max((n.get(key.upper(), 0.0) for n in nodes), default=0.0)
-        if asked > largest:
-            where = f"{file}: resources.{key}" if file else f"resources.{key}"
-            raise UsageError(where, f"a trial asks for {asked:g} {key.upper()}s but the largest node has {largest:g}")
+        name = key.upper()
+        largest = max((n.get(name, 0.0) for n in nodes), default=0.0)
+        if asked <= largest:
+            continue
+        where = f"{file}: resources.{key}" if file else f"resources.{key}"
+        types = autoscaler_node_types()
+        if types is None:
+            raise UsageError(where, f"a trial asks for {asked:g} {name}s but the largest node has {largest:g}")
+        biggest = max((t.get(name, 0.0) for t in types), default=None)
+        if biggest is not None and asked > biggest:
+            raise UsageError(where, f"a trial asks for {asked:g} {name}s but the largest node has {largest:g}, and "
+                                    f"the largest the cluster's autoscaler may start has {biggest:g}")
+        notes.append(f"no node has {asked:g} {name}s for a trial yet; the cluster's autoscaler may start one, "
+                     "and the trials wait for it (Ctrl-C stops the sweep)")
+    return notes
 
 
 class RayLogs(logging.Filter):

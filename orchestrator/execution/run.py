@@ -154,7 +154,8 @@ def _start(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, run
 
     requested = spec.resources
     spec = resolve_resources(spec)  # `auto` -> what this Ray instance or cluster has
-    check_fits(spec, Path(spec.source or "spec").name)
+    for note in check_fits(spec, Path(spec.source or "spec").name):
+        view.print(f"note: {note}")
     run_dir.mkdir(parents=True, exist_ok=False)
     if mirror is not None:
         try:
@@ -282,7 +283,8 @@ def _resume(spec: SweepSpec, prepared: data_mod.Prepared, view: ProgressView, in
             guard.ctx = ctx = RunContext(spec, prepared, tables, info, local, view,
                                          EventSink(tables, view, local, mirror), mirror=mirror,
                                          started=info["started_at"])
-            check_fits(spec)
+            for note in check_fits(spec):
+                view.print(f"note: {note}")
             if not can_restore(ctx):
                 raise UsageError(name, f"{shown}/tune holds no Ray Tune experiment state to restore")
             tables.open_journal(local / JOURNAL)

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from .keras import KERAS_REACHES, WeightsWriter, keras_callback_list, keras_classes, keras_reach_ok
 from .patches import PATCHES, Patch, patched, swap, target_present
-from .ray import (RAY_START_PATCHES, bootstrap_address, gcs_address, prestart_workers, ray_init_private_kwargs, raylet_pid, trial_actor, trial_error,
+from .ray import (RAY_START_PATCHES, autoscaler_node_types, bootstrap_address, gcs_address, prestart_workers, ray_init_private_kwargs, raylet_pid, trial_actor, trial_error,
                   tune_interrupt, tune_interrupt_in_force)
 
 __all__ = ["Patch", "PATCHES", "patched", "swap", "target_present",
            "RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid",
-           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address", "gcs_address",
+           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address", "gcs_address", "autoscaler_node_types",
            "KERAS_REACHES", "keras_reach_ok", "WeightsWriter", "keras_callback_list", "keras_classes"]

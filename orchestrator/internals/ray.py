@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from .patches import Undo, register, swap
 
 __all__ = ["RAY_START_PATCHES", "ray_init_private_kwargs", "trial_actor", "trial_error", "prestart_workers", "raylet_pid",
-           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address", "gcs_address"]
+           "tune_interrupt", "tune_interrupt_in_force", "bootstrap_address", "gcs_address", "autoscaler_node_types"]
 
 RAY_START_PATCHES = ("ray_node_params", "ray_loopback", "ray_no_api_server")
 
@@ -333,3 +333,32 @@ def gcs_address() -> str | None:
     except Exception:  # noqa: BLE001 - not connected, or moved: the caller does without
         return None
     return address if isinstance(address, str) and ":" in address else None
+
+
+def autoscaler_node_types() -> list[dict[str, float]] | None:
+    """What the connected cluster's autoscaler may start, for a trial no live node can hold yet.
+
+    The resources of each node type it may start (``max_count`` not 0) when its cluster config is
+    in the GCS (autoscaler v2); ``[]`` when an autoscaler with node types of its own runs but
+    publishes no sizes (v1, ``ray up`` and KubeRay: its status names the node types only); None when
+    no autoscaler runs (an embedded Ray; ``ray start`` without a cluster config runs a read-only
+    monitor, which names each live node ``node_<id>``) or when what is read moved.
+    """
+    import json
+    import re
+
+    try:
+        from ray._private import ray_constants
+        from ray._private.state import state
+        from ray.experimental import internal_kv
+
+        config = state.get_cluster_config()
+        if config is not None and config.node_group_configs:
+            return [{str(k): float(v) for k, v in group.resources.items()}
+                    for group in config.node_group_configs if group.max_count != 0]
+        raw = internal_kv._internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+        report = (json.loads(raw).get("autoscaler_report") or {}) if raw else {}
+        types = set((report.get("node_type_mapping") or {}).values()) | set(report.get("active_nodes") or {})
+    except Exception:  # noqa: BLE001 - moved, or not readable: as without an autoscaler (fail fast)
+        return None
+    return [] if any(not re.fullmatch(r"node_[0-9a-f]+", str(t)) for t in types) else None

@@ -220,3 +220,35 @@ def test_gcs_address_names_the_gcs_this_driver_talks_to(ray_session):
                                 "signalled with its process group waits 60 s for a gone GCS again"
     host, _, port = address.rpartition(":")
     socket.create_connection((host, int(port)), timeout=5).close()  # the session's GCS answers there
+
+
+def test_autoscaler_node_types_reads_the_autoscalers_status(ray_session):
+    """Not a patch but a reach: the cluster config (autoscaler v2) and the status the autoscaler's
+    monitor writes (``__autoscaling_status``), read when a trial fits on no live node. The session's
+    Ray runs no monitor; the status of a monitor with node types (``ray up``, KubeRay) and of the
+    read-only monitor of ``ray start`` (which names each node ``node_<id>``) are written here."""
+    import json
+
+    from ray._private import ray_constants
+    from ray._private.state import state
+    from ray.experimental import internal_kv
+
+    from orchestrator.internals import autoscaler_node_types
+
+    assert state.get_cluster_config() is None  # no autoscaler v2 here
+    assert autoscaler_node_types() is None
+    key = ray_constants.DEBUG_AUTOSCALING_STATUS
+
+    def status(types: dict[str, str]) -> bytes:
+        return json.dumps({"autoscaler_report": {"active_nodes": {t: 1 for t in types.values()},
+                                                 "node_type_mapping": types}}).encode()
+
+    try:
+        internal_kv._internal_kv_put(key, status({"ab12": "node_ab12"}), overwrite=True)
+        assert autoscaler_node_types() is None, "a read-only monitor is taken for an autoscaler"
+        internal_kv._internal_kv_put(key, status({"ab12": "head_group"}), overwrite=True)
+        assert autoscaler_node_types() == [], "the reach autoscaler_node_types: the autoscaler's status moved; " \
+                                              "a cluster that scales from zero is refused at once again"
+    finally:
+        internal_kv._internal_kv_del(key)
+    assert autoscaler_node_types() is None

@@ -89,3 +89,36 @@ def test_an_address_that_answers_passes(monkeypatch):
         ray_start.check_address(f"127.0.0.1:{port}")
         ray_start.check_address(f"ray://127.0.0.1:{port}")
     ray_start.check_address("anyscale://my-cluster")  # other schemes are Ray's to resolve
+
+
+# ------------------------------------------------------------------------------------------
+# a trial no live node holds: fail fast, unless the cluster's autoscaler may start one
+# ------------------------------------------------------------------------------------------
+
+
+def _fits(monkeypatch, nodes, types, cpu=1.0, gpu=0.0):
+    import orchestrator.internals as internals
+    from orchestrator.spec import parse_spec
+
+    monkeypatch.setattr(ray_start, "_alive_nodes", lambda: nodes)
+    monkeypatch.setattr(internals, "autoscaler_node_types", lambda: types)
+    spec = parse_spec({"data": {"dataset": "digits"}, "resources": {"cpu": cpu, "gpu": gpu}})
+    return ray_start.check_fits(spec, "s.yaml")
+
+
+def test_a_trial_no_node_holds_fails_fast_without_an_autoscaler(monkeypatch):
+    assert _fits(monkeypatch, [{"CPU": 2.0}], None) == []
+    with pytest.raises(UsageError, match="^s.yaml: resources.cpu: a trial asks for 4 CPUs but the largest node has 2$"):
+        _fits(monkeypatch, [{"CPU": 2.0}], None, cpu=4)
+
+
+def test_a_cluster_that_scales_from_zero_waits_for_its_autoscaler(monkeypatch):
+    """`ray up cluster/aws-gpu.yaml`: a head with 0 CPUs, workers from 0 (a trial holds on no live node)."""
+    notes = _fits(monkeypatch, [{"CPU": 0.0}], [], cpu=1, gpu=1)  # an autoscaler that says no sizes (v1)
+    assert [n.split(" for a trial")[0] for n in notes] == ["no node has 1 CPUs", "no node has 1 GPUs"]
+    assert "autoscaler may start one, and the trials wait for it (Ctrl-C stops the sweep)" in notes[0]
+    # node types the autoscaler publishes (v2): one big enough, or none
+    assert len(_fits(monkeypatch, [{"CPU": 0.0}], [{"CPU": 8.0, "GPU": 1.0}], cpu=4, gpu=1)) == 2
+    with pytest.raises(UsageError, match="resources.gpu: a trial asks for 2 GPUs but the largest node has 0, and "
+                                         "the largest the cluster's autoscaler may start has 1$"):
+        _fits(monkeypatch, [{"CPU": 0.0}], [{"CPU": 8.0, "GPU": 1.0}], cpu=1, gpu=2)
