@@ -8,6 +8,7 @@ pipeline (:func:`datasets`). Importing this module imports neither TensorFlow no
 
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from dataclasses import dataclass
@@ -102,13 +103,20 @@ def trial_index(trial_id: str) -> int:
     return int(suffix) if suffix.isdigit() else zlib.crc32(trial_id.encode())
 
 
-def trial_seed(base: int, trial_id: str) -> int:
+def trial_seed(base: int, trial_id: str, config: dict[str, Any] | None = None) -> int:
     """The seed of a trial's weights, dropout and shuffling: the run's seed and the trial's index.
 
     The same run seed and trial id always give the same seed, so a retried or resumed trial
-    draws what it drew the first time.
+    draws what it drew the first time. A searcher's trial ids (tpe's) are random hex, another
+    each run: for those the trial's ``config`` stands for its index, so that a seeded tpe run
+    trains what it trained before (its sampler draws the same configurations in the same order).
     """
-    return (base * 100_003 + trial_index(trial_id)) % (2**31 - 1)
+    suffix = trial_id.rsplit("_", 1)[-1]
+    if config is not None and not suffix.isdigit():
+        index = zlib.crc32(json.dumps(config, sort_keys=True, default=repr).encode())
+    else:
+        index = trial_index(trial_id)
+    return (base * 100_003 + index) % (2**31 - 1)
 
 
 def datasets(data: "TrialData | Prepared", batch_size: int, seed: int, threads: int) -> tuple[Any, Any] | None:

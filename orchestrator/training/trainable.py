@@ -247,9 +247,9 @@ def train_trial(config: dict[str, Any], data: "TrialData | Prepared", ctx: Trial
     try:
         if restored is not None:
             with restored.as_directory() as d:
-                run_trial(hp, data, spec, trial_seed(spec.seed, trial_id), restore_dir=d, **options)
+                run_trial(hp, data, spec, trial_seed(spec.seed, trial_id, hp), restore_dir=d, **options)
         else:
-            run_trial(hp, data, spec, trial_seed(spec.seed, trial_id), **options)
+            run_trial(hp, data, spec, trial_seed(spec.seed, trial_id, hp), **options)
     except TrialStopped:
         # Ray Tune ended the trial while it trained ahead: end the training thread the way its
         # own report does (SystemExit(0) is a clean end for Ray's runner thread).

@@ -120,3 +120,25 @@ def test_test_split_is_not_read_before_selection(ray_session, tmp_path):
     acc_clean = clean.loc[clean["is_selected"], "test_accuracy"].item()
     acc_poisoned = poisoned.loc[poisoned["is_selected"], "test_accuracy"].item()
     assert acc_clean > 0.6 and acc_poisoned < acc_clean - 0.2
+
+
+def test_a_seeded_tpe_search_trains_the_same_again(ray_session, tmp_path):
+    """tpe names its trials with random ids, another each run; with the same seed a run draws the
+    same configurations and trains each to the same losses (its training seed follows the
+    configuration, not the id)."""
+    spec = write_spec(tmp_path, {
+        "name": "tpe_again", "data": {"dataset": "digits", "samples": 600},
+        "model": {"epochs": 2, "units": 16, "batch_size": 64},
+        "params": {"learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.05}},
+        "metric": "val_accuracy", "search": {"algorithm": "tpe", "num_samples": 3},
+        "resources": {"max_concurrent": 1},  # the same order each run: tpe's next draw sees the same results
+    })
+    runs = []
+    for out in ("one", "two"):
+        assert run_cli("run", spec, "--out", tmp_path / out, "--seed", "5") == 0
+        trials = pd.read_parquet(only_run_dir(tmp_path / out) / "trials.parquet")
+        runs.append(trials.sort_values("hp_learning_rate")[["trial_id", "hp_learning_rate", "best_val_accuracy"]])
+    one, two = runs
+    assert set(one["trial_id"]).isdisjoint(two["trial_id"])  # Ray's ids differ from run to run
+    assert one["hp_learning_rate"].tolist() == two["hp_learning_rate"].tolist()
+    assert one["best_val_accuracy"].tolist() == two["best_val_accuracy"].tolist()
