@@ -293,7 +293,8 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
                f"{spec.describe_goals()}; scheduler {spec.describe_scheduler()}; "
                f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
                f"{rep['n_features']} features{example}")
-    for line in model.lines() + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else []):
+    for line in ([f"warning: {w}" for w in prepared.warnings()] + model.lines()
+                 + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else [])):
         typer.echo(line, err=line.startswith("warning:"))
 
 

@@ -94,6 +94,11 @@ class Split:
         return int(self.X.shape[0])
 
 
+# A regression target whose mean or standard deviation is beyond this is said to be large (see
+# Prepared.warnings): the built-in data sets' targets (diabetes: mean 152, spread 77) stay under it.
+LARGE_TARGET = 1_000.0
+
+
 @dataclass(frozen=True, eq=False)
 class Prepared:
     """Train / validation / test arrays with preprocessing fitted on the training rows only.
@@ -142,6 +147,26 @@ class Prepared:
     def __post_init__(self) -> None:
         shape = tuple(int(d) for d in self.input_shape) or (int(self.n_features),)
         object.__setattr__(self, "input_shape", shape)
+
+    def warnings(self) -> list[str]:
+        """What to tell the user of this data before a sweep trains on it (``warning:`` lines).
+
+        A regression target far from unit scale (its mean or spread over
+        :data:`LARGE_TARGET`): the features are standardised, the target is kept as it is (the
+        predictions and the metrics are in its units), and a network whose output starts near 0
+        learns almost nothing of a target of the order of 1e5 in a sweep's few epochs (every trial
+        of a user's house prices ended with the same MAE, its diagnosis too_slow).
+        """
+        if self.task != "regression" or not len(self.train.y):
+            return []
+        y = np.asarray(self.train.y, dtype=np.float64)
+        mean, spread = float(np.mean(y)), float(np.std(y))
+        if max(abs(mean), spread) <= LARGE_TARGET:
+            return []
+        name = f" {self.target!r}" if self.target else ""
+        return [f"data.target{name}: the regression target is large (mean {mean:.3g}, standard deviation "
+                f"{spread:.3g}) and is learnt as it is: a network's output starts near 0 and moves little in "
+                "a few epochs; express it in larger units (thousands, millions) in the data or the loader"]
 
     def without_test(self) -> "Prepared":
         """Return a copy whose test split is empty, so trials cannot touch the test rows.

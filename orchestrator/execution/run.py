@@ -128,7 +128,8 @@ def load_data_and_check_model(spec: SweepSpec, view: ProgressView | None,
     view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched),
                                 console=console)
     view.print(data_line(raw.name, prepared.report))
-    for line in model.lines() + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else []):
+    for line in ([f"warning: {w}" for w in prepared.warnings()] + model.lines()
+                 + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else [])):
         view.print(line)
     return prepared, view
 

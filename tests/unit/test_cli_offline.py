@@ -253,3 +253,23 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
     assert run_cli("resume", tmp_path) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a run directory" in err[0]
+
+
+def test_validate_warns_of_a_large_regression_target(tmp_path, capsys):
+    """House prices (~5e5) are learnt as they are: every trial of a user's sweep ended with the same
+    MAE. validate says so (exit 0: the spec is valid); a target of the built-in scale is not warned of."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    sqft = rng.uniform(50, 300, 200)
+    pd.DataFrame({"sqft": sqft, "price": 2500 * sqft + rng.normal(0, 3e4, 200)}).to_csv(tmp_path / "h.csv", index=False)
+    spec = tmp_path / "h.yaml"
+    spec.write_text("name: h\ndata: {path: h.csv, target: price, task: regression}\nmetric: val_mae\n")
+    assert main(["validate", str(spec)]) == 0
+    out, err = capsys.readouterr()
+    assert "ok: 1 trial;" in out
+    (line,) = err.splitlines()
+    assert line.startswith("warning: data.target 'price': the regression target is large (mean 4.") and "thousands" in line
+    assert main(["validate", str(ROOT / "search_spaces" / "capacity.yaml")]) == 0  # diabetes: mean 152
+    assert "warning" not in capsys.readouterr().err
