@@ -106,8 +106,10 @@ class ProgressView:
             done = sum(v for k, v in self.counts.items() if k != "running")
             total = f"/{self.total}" if self.total else ""
             best_all = f"{self.best[0]:.4g}" if self.best else "-"
+            # the trial's best epoch (what selection reads), then the sweep's best so far, each named
             self.print(f"[{done}{total}] {trial_id} {status} ({reason}) after {epochs} epochs: "
-                       f"{self.metric}={best:.4g} best={best_all} {format_config(config, self.searched)}")
+                       f"best {self.metric}={best:.4g} (sweep's best so far {best_all}) "
+                       f"{format_config(config, self.searched)}")
         self._refresh()
 
     def _refresh(self) -> None:

@@ -627,3 +627,21 @@ def test_progress_shows_resources_in_use():
     assert view.resource_use() == "CPU 2/2 · GPU 1/4"
     line = str(view._render())
     assert "0/4 done" in line and "in use: CPU 2/2 · GPU 1/4" in line
+
+
+def test_a_finished_trials_line_names_its_best_and_the_sweeps():
+    """`val_loss=1.645 best=0.631` read as the trial's last value and its best; it was the trial's
+    best epoch and the sweep's best so far."""
+    import io
+
+    from rich.console import Console
+
+    from orchestrator.progress import ProgressView
+
+    out = io.StringIO()
+    view = ProgressView("s", 2, "val_loss", "min", ["learning_rate"], console=Console(file=out, width=200),
+                        interactive=False)
+    view.epoch("t1", 0.631, {"learning_rate": 0.01})
+    view.trial_finished("t2", "stopped", "asha_rung_0", 1, 1.645, {"learning_rate": 0.5})
+    assert "[1/2] t2 stopped (asha_rung_0) after 1 epochs: best val_loss=1.645 (sweep's best so far 0.631) " \
+        in out.getvalue()
