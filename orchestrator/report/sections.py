@@ -124,10 +124,19 @@ def selected_section(ctx: Context) -> str:
     best = sel_info.get(ctx.col, row[ctx.col] if row is not None else None)
     best_epoch = sel_info.get("best_epoch", row.get("best_epoch") if row is not None else None)
     score = " · ".join(f"{html.escape(k)} = {escaped(v)}" for k, v in tests.items()) or "not computed"
-    inner = (f'<p class="big">test score (once): {score}</p>'
+    refit = sel_info.get("refit") or (row.get("refit") if row is not None else None)
+    refit = refit if isinstance(refit, str) and refit != "none" else None
+    if refit:  # the model scored is the configuration trained again (final: {refit: ...}), not the trial's
+        epochs = sel_info.get("refit_epochs", row.get("refit_epochs") if row is not None else None)
+        scored = (f"of its configuration refit on {html.escape(refit)}"
+                  + (f" for {escaped(epochs)} epochs" if epochs is not None else "") + " (the refit's curve: "
+                  "refit_epochs.parquet)")
+    else:
+        scored = "of this trial"
+    inner = (f'<p class="big">test score (once{", refit on " + html.escape(refit) if refit else ""}): {score}</p>'
              f"<p>Trial <b>{escaped(tid)}</b> was selected on validation data: {html.escape(ctx.col)} = "
              f"{escaped(best)} at "
-             f"epoch {escaped(best_epoch)}. The test split was read once, by the final evaluation of this trial.</p>")
+             f"epoch {escaped(best_epoch)}. The test split was read once, by the final evaluation {scored}.</p>")
     config = sel_info.get("config") if isinstance(sel_info.get("config"), dict) else None
     if config is None and row is not None:
         config = {c.removeprefix("hp_"): row[c] for c in row.index if c.startswith("hp_")}

@@ -280,6 +280,21 @@ def test_report_without_a_spec_or_compute_and_with_one_trial(tmp_path: Path) -> 
     assert "no compute summary" in page
 
 
+def test_the_selected_section_says_when_the_test_score_is_a_refit_models(tmp_path: Path, demo) -> None:
+    """`final: {refit: train+val}`: the terminal said "test (once, refit on train+val)", the report
+    credited the score to the trial's own evaluation."""
+    assert "refit" not in demo[1].split('<section id="selected">')[1].split("</section>")[0]
+    d = tmp_path / "refit"
+    d.mkdir()
+    fabricate_run(d)
+    info = load(d).info
+    info["selected"].update({"refit": "train+val", "refit_epochs": 7})
+    write_json(info, d / "run.json")
+    section = render_report(load(d)).split('<section id="selected">')[1].split("</section>")[0]
+    assert "test score (once, refit on train+val): test_accuracy = 0.9312" in section
+    assert "by the final evaluation of its configuration refit on train+val for 7 epochs" in section
+
+
 def test_report_of_an_empty_running_run(tmp_path: Path) -> None:
     RunTables("r-1", "val_loss", "min").flush(tmp_path)
     write_json({"run_id": "r-1", "status": "running", "budget": {"metric": "val_loss", "mode": "min"}},
