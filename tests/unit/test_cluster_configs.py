@@ -84,6 +84,23 @@ def test_aws_config_has_gpu_worker_types():
         assert any("[gpu]" in c for c in t["worker_setup_commands"])
 
 
+def test_every_aws_node_installs_the_project_once():
+    """Ray runs setup_commands on every node, then head_setup_commands or the node type's
+    worker_setup_commands (else the global ones): the project is installed once per node, with the
+    [gpu] extra on the GPU types (a GPU node installed it twice, first without the extra)."""
+    config = _load(LAUNCHER["aws"])
+
+    def installs(commands: list[str]) -> list[str]:
+        return [c for c in commands if "pip install" in c and "sweep" in c.split("pip install")[1]]
+
+    for name, node in config["available_node_types"].items():
+        own = (config["head_setup_commands"] if name == config["head_node_type"]
+               else node.get("worker_setup_commands", config["worker_setup_commands"]))
+        done = installs(config["setup_commands"] + own)
+        assert len(done) == 1, (name, done)
+        assert ("[gpu]" in done[0]) == name.startswith("gpu"), (name, done)
+
+
 def test_onprem_config_uses_the_local_provider():
     config = _load(LAUNCHER["onprem"])
     p = config["provider"]
@@ -218,6 +235,9 @@ def test_cronjob_creates_the_rayjob_with_just_enough_rights():
     (job,) = _docs(KUBERAY / "rayjob.yaml")
     name = job["metadata"]["name"]
     assert "kubectl create -f /etc/sweep/rayjob.yaml" in script and f"rayjob {name}" in script
+    # it stops waiting on every end state, a RayJob KubeRay refused too (not at the 8-hour deadline)
+    ends = re.search(r'case "\$state" in ([\w|]+)\) break', script)
+    assert ends and set(ends.group(1).split("|")) == {"Complete", "Failed", "ValidationFailed"}, script
     assert re.search(r'\[ "\$status" = SUCCEEDED \]', script)  # a failed night fails the Job
     mount = container["volumeMounts"][0]
     cm = next(v for v in pod["volumes"] if v["name"] == mount["name"])["configMap"]["name"]
