@@ -488,10 +488,9 @@ def predict(run_dir: str = typer.Argument(..., help="A completed run directory (
     and its probabilities (or a value) out."""
     from .serving import predict_file
 
-    target, n, unseen = predict_file(run_dir, input_file, out)
-    for column, rows in unseen.items():
-        typer.echo(f"note: column {column!r}: {rows} of {n} rows hold a category training never saw "
-                   "(encoded as none of the known ones, as in the run)")
+    target, n, notes = predict_file(run_dir, input_file, out)
+    for note in notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"predicted {n} rows: {target}")
 
 

@@ -141,6 +141,7 @@ class TrainedModel:
         self.where, self.info, self.preprocessing = where, info, preprocessing
         self._keras_model: Any = None
         self.last_unseen: dict[str, int] = {}
+        self.last_notes: list[str] = []  # what the last predict() should tell its user (see notes_of)
 
     @property
     def keras_model(self) -> Any:
@@ -204,7 +205,7 @@ class TrainedModel:
             raise UsageError("rows", f"{self.where} takes a DataFrame of the training columns, not "
                                      f"{type(rows).__name__}")
         got = transform_rows(self.preprocessing, rows, self.input_shape, where=where)
-        self.last_unseen = got.unseen
+        self.last_unseen, self.last_notes = got.unseen, notes_of(got, len(rows))
         outputs = self.keras_model.predict(got.X, batch_size=1024, verbose=0)
         return pd.concat([got.passthrough, prediction_frame(outputs, self.info)], axis=1)
 
@@ -220,7 +221,7 @@ class TrainedModel:
             raise DataError("rows", f"{where} has no rows to predict")
         if self.preprocessing.get("scaling") == PIXELS_OVER_255:
             x = x / np.float32(255.0)  # float32 arithmetic, as the run's images were scaled when read
-        self.last_unseen = {}
+        self.last_unseen, self.last_notes = {}, []
         return prediction_frame(self.keras_model.predict(x, batch_size=1024, verbose=0), self.info)
 
 
@@ -277,7 +278,20 @@ def _load_keras(path: Any, info: dict[str, Any], where: Any) -> Any:
     raise UsageError("RUN_DIR", f"{where}: cannot load {MODEL_DIR}/model.keras: {first_line(failure)}{hint}")
 
 
-def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, int, dict[str, int]]:
+def notes_of(got: Any, n: int) -> list[str]:
+    """What ``sweep predict`` tells of rows it had to complete: categories training never saw,
+    cells filled from the training split, rows with no feature value at all."""
+    notes = [f"column {column!r}: {rows} of {n} rows hold a category training never saw (encoded as none of "
+             "the known ones, as in the run)" for column, rows in got.unseen.items()]
+    notes += [f"column {column!r}: {cells} of {n} rows are missing it, filled with the training split's value"
+              for column, cells in got.filled.items()]
+    if got.blank:
+        notes.append(f"{got.blank} of {n} rows have no feature value at all: their predictions are the model's "
+                     "answer for a typical training row, not for them")
+    return notes
+
+
+def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, int, list[str]]:
     """``sweep predict``: predictions for what ``input_path`` holds (a table's rows, an image folder
     or image, a ``.npz``'s ``x``: what the run was trained on), written to ``out`` (CSV or Parquet
     by suffix; None: ``<input>.predictions.csv`` next to the input; never one of the run directory's
@@ -285,7 +299,7 @@ def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, i
     input does not match the model.
 
     Returns:
-        The output path, the number of rows, and the unseen-category counts per column.
+        The output path, the number of rows, and the notes to print (:func:`notes_of`).
     """
     from .options import check_not_run_file
 
@@ -308,7 +322,7 @@ def predict_file(run_dir: str, input_path: str, out: str | None) -> tuple[Any, i
     else:
         frame.to_parquet(tmp, index=False)
     os.replace(tmp, target)
-    return target, len(frame), model.last_unseen
+    return target, len(frame), model.last_notes
 
 
 def predict_hint(run_dir: Any) -> str:

@@ -14,7 +14,7 @@ test row equals the one the run's final evaluation made. Imports neither TensorF
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,11 +85,16 @@ class RowsIn:
         passthrough: the input's columns that are not features (ids, the target, extras).
         unseen: categorical column -> rows holding a category training never saw (encoded as
             all zeros, as in the run).
+        filled: feature column -> its missing cells, filled with the training split's value
+            (the median, the most frequent category), as the run's imputation does.
+        blank: the rows with no feature value at all (every one filled).
     """
 
     X: np.ndarray
     passthrough: pd.DataFrame
     unseen: dict[str, int]
+    filled: dict[str, int] = field(default_factory=dict)
+    blank: int = 0
 
 
 def transform_rows(pre: dict[str, Any], frame: pd.DataFrame, input_shape: tuple[int, ...], *,
@@ -133,7 +138,9 @@ def transform_rows(pre: dict[str, Any], frame: pd.DataFrame, input_shape: tuple[
     X = X.reshape((len(frame), *input_shape))
     used = set(features) | set(pre.get("dropped", []))
     passthrough = frame[[c for c in frame.columns if c not in used]].reset_index(drop=True)
-    return RowsIn(X, passthrough, unseen)
+    gaps = frame[features].isna()
+    filled = {name: int(n) for name, n in gaps.sum().items() if n}
+    return RowsIn(X, passthrough, unseen, filled, int(gaps.all(axis=1).sum()))
 
 
 def _numeric(col: pd.Series, c: dict[str, Any], *, where: str) -> np.ndarray:

@@ -79,6 +79,26 @@ def test_an_unseen_category_is_encoded_as_in_the_run_and_counted() -> None:
     assert (got.X[:4][:, city] == 0).all()
 
 
+def test_missing_cells_are_filled_and_counted_and_a_blank_row_is_named() -> None:
+    """`sweep predict` filled gaps silently, a row with every cell empty included; it now says so."""
+    from orchestrator.serving import notes_of
+
+    p = prepared_of(table())
+    rows = p.test_rows.drop(columns=["label"]).reset_index(drop=True).astype(object)  # a bool column takes a gap
+    features = [c["name"] for c in p.preprocessing["columns"]]
+    before = rows[features].isna().sum()  # the fabricated table's own gaps
+    rows.loc[0, "income"] = np.nan if pd.notna(rows.loc[0, "income"]) else rows.loc[0, "income"]
+    rows.loc[1, :] = np.nan  # every feature of row 1 missing
+    got = transform_rows(p.preprocessing, rows, p.input_shape, where="new.csv")
+    assert got.filled == {k: int(v) for k, v in rows[features].isna().sum().items() if v} and got.blank == 1
+    assert got.filled["income"] >= before["income"] + 1
+    np.testing.assert_array_equal(got.X[2:], p.test.X[2:])
+    notes = notes_of(got, len(rows))
+    assert (f"column 'income': {got.filled['income']} of {len(rows)} rows are missing it, filled with the "
+            "training split's value") in notes
+    assert notes[-1].startswith(f"1 of {len(rows)} rows have no feature value at all")
+
+
 def test_whole_numbers_read_as_floats_still_match_their_training_category() -> None:
     df = table()
     df["floor"] = np.random.default_rng(1).integers(0, 3, len(df)).astype(str)  # a categorical of digits
