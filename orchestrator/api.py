@@ -133,7 +133,7 @@ def run(spec: Any, **options: Any) -> NotebookRun:
         if e.file or not sweep.source:
             raise
         raise e.with_file(Path(sweep.source).name) from None
-    return finish(run_dir, mlflow_uri)
+    return _said(finish(run_dir, mlflow_uri))
 
 
 def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = None,
@@ -146,11 +146,11 @@ def resume(run_dir: Any, *, address: str | None = None, mlflow: str | None = Non
     warm = client.choose(address, no_runtime)
     if warm is not None:
         print(client.announce(warm), flush=True)
-        return finish(client.resume_there(warm, str(run_dir)), mlflow_uri)
+        return _said(finish(client.resume_there(warm, str(run_dir)), mlflow_uri))
     from .execution import resume_sweep
 
     result = resume_sweep(str(run_dir), address=address)
-    return finish(result.run_dir, mlflow_uri)
+    return _said(finish(result.run_dir, mlflow_uri))
 
 
 def _mlflow_uri(uri: str | None) -> str | None:
@@ -234,6 +234,36 @@ def load(run_dir: Any) -> NotebookRun:
         raise UsageError("run_dir", f"{run_dir}: not a run directory (no run.json)")
     base = load_run(run_dir)
     return NotebookRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
+
+
+def result_lines(result: RunResult) -> list[str]:
+    """What a run says when it has ended (``sweep run``, ``resume``, ``nightly``, and
+    :func:`run` and :func:`resume` from Python): its trials' counts, then the selected trial with its
+    one test score, why a rule chose it, its exported model and how to predict with it, and where the
+    results are. Only the counts when nothing was selected (the command then fails naming why)."""
+    from .serving import predict_hint
+
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
+    lines = [f"run {result.run_id}: {counts}"]
+    if result.selected is None:
+        return lines
+    lines.append(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; {result.test_line}")
+    if result.why:  # a rule other than "the best first objective" chose it: say how
+        lines.append(f"  chosen: {result.why}")
+    if result.model:
+        lines.append(f"model: {result.model} ({predict_hint(result.run_dir)})")
+    lines.append(f"results: {result.run_dir}")
+    return lines
+
+
+def _said(done: NotebookRun) -> NotebookRun:
+    """Print how ``done`` ended (its MLflow parent run first, then :func:`result_lines`), as the CLI
+    shows it; a notebook's cell or a script then shows the selected trial and where it went."""
+    if done.mlflow_parent:
+        print(f"mlflow: {done.mlflow_uri} (parent run {done.mlflow_parent})", flush=True)
+    for line in result_lines(done.result):
+        print(line, flush=True)
+    return done
 
 
 def finish(run_dir: Any, mlflow_uri: str | None) -> NotebookRun:

@@ -104,9 +104,7 @@ def run(
         raise as_flag(e) from None
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
-    if done.mlflow_parent:
-        typer.echo(f"mlflow: {done.mlflow_uri} (parent run {done.mlflow_parent})")
-    _report_result(done.result)
+    _fail_without_result(done.result)  # orchestrator.run printed how it ended
 
 
 def _where(option: str, location: str) -> Any:
@@ -147,27 +145,12 @@ def _is_uri(text: str) -> bool:
     return is_uri(text)
 
 
-def _report_result(result: "RunResult") -> None:
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts.items()))
-    typer.echo(f"run {result.run_id}: {counts}")
+def _fail_without_result(result: "RunResult") -> None:
+    """Exit 1 naming why, when the run selected no trial (its lines are printed already)."""
     if result.selected is None:
         why = (f"no feasible trial: {result.reason}" if result.reason
                else "no trial produced a usable result (every trial diverged or failed)")
         _fail(f"{why}; see {result.run_dir / 'trials.parquet'}", 1)
-    typer.echo(f"selected {result.selected}: {result.metric}={result.best_value:.4f}; {result.test_line}")
-    if result.why:  # a rule other than "the best first objective" chose it: say how
-        typer.echo(f"  chosen: {result.why}")
-    if result.model:
-        typer.echo(_model_line(result))
-    typer.echo(f"results: {result.run_dir}")
-
-
-def _model_line(result: "RunResult") -> str:
-    """The line naming the run's exported model and how to predict with it: a command that takes
-    what the run was trained on (ROWS.csv, IMAGES/, X.npz), or the Python way for a loader's data."""
-    from .serving import predict_hint
-
-    return f"model: {result.model} ({predict_hint(result.run_dir)})"
 
 
 @app.command()
@@ -183,7 +166,7 @@ def resume(run_dir: str = typer.Argument(..., help="The run directory of an inte
         done = api.resume(run_dir, address=address, no_runtime=no_runtime)
     except KeyboardInterrupt:
         _fail("interrupted; the run directory is marked incomplete", 130)
-    _report_result(done.result)
+    _fail_without_result(done.result)  # orchestrator.resume printed how it ended
 
 
 @app.command()
@@ -218,8 +201,12 @@ def nightly(
         _fail(_spec_failure(e, spec))
     except KeyboardInterrupt:
         _fail("interrupted; the history is unchanged", 130)
-    _report_result(outcome.result)
-    assert outcome.comparison is not None  # a usable result (otherwise _report_result exited 1)
+    from .api import result_lines
+
+    for line in result_lines(outcome.result):
+        typer.echo(line)
+    _fail_without_result(outcome.result)
+    assert outcome.comparison is not None  # a usable result (otherwise the line above exited 1)
     if outcome.regressed:
         typer.echo(outcome.comparison.summary, err=True)
         raise typer.Exit(REGRESSION_EXIT_CODE)

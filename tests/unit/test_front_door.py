@@ -92,6 +92,17 @@ def test_sweep_run_prints_the_run_read_back(spec_file, tmp_path, runner, capsys)
     assert lines[3:] == [f"results: {run_dir}"]
 
 
+def test_orchestrator_run_ends_with_the_lines_sweep_run_prints(spec_file, tmp_path, runner, capsys):
+    """From Python (a script, a notebook) the run says how it ended as the command does: it printed
+    the trial lines and the compute line, then nothing of the selected trial or where it went."""
+    assert main(["run", str(spec_file), "--out", str(tmp_path / "out")]) == 0
+    by_command = capsys.readouterr().out.splitlines()
+    run = orchestrator.run(str(spec_file), out=str(tmp_path / "out"))
+    by_api = capsys.readouterr().out.splitlines()
+    assert by_api == by_command and by_api[1].startswith("selected t1: val_accuracy=0.9123; test (once)")
+    assert by_api[-1] == f"results: {run.path}"
+
+
 def test_a_run_without_a_result_exits_1_naming_its_trials_table(spec_file, tmp_path, runner, capsys):
     runner.selected = False
     assert main(["run", str(spec_file), "--out", str(tmp_path / "out")]) == 1
