@@ -259,7 +259,7 @@ def compare(
 def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> None:
     """Check a spec and its data without running it; print how many trials it would run."""
     from . import data as data_mod
-    from .training.probe import check_model
+    from .training.probe import check_model, lines_before
     from .decisions.space import count_trials
 
     try:
@@ -280,8 +280,7 @@ def validate(file: Path = typer.Argument(..., help="Spec file to check.")) -> No
                f"{spec.describe_goals()}; scheduler {spec.describe_scheduler()}; "
                f"data {raw.name}: {rep['rows_train']}/{rep['rows_val']}/{rep['rows_test']} rows, "
                f"{rep['n_features']} features{example}")
-    for line in ([f"warning: {w}" for w in prepared.warnings()] + model.lines()
-                 + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else [])):
+    for line in lines_before(spec, prepared, model):
         typer.echo(line, err=line.startswith("warning:"))
 
 

@@ -140,7 +140,6 @@ class TrainedModel:
     def __init__(self, where: Any, info: dict[str, Any], preprocessing: dict[str, Any]) -> None:
         self.where, self.info, self.preprocessing = where, info, preprocessing
         self._keras_model: Any = None
-        self.last_unseen: dict[str, int] = {}
         self.last_notes: list[str] = []  # what the last predict() should tell its user (see notes_of)
 
     @property
@@ -205,7 +204,7 @@ class TrainedModel:
             raise UsageError("rows", f"{self.where} takes a DataFrame of the training columns, not "
                                      f"{type(rows).__name__}")
         got = transform_rows(self.preprocessing, rows, self.input_shape, where=where)
-        self.last_unseen, self.last_notes = got.unseen, notes_of(got, len(rows))
+        self.last_notes = notes_of(got, len(rows))
         outputs = self.keras_model.predict(got.X, batch_size=1024, verbose=0)
         return pd.concat([got.passthrough, prediction_frame(outputs, self.info)], axis=1)
 
@@ -221,7 +220,7 @@ class TrainedModel:
             raise DataError("rows", f"{where} has no rows to predict")
         if self.preprocessing.get("scaling") == PIXELS_OVER_255:
             x = x / np.float32(255.0)  # float32 arithmetic, as the run's images were scaled when read
-        self.last_unseen, self.last_notes = {}, []
+        self.last_notes = []
         return prediction_frame(self.keras_model.predict(x, batch_size=1024, verbose=0), self.info)
 
 

@@ -471,14 +471,15 @@ def check_fits(spec: SweepSpec, file: str | None = None) -> list[str]:
 
     nodes = _alive_nodes()
     r = spec.resources
-    notes = []
+    notes: list[str] = []
+    types: list[dict[str, float]] | None = None
     for key, asked in (("cpu", r.cpu), ("gpu", r.gpu)):
         name = key.upper()
         largest = max((n.get(name, 0.0) for n in nodes), default=0.0)
         if asked <= largest:
             continue
         where = f"{file}: resources.{key}" if file else f"resources.{key}"
-        types = autoscaler_node_types()
+        types = autoscaler_node_types() if types is None else types
         if types is None:
             raise UsageError(where, f"a trial asks for {asked:g} {name}s but the largest node has {largest:g}")
         biggest = max((t.get(name, 0.0) for t in types), default=None)

@@ -24,7 +24,7 @@ from .events import EventSink
 from .finalize import finalize
 from ..decisions.space import count_trials
 from ..storage import drop_staging, staging
-from ..training.probe import check_model
+from ..training.probe import check_model, lines_before
 from ..stats_file import stamp
 from .lifecycle import RunGuard, run_info
 from .ray_start import RayLogs, RayStart, check_fits, connect_ray, describe_ray, keep_embedded, resolve_resources
@@ -128,8 +128,7 @@ def load_data_and_check_model(spec: SweepSpec, view: ProgressView | None,
     view = view or ProgressView(spec.name, count_trials(spec), spec.metric_name, spec.mode, list(spec.searched),
                                 console=console)
     view.print(data_line(raw.name, prepared.report))
-    for line in ([f"warning: {w}" for w in prepared.warnings()] + model.lines()
-                 + ([f"note: {spec.repeats_note()}"] if spec.repeats_note() else [])):
+    for line in lines_before(spec, prepared, model):
         view.print(line)
     return prepared, view
 

@@ -56,7 +56,6 @@ class _Trial:
     # Each attempt (a Hyperband, median or PBT pause and resume, a retry, `sweep resume`) reports
     # its seconds from its own start: the seconds of the attempts before it are added to them.
     elapsed_before: float = 0.0
-    elapsed_total: float = 0.0
 
 
 class RunTables:
@@ -168,7 +167,7 @@ class RunTables:
         if trial_id in self.trials:
             t = self.trials[trial_id]
             t.attempts += 1
-            t.elapsed_before = t.elapsed_total
+            t.elapsed_before = float(t.last.get("trial_elapsed_s") or 0.0)  # over its attempts so far
         else:
             self.trials[trial_id] = _Trial(trial_id, dict(config))
 
@@ -191,8 +190,8 @@ class RunTables:
         self._log("epoch", trial_id=trial_id, result=keep, at=at)
         t = self.trials.get(trial_id) or self.trials.setdefault(trial_id, _Trial(trial_id, {}))
         if finite(result.get("trial_elapsed_s")):  # the trial's seconds over all its attempts
-            t.elapsed_total = t.elapsed_before + float(result["trial_elapsed_s"])
-            total = {k: t.elapsed_total for k in ("trial_elapsed_s", "train_seconds") if k in result}
+            spent = t.elapsed_before + float(result["trial_elapsed_s"])
+            total = {k: spent for k in ("trial_elapsed_s", "train_seconds") if k in result}
             result, keep = {**result, **total}, {**keep, **{k: v for k, v in total.items() if k in keep}}
         t.costs.update({k: float(result[k]) for k in MODEL_COST_COLUMNS if finite(result.get(k))})
         if result.get("infeasible"):

@@ -39,7 +39,7 @@ from .tf_errors import lift_informative_line
 if TYPE_CHECKING:
     from ..data import Prepared
 
-__all__ = ["Probe", "RecordingDict", "probe_model", "ModelCheck", "check_model", "metric_columns_of"]
+__all__ = ["Probe", "RecordingDict", "probe_model", "ModelCheck", "check_model", "lines_before", "metric_columns_of"]
 
 
 @dataclass(frozen=True)
@@ -232,6 +232,14 @@ class ModelCheck:
         size = "" if self.params is None else f", {self.params:,} parameters for one sampled configuration"
         return ([f"model {self.what}{size}"] + [f"warning: {w}" for w in self.warnings]
                 + [f"note: {n}" for n in self.notes])
+
+
+def lines_before(spec: SweepSpec, prepared: "Prepared", model: ModelCheck) -> list[str]:
+    """What ``sweep validate`` and ``sweep run`` say after the data line: the data's warnings, the
+    model's lines (:meth:`ModelCheck.lines`) and a note when the trials would repeat one configuration."""
+    repeats = spec.repeats_note()
+    return ([f"warning: {w}" for w in prepared.warnings()] + model.lines()
+            + ([f"note: {repeats}"] if repeats else []))
 
 
 def check_model(spec: SweepSpec, prepared: "Prepared") -> ModelCheck:
